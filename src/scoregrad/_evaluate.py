@@ -1,0 +1,82 @@
+"""Calling the user's f: conversion to a tensor, shape and finiteness checks, evaluation count."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from concurrent.futures import Executor
+
+import numpy as np
+import torch
+
+from .errors import FunctionOutputError
+from .parallel import map_batches
+
+
+class Evaluator:
+    """Wraps f. ``evaluator(x)`` returns f(x) as a tensor of shape (n,) and counts evaluations.
+
+    Samples handed to f are detached unless ``differentiable`` (pathwise estimators need the graph).
+    """
+
+    def __init__(
+        self,
+        f: Callable,
+        *,
+        dtype: torch.dtype | None = None,
+        device: torch.device | None = None,
+        executor: Executor | None = None,
+        batch_size: int | None = None,
+    ):
+        if not callable(f):
+            raise TypeError(f"f must be callable (samples -> one value per sample), got {f!r}.")
+        self.f = f
+        self.dtype = dtype
+        self.device = device
+        self.executor = executor
+        self.batch_size = batch_size
+        self.n_evals = 0
+
+    def __call__(self, x: torch.Tensor, differentiable: bool = False) -> torch.Tensor:
+        n = x.shape[0]
+        if self.executor is not None and not differentiable:
+            out = map_batches(self.f, x, self.executor, self.batch_size)
+        else:
+            out = self.f(x if differentiable else x.detach())
+        values = as_values(out, n, dtype=self.dtype, device=self.device, keep_graph=differentiable)
+        self.n_evals += n
+        return values
+
+
+def as_values(out, n: int, *, dtype=None, device=None, keep_graph: bool = False) -> torch.Tensor:
+    """f's output as a float tensor of shape (n,), or a FunctionOutputError naming the fix."""
+    if isinstance(out, torch.Tensor):
+        v = out if keep_graph else out.detach()
+    else:
+        try:
+            v = torch.as_tensor(np.asarray(out, dtype=np.float64))
+        except (TypeError, ValueError) as e:
+            raise FunctionOutputError(
+                f"f returned {type(out).__name__}, which is not numeric: {e}. f must return one "
+                "number per sample, as a tensor, NumPy array or list."
+            ) from e
+    if v.shape != (n,):
+        hint = " (drop the trailing axis, e.g. .squeeze(-1))" if v.numel() == n else ""
+        raise FunctionOutputError(
+            f"f returned shape {tuple(v.shape)} for {n} samples; it must return one value per "
+            f"sample, shape ({n},){hint}. The sample axis of x is the first one."
+        )
+    if not v.is_floating_point():
+        v = v.to(dtype or torch.get_default_dtype())
+    if dtype is not None or device is not None:
+        v = v.to(dtype=dtype or v.dtype, device=device or v.device)
+    bad = ~torch.isfinite(v)
+    if bad.any():
+        idx = bad.nonzero().flatten()
+        shown = ", ".join(str(int(i)) for i in idx[:10]) + (" ..." if idx.numel() > 10 else "")
+        raise FunctionOutputError(
+            f"f returned {int(idx.numel())} non-finite value(s) (NaN or inf) out of {n}, at sample "
+            f"indices {shown}; first bad value {float(v[idx[0]])}. Fix f so it is finite on the "
+            "whole support of the distribution (clip, or guard log/division), or change the "
+            "distribution so those samples cannot occur."
+        )
+    return v

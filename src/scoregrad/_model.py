@@ -1,0 +1,266 @@
+"""A distribution prepared for n draws: sampling, per-sample log-probabilities and scores.
+
+Two shapes of preparation:
+
+* ``SampleModel.expand(dist_fn, params, n)`` rebuilds the distribution from parameters expanded
+  over a leading sample axis (each row a view of the same values). One backward pass of
+  Σ_i log p(x_i; θ_i) then yields every per-sample score ∇θ log p(x_i; θ) at once, because
+  row i of the expanded parameter only touches sample i. When ``dist_fn`` cannot broadcast over a
+  leading axis (say it multiplies a design matrix by a weight vector), we fall back to
+  ``torch.func.vmap`` of ``torch.func.grad`` over the samples: still vectorised, never a loop.
+* ``SampleModel.of(dist, n)`` wraps a ready distribution for the ``expectation`` door, drawing
+  ``dist.sample((n,))``.
+
+Uniform-to-sample maps (inverse CDFs) live in a registry keyed by family, like torch's
+``register_kl``; antithetic and quasi-random sampling use it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+
+import torch
+import torch.distributions as D
+
+from .errors import EstimatorNotApplicable, ParameterError
+
+_ICDF: dict[type, Callable[[D.Distribution, torch.Tensor], torch.Tensor]] = {}
+
+
+def register_icdf(family: type):
+    """Register u ↦ x, a map from U(0,1) draws of shape (..., *batch, *event) to samples of `family`."""
+
+    def deco(fn):
+        _ICDF[family] = fn
+        return fn
+
+    return deco
+
+
+def _lookup_icdf(dist: D.Distribution):
+    for cls in type(dist).__mro__:
+        if cls in _ICDF:
+            return _ICDF[cls]
+    return None
+
+
+def from_uniform(dist: D.Distribution, u: torch.Tensor) -> torch.Tensor:
+    """Map uniforms u, shaped like the draws (sample, batch and event dims), to samples of `dist`
+    by its inverse CDF; raise if the family has none registered."""
+    fn = _lookup_icdf(dist)
+    if fn is None:
+        supported = ", ".join(sorted(c.__name__ for c in _ICDF))
+        raise EstimatorNotApplicable(
+            f"{type(dist).__name__} has no inverse CDF registered, so it cannot be sampled "
+            f"antithetically or quasi-randomly. Families that can: {supported}. Use the default "
+            "i.i.d. sampler, or register one with scoregrad.sampling.register_icdf."
+        )
+    return fn(dist, u)
+
+
+def _shape_u(dist: D.Distribution, u: torch.Tensor) -> torch.Tensor:
+    dtype = _dtype_of(dist)
+    eps = torch.finfo(dtype).eps
+    return u.to(dtype=dtype).clamp(eps, 1.0 - eps)  # keep inverse CDFs finite after rounding
+
+
+def _dtype_of(dist: D.Distribution) -> torch.dtype:
+    for v in vars(dist).values():
+        if isinstance(v, torch.Tensor) and v.is_floating_point():
+            return v.dtype
+    base = getattr(dist, "base_dist", None)
+    return _dtype_of(base) if base is not None else torch.get_default_dtype()
+
+
+@register_icdf(D.Normal)
+@register_icdf(D.Cauchy)
+@register_icdf(D.Laplace)
+@register_icdf(D.Uniform)
+def _icdf_native(dist, u):
+    return dist.icdf(_shape_u(dist, u))
+
+
+@register_icdf(D.Exponential)
+def _icdf_exponential(dist, u):
+    return -torch.log1p(-_shape_u(dist, u)) / dist.rate
+
+
+@register_icdf(D.Bernoulli)
+def _icdf_bernoulli(dist, u):
+    return (_shape_u(dist, u) > 1.0 - dist.probs).to(dist.probs.dtype)
+
+
+@register_icdf(D.Categorical)
+def _icdf_categorical(dist, u):
+    uu = _shape_u(dist, u)
+    cdf = dist.probs.cumsum(-1)
+    cdf = cdf.expand(*uu.shape, cdf.shape[-1]).contiguous()
+    idx = torch.searchsorted(cdf, uu.unsqueeze(-1).contiguous()).squeeze(-1)
+    return idx.clamp_(max=dist.probs.shape[-1] - 1)
+
+
+@register_icdf(D.MultivariateNormal)
+def _icdf_mvn(dist, u):
+    z = torch.special.ndtri(_shape_u(dist, u))
+    return dist.loc + (dist.scale_tril @ z.unsqueeze(-1)).squeeze(-1)
+
+
+@register_icdf(D.Independent)
+def _icdf_independent(dist, u):
+    return from_uniform(dist.base_dist, u)
+
+
+def _scipy_icdf(ppf):
+    def fn(dist, u):
+        uu = _shape_u(dist, u)
+        out = ppf(dist, uu.detach().cpu().double().numpy())
+        return torch.as_tensor(out, dtype=uu.dtype, device=uu.device)
+
+    return fn
+
+
+def _gamma_ppf(dist, u):
+    from scipy.special import gammaincinv
+
+    a = dist.concentration.detach().cpu().double().numpy()
+    return gammaincinv(a, u) / dist.rate.detach().cpu().double().numpy()
+
+
+def _beta_ppf(dist, u):
+    from scipy.special import betaincinv
+
+    a = dist.concentration1.detach().cpu().double().numpy()
+    b = dist.concentration0.detach().cpu().double().numpy()
+    return betaincinv(a, b, u)
+
+
+def _poisson_ppf(dist, u):
+    from scipy.stats import poisson
+
+    return poisson.ppf(u, dist.rate.detach().cpu().double().numpy())
+
+
+register_icdf(D.Gamma)(_scipy_icdf(_gamma_ppf))
+register_icdf(D.Beta)(_scipy_icdf(_beta_ppf))
+register_icdf(D.Poisson)(_scipy_icdf(_poisson_ppf))
+
+
+def _sum_trailing(t: torch.Tensor) -> torch.Tensor:
+    return t.reshape(t.shape[0], -1).sum(1) if t.dim() > 1 else t
+
+
+class SampleModel:
+    """A distribution set up to draw n samples and score them per sample (see module docstring)."""
+
+    def __init__(self, dist, n, *, expanded, leaves=None, dist_fn=None, params=None):
+        self.dist = dist
+        self.n = n
+        self.expanded = expanded  # batch axis 0 of `dist` is the sample axis
+        self.leaves = leaves  # expanded parameter leaves, when expanded
+        self.dist_fn = dist_fn
+        self.params = params
+
+    # -- construction -------------------------------------------------------------------------
+    @classmethod
+    def expand(cls, dist_fn, params: Mapping[str, torch.Tensor], n: int) -> SampleModel:
+        leaves = {
+            k: p.detach().unsqueeze(0).expand(n, *p.shape).requires_grad_() for k, p in params.items()
+        }
+        try:
+            dist = dist_fn(**leaves)
+            ok = isinstance(dist, D.Distribution) and tuple(dist.batch_shape[:1]) == (n,)
+        except ValueError:
+            build_distribution(dist_fn, params)  # raises ParameterError if the values are invalid
+            ok = False
+        except (RuntimeError, IndexError, TypeError):
+            ok = False
+        if ok:
+            return cls(dist, n, expanded=True, leaves=leaves, dist_fn=dist_fn, params=params)
+        dist = build_distribution(dist_fn, {k: p.detach() for k, p in params.items()})
+        return cls(dist, n, expanded=False, dist_fn=dist_fn, params=params)
+
+    @classmethod
+    def of(cls, dist: D.Distribution, n: int) -> SampleModel:
+        return cls(dist, n, expanded=False)
+
+    # -- sampling -----------------------------------------------------------------------------
+    @property
+    def sample_shape(self) -> tuple[int, ...]:
+        return () if self.expanded else (self.n,)
+
+    @property
+    def draw_shape(self) -> tuple[int, ...]:
+        """Shape of the n draws together: (n, *batch, *event) with the sample axis first."""
+        return tuple(self.sample_shape) + tuple(self.dist.batch_shape) + tuple(self.dist.event_shape)
+
+    @property
+    def uniform_dim(self) -> int:
+        """How many U(0,1) numbers one draw consumes (its batch and event elements)."""
+        return max(1, math.prod(self.draw_shape[1:]))
+
+    def sample(self) -> torch.Tensor:
+        with torch.no_grad():
+            return self.dist.sample(self.sample_shape)
+
+    def rsample(self) -> torch.Tensor:
+        return self.dist.rsample(self.sample_shape)
+
+    def from_uniform(self, u: torch.Tensor) -> torch.Tensor:
+        """Samples from uniforms u of shape (n, uniform_dim), by the family's inverse CDF."""
+        with torch.no_grad():
+            return from_uniform(self.dist, u.reshape(self.draw_shape))
+
+    # -- densities ----------------------------------------------------------------------------
+    def log_prob(self, x: torch.Tensor) -> torch.Tensor:
+        """log p(x_i), shape (n,), summed over any batch and event dimensions of one draw."""
+        return _sum_trailing(self.dist.log_prob(x))
+
+    def score(self, x: torch.Tensor, create_graph: bool = False) -> dict[str, torch.Tensor]:
+        """Per-sample scores {name: (n, *param.shape)} with one backward pass (or one vmap)."""
+        if self.expanded:
+            lp = self.log_prob(x)
+            grads = torch.autograd.grad(
+                lp.sum(), list(self.leaves.values()), allow_unused=True, create_graph=create_graph
+            )
+            return {
+                k: (g if g is not None else torch.zeros_like(v))
+                for (k, v), g in zip(self.leaves.items(), grads)
+            }
+        if self.dist_fn is None:
+            raise RuntimeError("score() needs a model built with SampleModel.expand")
+        return vmap_score(self.dist_fn, self.params, x)
+
+
+def build_distribution(dist_fn, params: Mapping[str, torch.Tensor]) -> D.Distribution:
+    """dist_fn(**params), turning a rejected parameter value into a ParameterError with a fix."""
+    try:
+        dist = dist_fn(**params)
+    except ValueError as e:
+        raise ParameterError(
+            f"dist_fn(**params) rejected the parameter values: {e}. Fix: keep each parameter inside "
+            "its family's support, or pass unconstrained parameters and map them in dist_fn "
+            "(e.g. Normal(mu, log_sigma.exp()), Bernoulli(logits=theta))."
+        ) from e
+    if not isinstance(dist, D.Distribution):
+        raise ParameterError(
+            f"dist_fn must return a torch.distributions.Distribution, got {type(dist).__name__}."
+        )
+    return dist
+
+
+def vmap_score(dist_fn, params: Mapping[str, torch.Tensor], x: torch.Tensor):
+    """Per-sample scores by torch.func.vmap(torch.func.grad(log p)) over the sample axis."""
+    from torch.func import grad, vmap
+
+    p0 = {k: p.detach() for k, p in params.items()}
+
+    def logp(p, xi):
+        return dist_fn(**p).log_prob(xi).sum()
+
+    prev = D.Distribution._validate_args
+    D.Distribution.set_default_validate_args(False)  # data-dependent checks cannot run under vmap
+    try:
+        return vmap(grad(logp), in_dims=(None, 0))(p0, x)
+    finally:
+        D.Distribution.set_default_validate_args(prev)

@@ -1,0 +1,117 @@
+"""How the n samples are drawn: i.i.d., antithetic pairs, or randomised quasi-Monte Carlo.
+
+A sampler returns the samples and a *block size* k: consecutive blocks of k samples are
+independent of each other, samples inside a block are not. Standard errors are computed from
+the n/k block means, and leave-one-out baselines leave a sample's whole block out, so reported
+errors stay honest whatever the sampler.
+
+* ``IID()``: k = 1.
+* ``Antithetic()``: pairs (F⁻¹(u), F⁻¹(1-u)), k = 2. For a Normal this is x and 2μ - x.
+  Lowers variance when f(F⁻¹(u)) is monotone in u (Hammersley & Morton 1956).
+* ``QMC(replicates=R)``: R independent Owen-scrambled Sobol point sets
+  (``torch.quasirandom.SobolEngine``) of n/R points each, mapped through the inverse CDF;
+  k = n/R, and the standard error comes from the R replicate means (Owen 1997; L'Ecuyer 2018).
+
+Inverse CDFs come from a registry (``register_icdf``): Normal, MultivariateNormal, Exponential,
+Uniform, Cauchy, Laplace, Bernoulli, Categorical natively; Gamma, Beta, Poisson through SciPy.
+
+>>> import torch, scoregrad as sg
+>>> from torch.distributions import Normal
+>>> mu = torch.tensor(0.5, requires_grad=True)
+>>> est = sg.estimate_grad(lambda x: x, lambda mu: Normal(mu, 1.0), {"mu": mu}, n=1024,
+...                        estimator=sg.ScoreFunction(sampler=QMC(replicates=8)), seed=0)
+>>> abs(float(est.grad["mu"]) - 1.0) < 0.05
+True
+"""
+
+from __future__ import annotations
+
+import torch
+from torch.quasirandom import SobolEngine
+
+from ._model import SampleModel, register_icdf
+from .errors import SampleSizeError
+
+__all__ = ["Sampler", "IID", "Antithetic", "QMC", "register_icdf"]
+
+
+class Sampler:
+    """Base class: ``draw(model)`` returns (samples of shape (n, ...), block size)."""
+
+    #: the sample count must be a multiple of this
+    def check_n(self, n: int) -> None:
+        pass
+
+    def draw(self, model: SampleModel) -> tuple[torch.Tensor, int]:
+        raise NotImplementedError
+
+    def __repr__(self):
+        return f"{type(self).__name__}()"
+
+
+class IID(Sampler):
+    """Independent draws from ``dist.sample``."""
+
+    def draw(self, model):
+        return model.sample(), 1
+
+
+class Antithetic(Sampler):
+    """Antithetic pairs by the inverse CDF: u and 1 - u, interleaved as (x₁, x₁', x₂, x₂', ...)."""
+
+    def check_n(self, n):
+        if n % 2 or n < 2:
+            raise SampleSizeError(
+                f"Antithetic sampling draws pairs, so n must be even and at least 2; got n={n}. "
+                f"Fix: use n={n + (n % 2) or 2}."
+            )
+
+    def draw(self, model):
+        self.check_n(model.n)
+        half = model.n // 2
+        u = torch.rand(half, model.uniform_dim, dtype=torch.float64)
+        uu = torch.stack([u, 1.0 - u], dim=1).reshape(model.n, -1)
+        return model.from_uniform(uu), 2
+
+
+class QMC(Sampler):
+    """Randomised quasi-Monte Carlo: ``replicates`` scrambled Sobol sets of n/replicates points.
+
+    Each scrambled point is marginally U(0,1)^d, so every replicate mean is unbiased; the spread
+    of the replicate means gives the standard error. Use n/replicates a power of two.
+    """
+
+    def __init__(self, replicates: int = 16, scramble: bool = True):
+        if replicates < 2:
+            raise ValueError("QMC needs at least 2 replicates to report a standard error.")
+        self.replicates = int(replicates)
+        self.scramble = scramble
+
+    def check_n(self, n):
+        if n % self.replicates or n < 2 * self.replicates:
+            raise SampleSizeError(
+                f"QMC with {self.replicates} replicates needs n a multiple of {self.replicates} "
+                f"and at least {2 * self.replicates}; got n={n}. Fix: use n="
+                f"{max(2, -(-n // self.replicates)) * self.replicates} or fewer replicates."
+            )
+
+    def draw(self, model):
+        self.check_n(model.n)
+        m = model.n // self.replicates
+        d = model.uniform_dim
+        if d > SobolEngine.MAXDIM:
+            raise SampleSizeError(
+                f"Sobol sequences have at most {SobolEngine.MAXDIM} dimensions; one draw needs {d}. "
+                "Fix: use IID() or Antithetic() sampling for this distribution."
+            )
+        seeds = torch.randint(0, 2**62, (self.replicates,))
+        u = torch.cat(
+            [
+                SobolEngine(d, scramble=self.scramble, seed=int(s)).draw(m, dtype=torch.float64)
+                for s in seeds  # a loop over replicates (few), not over samples
+            ]
+        )
+        return model.from_uniform(u), m
+
+    def __repr__(self):
+        return f"QMC(replicates={self.replicates})"
