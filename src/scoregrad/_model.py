@@ -146,8 +146,9 @@ register_icdf(D.Beta)(_scipy_icdf(_beta_ppf))
 register_icdf(D.Poisson)(_scipy_icdf(_poisson_ppf))
 
 
-def _sum_trailing(t: torch.Tensor) -> torch.Tensor:
-    return t.reshape(t.shape[0], -1).sum(1) if t.dim() > 1 else t
+def _sum_trailing(t: torch.Tensor, keep: int = 1) -> torch.Tensor:
+    """Sum over all dimensions after the first ``keep`` (sample axis, then any item axes)."""
+    return t.reshape(*t.shape[:keep], -1).sum(-1) if t.dim() > keep else t
 
 
 class SampleModel:
@@ -212,9 +213,10 @@ class SampleModel:
             return from_uniform(self.dist, u.reshape(self.draw_shape))
 
     # -- densities ----------------------------------------------------------------------------
-    def log_prob(self, x: torch.Tensor) -> torch.Tensor:
-        """log p(x_i), shape (n,), summed over any batch and event dimensions of one draw."""
-        return _sum_trailing(self.dist.log_prob(x))
+    def log_prob(self, x: torch.Tensor, item_dims: int = 0) -> torch.Tensor:
+        """log p(x_i), shape (n,), summed over the batch and event dimensions of one draw; with
+        ``item_dims`` = k the first k batch dimensions are kept, shape (n, *items)."""
+        return _sum_trailing(self.dist.log_prob(x), keep=1 + item_dims)
 
     def score(self, x: torch.Tensor, create_graph: bool = False) -> dict[str, torch.Tensor]:
         """Per-sample scores {name: (n, *param.shape)} with one backward pass (or one vmap)."""

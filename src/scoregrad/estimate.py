@@ -222,11 +222,16 @@ def expectation(
     seed: int | None = None,
     context: torch.Tensor | None = None,
     executor: Executor | None = None,
+    item_shape: tuple[int, ...] = (),
 ) -> torch.Tensor:
     """A scalar tensor: value = MC estimate of E[f(x)], x ~ dist; ``.backward()`` = the estimator.
 
     For the score function the surrogate is built with the DiCE magic box, so it can be
-    differentiated again: Hessians of expectations are unbiased too.
+    differentiated again: Hessians of expectations are unbiased too. f's output keeps its own
+    graph (only the samples are detached), so parameters f depends on directly get their pathwise
+    gradient too, as in a VAE's decoder. With ``item_shape`` = dist.batch_shape[:k], f returns
+    (n, *item_shape) values (e.g. one per data point); the result is the sum over items of each
+    item's expectation, and baselines act per item (leave-one-out across the n samples of an item).
 
     >>> import torch, scoregrad as sg
     >>> from torch.distributions import Poisson
@@ -247,7 +252,13 @@ def expectation(
     if not isinstance(n, int) or n < 1:
         raise SampleSizeError(f"n must be a positive integer number of samples, got {n!r}.")
     estimator = estimator if estimator is not None else ScoreFunction()
-    evaluator = Evaluator(f, executor=executor)
+    item_shape = tuple(item_shape)
+    if item_shape and tuple(dist.batch_shape[: len(item_shape)]) != item_shape:
+        raise SampleSizeError(
+            f"item_shape {item_shape} must be the leading batch dimensions of the distribution, "
+            f"whose batch shape is {tuple(dist.batch_shape)}."
+        )
+    evaluator = Evaluator(f, executor=executor, item_shape=item_shape)
     device = getattr(dist.mean, "device", None) if hasattr(dist, "mean") else None
     with seeded(seed, device):
         value, surrogate = estimator.surrogate(evaluator, dist, n, context=context)

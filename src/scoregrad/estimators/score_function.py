@@ -121,12 +121,14 @@ class ScoreFunction(Estimator):
         self.check(n)
         model = SampleModel.of(dist, n)
         x, block = self.sampler.draw(model)
-        fx = evaluator(x)
-        log_prob = model.log_prob(x)
+        fx = evaluator(x, keep_graph=True)  # f may depend on other parameters (pathwise there)
+        fd = fx.detach()
+        log_prob = model.log_prob(x, item_dims=fx.dim() - 1)
         box = magic_box(log_prob)
-        b = self.baseline(fx, block=block, context=context)
-        surrogate = (box * fx).mean() + ((1.0 - box) * b).mean()
-        value = fx.mean()
+        b = self.baseline(fd, block=block, context=context)
+        # mean over samples, sum over items (if f returns one value per sample and item)
+        surrogate = (box * fx).mean(0).sum() + ((1.0 - box) * b).mean(0).sum()
+        value = fd.mean(0).sum()
         cv = self.control_variate
         if cv is not None:
             if cv.coefficient == "loo" or isinstance(cv, ScoreControlVariate):
@@ -136,10 +138,15 @@ class ScoreFunction(Estimator):
                     "scoregrad.estimate_grad, or a baseline here)."
                 )
             c = float(cv.coefficient)
+            if fx.dim() > 1:
+                raise EstimatorNotApplicable(
+                    "control variates in scoregrad.expectation need one value per sample; "
+                    "f returned values per item."
+                )
             h, mean = cv.functions(x, evaluator.f, dist)
             surrogate = surrogate - c * ((box * h).mean() - mean)
             value = value - c * (h.mean() - mean.detach())
-        self.baseline.update(fx, context)
+        self.baseline.update(fd, context)
         return value.detach(), surrogate
 
     def __repr__(self):
