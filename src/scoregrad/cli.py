@@ -18,6 +18,11 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,
 )
 
+@app.callback()
+def _root() -> None:
+    """scoregrad: gradients of expectations of black-box functions, with honest error bars."""
+
+
 _APPLICATIONS = (
     "scoregrad.demo",
     "scoregrad.diagnostics_cli",
