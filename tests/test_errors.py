@@ -16,7 +16,10 @@ def normal(mu, sigma):
 
 
 def params(**kw):
-    base = {"mu": torch.tensor(0.0, requires_grad=True), "sigma": torch.tensor(1.0, requires_grad=True)}
+    base = {
+        "mu": torch.tensor(0.0, requires_grad=True),
+        "sigma": torch.tensor(1.0, requires_grad=True),
+    }
     base.update(kw)
     return base
 
@@ -70,15 +73,19 @@ def test_parameter_not_a_tensor():
 
 
 def test_invalid_distribution_parameters():
-    with pytest.raises(sg.ParameterError, match=r"(?s)rejected the parameter values.*log_sigma.exp"):
-        sg.estimate_grad(lambda x: x, normal, params(sigma=torch.tensor(-1.0, requires_grad=True)),
-                         n=4)
+    with pytest.raises(
+        sg.ParameterError, match=r"(?s)rejected the parameter values.*log_sigma.exp"
+    ):
+        sg.estimate_grad(
+            lambda x: x, normal, params(sigma=torch.tensor(-1.0, requires_grad=True)), n=4
+        )
 
 
 def test_leave_one_out_needs_two_samples():
     with pytest.raises(sg.SampleSizeError, match=r"at least 2.*n=1.*MovingAverage"):
-        sg.estimate_grad(lambda x: x, normal, params(), n=1,
-                         estimator=sg.ScoreFunction(B.LeaveOneOut()))
+        sg.estimate_grad(
+            lambda x: x, normal, params(), n=1, estimator=sg.ScoreFunction(B.LeaveOneOut())
+        )
 
 
 def test_leave_one_out_direct_call():
@@ -96,7 +103,9 @@ def test_errors_come_before_f_is_evaluated():
     with pytest.raises(sg.SampleSizeError):
         sg.estimate_grad(f, normal, params(), n=1, estimator=sg.ScoreFunction(B.LeaveOneOut()))
     with pytest.raises(sg.SampleSizeError, match="even"):
-        sg.estimate_grad(f, normal, params(), n=5, estimator=sg.ScoreFunction(sampler=S.Antithetic()))
+        sg.estimate_grad(
+            f, normal, params(), n=5, estimator=sg.ScoreFunction(sampler=S.Antithetic())
+        )
     with pytest.raises(sg.SampleSizeError, match="multiple of 8"):
         sg.estimate_grad(f, normal, params(), n=20, estimator=sg.ScoreFunction(sampler=S.QMC(8)))
     assert calls == []
@@ -105,35 +114,50 @@ def test_errors_come_before_f_is_evaluated():
 def test_control_variate_mean_with_wrong_shape():
     cv = CV.UserControlVariate(lambda x: x, lambda d: torch.stack([d.mean, d.mean]))
     with pytest.raises(sg.ControlVariateError, match=r"0-d tensor.*got \(2,\)"):
-        sg.estimate_grad(lambda x: x, normal, params(), n=8, estimator=sg.ScoreFunction(control_variate=cv))
+        sg.estimate_grad(
+            lambda x: x, normal, params(), n=8, estimator=sg.ScoreFunction(control_variate=cv)
+        )
 
 
 def test_control_variate_h_with_wrong_shape():
     cv = CV.UserControlVariate(lambda x: x[:3], lambda d: d.mean)
     with pytest.raises(sg.ControlVariateError, match=r"one value per sample"):
-        sg.estimate_grad(lambda x: x, normal, params(), n=8, estimator=sg.ScoreFunction(control_variate=cv))
+        sg.estimate_grad(
+            lambda x: x, normal, params(), n=8, estimator=sg.ScoreFunction(control_variate=cv)
+        )
 
 
 def test_delta_method_on_non_differentiable_f():
     est = sg.ScoreFunction(control_variate=CV.DeltaMethod())
     with pytest.raises(sg.EstimatorNotApplicable, match="not differentiable"):
-        sg.estimate_grad(lambda x: torch.as_tensor(np.sign(x.numpy())), normal, params(), n=8,
-                         estimator=est)
+        sg.estimate_grad(
+            lambda x: torch.as_tensor(np.sign(x.numpy())), normal, params(), n=8, estimator=est
+        )
 
 
 def test_delta_method_on_categorical():
     logits = torch.zeros(3, requires_grad=True)
     est = sg.ScoreFunction(control_variate=CV.DeltaMethod())
     with pytest.raises(sg.EstimatorNotApplicable, match="ScoreControlVariate"):
-        sg.estimate_grad(lambda x: x.float(), lambda logits: torch.distributions.Categorical(
-            logits=logits), {"logits": logits}, n=8, estimator=est)
+        sg.estimate_grad(
+            lambda x: x.float(),
+            lambda logits: torch.distributions.Categorical(logits=logits),
+            {"logits": logits},
+            n=8,
+            estimator=est,
+        )
 
 
 def test_qmc_without_inverse_cdf():
     conc = torch.ones(3, requires_grad=True)
     with pytest.raises(sg.EstimatorNotApplicable, match="no inverse CDF.*register_icdf"):
-        sg.estimate_grad(lambda x: x[:, 0], lambda conc: torch.distributions.Dirichlet(conc),
-                         {"conc": conc}, n=32, estimator=sg.ScoreFunction(sampler=S.QMC(4)))
+        sg.estimate_grad(
+            lambda x: x[:, 0],
+            lambda conc: torch.distributions.Dirichlet(conc),
+            {"conc": conc},
+            n=32,
+            estimator=sg.ScoreFunction(sampler=S.QMC(4)),
+        )
 
 
 def test_bad_n_and_bad_dist():

@@ -23,8 +23,15 @@ from scoregrad.testing import Z_CRIT, assert_grad_unbiased, assert_value_unbiase
 # not see (they are first-order). 'loo' coefficients are tested where the control variate is not exact.
 NOT_QUADRATIC = {"normal_exp", "normal_cos", "gamma_x_log_x", "poisson_polynomial"}
 CONTINUOUS_DIFFERENTIABLE = {
-    "normal_square", "normal_exp", "normal_cos", "mvn_quadratic", "gamma_x_log_x",
-    "beta_square", "exponential_square", "bernoulli_toy", "poisson_polynomial",
+    "normal_square",
+    "normal_exp",
+    "normal_cos",
+    "mvn_quadratic",
+    "gamma_x_log_x",
+    "beta_square",
+    "exponential_square",
+    "bernoulli_toy",
+    "poisson_polynomial",
 }
 
 
@@ -46,15 +53,29 @@ def configs(problem_name):
     if problem_name in CONTINUOUS_DIFFERENTIABLE:
         out.append(("delta", lambda: sg.ScoreFunction(control_variate=CV.DeltaMethod()), None))
     if problem_name in NOT_QUADRATIC:
-        out.append(("delta_loo", lambda: sg.ScoreFunction(
-            control_variate=CV.DeltaMethod(coefficient="loo")), None))
+        out.append(
+            (
+                "delta_loo",
+                lambda: sg.ScoreFunction(control_variate=CV.DeltaMethod(coefficient="loo")),
+                None,
+            )
+        )
     if problem_name.startswith("normal"):
-        out.append(("user_cv", lambda: sg.ScoreFunction(control_variate=CV.UserControlVariate(
-            lambda x: x, lambda d: d.mean)), None))
+        out.append(
+            (
+                "user_cv",
+                lambda: sg.ScoreFunction(
+                    control_variate=CV.UserControlVariate(lambda x: x, lambda d: d.mean)
+                ),
+                None,
+            )
+        )
     return out
 
 
-CASES = [(name, label, make, chunk) for name in P.CATALOGUE for (label, make, chunk) in configs(name)]
+CASES = [
+    (name, label, make, chunk) for name in P.CATALOGUE for (label, make, chunk) in configs(name)
+]
 
 
 @pytest.mark.parametrize("name,label,make,chunk", CASES, ids=[f"{c[0]}-{c[1]}" for c in CASES])
@@ -63,20 +84,30 @@ def test_unbiased_on_catalogue(name, label, make, chunk):
     # where only second-order noise of estimated coefficients remains (see NOT_QUADRATIC)
     problem = P.get(name, **({"logits": (0.0, 0.4, -0.3)} if name == "bernoulli_toy" else {}))
     exact_value, exact_grad = problem.exact()
-    est = sg.estimate_grad(problem.f, problem.dist_fn, problem.params(), n=2**15,
-                           estimator=make(), seed=zlib.crc32(f"{name}/{label}".encode()), chunk_size=chunk)
+    est = sg.estimate_grad(
+        problem.f,
+        problem.dist_fn,
+        problem.params(),
+        n=2**15,
+        estimator=make(),
+        seed=zlib.crc32(f"{name}/{label}".encode()),
+        chunk_size=chunk,
+    )
     assert est.n == 2**15 and est.n_evals == 2**15
     assert_grad_unbiased(est, exact_grad, what=f"{name}/{label}")
     assert_value_unbiased(est, exact_value, what=f"{name}/{label}")
 
 
-@pytest.mark.parametrize("label,make", [
-    ("plain", lambda: sg.ScoreFunction()),
-    ("loo", lambda: sg.ScoreFunction(B.LeaveOneOut())),
-    ("score_cv", lambda: sg.ScoreFunction(control_variate=CV.ScoreControlVariate())),
-    ("antithetic", lambda: sg.ScoreFunction(sampler=S.Antithetic())),
-    ("qmc", lambda: sg.ScoreFunction(sampler=S.QMC(replicates=32))),
-])
+@pytest.mark.parametrize(
+    "label,make",
+    [
+        ("plain", lambda: sg.ScoreFunction()),
+        ("loo", lambda: sg.ScoreFunction(B.LeaveOneOut())),
+        ("score_cv", lambda: sg.ScoreFunction(control_variate=CV.ScoreControlVariate())),
+        ("antithetic", lambda: sg.ScoreFunction(sampler=S.Antithetic())),
+        ("qmc", lambda: sg.ScoreFunction(sampler=S.QMC(replicates=32))),
+    ],
+)
 def test_stderr_calibrated(label, make):
     """Over R independent runs, z = (estimate - exact)/stderr should be ~N(0, 1).
 
@@ -89,8 +120,9 @@ def test_stderr_calibrated(label, make):
     est = make()
     zs = []
     for r in range(R):
-        e = sg.estimate_grad(problem.f, problem.dist_fn, problem.params(), n=n, estimator=est,
-                             seed=10_000 + r)
+        e = sg.estimate_grad(
+            problem.f, problem.dist_fn, problem.params(), n=n, estimator=est, seed=10_000 + r
+        )
         zs.append(torch.stack([e.z_scores(exact)[k] for k in ("mu", "log_sigma")]))
     z = torch.stack(zs)
     mean, var = z.mean(0), z.var(0)
@@ -99,20 +131,30 @@ def test_stderr_calibrated(label, make):
 
 
 def _variance(problem, estimator, n=2**17, seed=0, chunk_size=None):
-    est = sg.estimate_grad(problem.f, problem.dist_fn, problem.params(), n=n, estimator=estimator,
-                           seed=seed, chunk_size=chunk_size)
+    est = sg.estimate_grad(
+        problem.f,
+        problem.dist_fn,
+        problem.params(),
+        n=n,
+        estimator=estimator,
+        seed=seed,
+        chunk_size=chunk_size,
+    )
     return est.variance_per_sample
 
 
-@pytest.mark.parametrize("label,make,factor_mu,chunk", [
-    ("loo", lambda: sg.ScoreFunction(B.LeaveOneOut()), 1.8, None),
-    ("moving_average", lambda: sg.ScoreFunction(B.MovingAverage(0.5)), 1.8, 2**13),
-    ("learned", lambda: sg.ScoreFunction(B.Learned(lr=0.5, steps_per_update=20)), 1.8, 2**13),
-    ("score_cv", lambda: sg.ScoreFunction(control_variate=CV.ScoreControlVariate()), 2.0, None),
-    ("antithetic", lambda: sg.ScoreFunction(sampler=S.Antithetic()), 1.25, None),
-    ("qmc", lambda: sg.ScoreFunction(sampler=S.QMC(replicates=16)), 50.0, None),
-    ("delta", lambda: sg.ScoreFunction(control_variate=CV.DeltaMethod()), 1e6, None),
-])
+@pytest.mark.parametrize(
+    "label,make,factor_mu,chunk",
+    [
+        ("loo", lambda: sg.ScoreFunction(B.LeaveOneOut()), 1.8, None),
+        ("moving_average", lambda: sg.ScoreFunction(B.MovingAverage(0.5)), 1.8, 2**13),
+        ("learned", lambda: sg.ScoreFunction(B.Learned(lr=0.5, steps_per_update=20)), 1.8, 2**13),
+        ("score_cv", lambda: sg.ScoreFunction(control_variate=CV.ScoreControlVariate()), 2.0, None),
+        ("antithetic", lambda: sg.ScoreFunction(sampler=S.Antithetic()), 1.25, None),
+        ("qmc", lambda: sg.ScoreFunction(sampler=S.QMC(replicates=16)), 50.0, None),
+        ("delta", lambda: sg.ScoreFunction(control_variate=CV.DeltaMethod()), 1e6, None),
+    ],
+)
 def test_variance_reduction_is_real(label, make, factor_mu, chunk):
     """On (x - 3)², x ~ N(1, 1), each device lowers the per-sample variance of ∂/∂μ by at least
     the stated factor (measured here: LOO 2.0x, moving average ~2.0x, learned ~2.0x, optimal score
@@ -160,11 +202,14 @@ def test_second_derivative_poisson():
 def test_second_derivative_normal_mean():
     """d²/dμ² E[cos(x)] = -e^{-1/2} cos μ for x ~ N(μ, 1)."""
     mu = 0.4
-    res = _repeat_second_derivative((lambda m: Normal(m, 1.0), mu), torch.cos, n=2**15,
-                                    repeats=24, seed0=100)
+    res = _repeat_second_derivative(
+        (lambda m: Normal(m, 1.0), mu), torch.cos, n=2**15, repeats=24, seed0=100
+    )
     mean, se = res.mean(0), res.std(0) / math.sqrt(res.shape[0])
     e = math.exp(-0.5)
-    exact = torch.tensor([e * math.cos(mu), -e * math.sin(mu), -e * math.cos(mu)], dtype=torch.float64)
+    exact = torch.tensor(
+        [e * math.cos(mu), -e * math.sin(mu), -e * math.cos(mu)], dtype=torch.float64
+    )
     assert ((mean - exact).abs() < Z_CRIT * se).all(), (mean, exact, se)
 
 
@@ -175,8 +220,13 @@ def test_expectation_with_loo_baseline_first_and_second_order():
     vals = []
     for r in range(24):
         theta = torch.tensor(lam, dtype=torch.float64, requires_grad=True)
-        loss = sg.expectation(lambda x: x**2, Poisson(theta), n=2**14,
-                              estimator=sg.ScoreFunction(B.LeaveOneOut()), seed=r)
+        loss = sg.expectation(
+            lambda x: x**2,
+            Poisson(theta),
+            n=2**14,
+            estimator=sg.ScoreFunction(B.LeaveOneOut()),
+            seed=r,
+        )
         (g,) = torch.autograd.grad(loss, theta, create_graph=True)
         (h,) = torch.autograd.grad(g, theta)
         vals.append(torch.stack([g.detach(), h]))
@@ -188,8 +238,13 @@ def test_expectation_with_loo_baseline_first_and_second_order():
 
 def test_expectation_value_and_backward_match_estimate_grad_mean():
     mu = torch.tensor(0.3, dtype=torch.float64, requires_grad=True)
-    loss = sg.expectation(lambda x: (x - 1) ** 2, Normal(mu, 1.0), n=2**16, seed=3,
-                          estimator=sg.ScoreFunction(B.LeaveOneOut()))
+    loss = sg.expectation(
+        lambda x: (x - 1) ** 2,
+        Normal(mu, 1.0),
+        n=2**16,
+        seed=3,
+        estimator=sg.ScoreFunction(B.LeaveOneOut()),
+    )
     loss.backward()
     # exact: value (μ-1)² + 1 = 1.49, gradient 2(μ-1) = -1.4; SE of each well below 0.05
     assert abs(float(loss.detach()) - 1.49) < 0.05
@@ -200,9 +255,14 @@ def test_expectation_item_shape_keeps_decoder_gradient():
     """f's own dependence on other parameters gets its pathwise gradient; items are summed."""
     logits = torch.zeros(4, 3, dtype=torch.float64, requires_grad=True)
     w = torch.tensor(0.5, dtype=torch.float64, requires_grad=True)
-    loss = sg.expectation(lambda z: (z.sum(-1) - w) ** 2,
-                          torch.distributions.Bernoulli(logits=logits), n=2**15, seed=0,
-                          estimator=sg.ScoreFunction(B.LeaveOneOut()), item_shape=(4,))
+    loss = sg.expectation(
+        lambda z: (z.sum(-1) - w) ** 2,
+        torch.distributions.Bernoulli(logits=logits),
+        n=2**15,
+        seed=0,
+        estimator=sg.ScoreFunction(B.LeaveOneOut()),
+        item_shape=(4,),
+    )
     loss.backward()
     # per item: s = sum of 3 Bernoulli(1/2): E(s - w)² = Var s + (E s - w)² = 0.75 + 1 = 1.75
     assert abs(float(loss.detach()) - 4 * 1.75) < 0.05
@@ -219,8 +279,9 @@ def test_score_matches_closed_form_normal():
     mu = torch.tensor([0.5, -1.0], dtype=torch.float64, requires_grad=True)
     log_sigma = torch.tensor([0.1, -0.2], dtype=torch.float64, requires_grad=True)
     x = torch.randn(7, 2, dtype=torch.float64)
-    s = sg.score(lambda mu, log_sigma: Normal(mu, log_sigma.exp()),
-                 {"mu": mu, "log_sigma": log_sigma}, x)
+    s = sg.score(
+        lambda mu, log_sigma: Normal(mu, log_sigma.exp()), {"mu": mu, "log_sigma": log_sigma}, x
+    )
     sigma = log_sigma.detach().exp()
     assert torch.allclose(s["mu"], (x - mu.detach()) / sigma**2)
     assert torch.allclose(s["log_sigma"], ((x - mu.detach()) / sigma) ** 2 - 1)
@@ -239,8 +300,14 @@ def test_score_falls_back_to_vmap_for_non_broadcasting_builders():
 def test_estimate_with_vmap_fallback_is_unbiased():
     X = torch.tensor([[1.0, 0.5], [0.2, -1.0], [0.3, 0.3]], dtype=torch.float64)
     w = torch.tensor([0.3, -0.2], dtype=torch.float64, requires_grad=True)
-    est = sg.estimate_grad(lambda y: (y**2).sum(-1), lambda w: Normal(X @ w, 1.0), {"w": w},
-                           n=2**14, seed=0, estimator=sg.ScoreFunction(B.LeaveOneOut()))
+    est = sg.estimate_grad(
+        lambda y: (y**2).sum(-1),
+        lambda w: Normal(X @ w, 1.0),
+        {"w": w},
+        n=2**14,
+        seed=0,
+        estimator=sg.ScoreFunction(B.LeaveOneOut()),
+    )
     # E Σ y² = |Xw|² + 3  →  ∇ = 2 Xᵀ X w
     exact = 2 * X.T @ X @ w.detach()
     assert_grad_unbiased(est, {"w": exact})
@@ -252,8 +319,15 @@ def test_estimate_with_vmap_fallback_is_unbiased():
 def test_chunked_streaming_matches_statistics_and_counts():
     problem = P.get("mvn_quadratic", dim=4)
     _, exact = problem.exact()
-    est = sg.estimate_grad(problem.f, problem.dist_fn, problem.params(), n=100_000,
-                           estimator=sg.ScoreFunction(B.LeaveOneOut()), seed=5, chunk_size=7_000)
+    est = sg.estimate_grad(
+        problem.f,
+        problem.dist_fn,
+        problem.params(),
+        n=100_000,
+        estimator=sg.ScoreFunction(B.LeaveOneOut()),
+        seed=5,
+        chunk_size=7_000,
+    )
     assert est.n_units == 100_000 and est.n_evals == 100_000
     assert_grad_unbiased(est, exact, what="chunked")
 
@@ -272,7 +346,8 @@ def test_seed_reproducible_and_leaves_global_rng_alone():
 
 def test_per_sample_contributions_average_to_the_estimate():
     problem = P.get("normal_cos")
-    est = sg.estimate_grad(problem.f, problem.dist_fn, problem.params(), n=256, seed=0,
-                           return_per_sample=True)
+    est = sg.estimate_grad(
+        problem.f, problem.dist_fn, problem.params(), n=256, seed=0, return_per_sample=True
+    )
     assert est.per_sample["mu"].shape == (256,)
     assert torch.allclose(est.per_sample["mu"].mean(0), est.grad["mu"])

@@ -10,8 +10,15 @@ from scoregrad import problems as P
 
 
 def _run(problem, **kw):
-    return sg.estimate_grad(problem.f, problem.dist_fn, problem.params(), n=4096, seed=11,
-                            estimator=sg.ScoreFunction(sg.baselines.LeaveOneOut()), **kw)
+    return sg.estimate_grad(
+        problem.f,
+        problem.dist_fn,
+        problem.params(),
+        n=4096,
+        seed=11,
+        estimator=sg.ScoreFunction(sg.baselines.LeaveOneOut()),
+        **kw,
+    )
 
 
 def test_thread_and_process_pools_give_identical_estimates():
@@ -31,9 +38,12 @@ def test_dask_local_cluster_gives_identical_estimate():
     distributed = pytest.importorskip("dask.distributed")
     problem = P.get("poisson_polynomial")
     local = _run(problem)
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                  dashboard_address=None) as cluster, \
-            distributed.Client(cluster) as client:
+    with (
+        distributed.LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+        ) as cluster,
+        distributed.Client(cluster) as client,
+    ):
         remote = _run(problem, executor=client.get_executor(), batch_size=512)
     assert torch.equal(local.grad["log_rate"], remote.grad["log_rate"])
     assert torch.equal(local.value, remote.value)

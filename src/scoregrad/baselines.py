@@ -206,7 +206,9 @@ class Learned(Baseline):
 
     def __call__(self, f_values, block=1, context=None):
         with torch.no_grad():
-            return self._predict(f_values, context).detach().to(f_values).expand_as(f_values).clone()
+            return (
+                self._predict(f_values, context).detach().to(f_values).expand_as(f_values).clone()
+            )
 
     def update(self, f_values, context=None):
         pred = self._predict(f_values, context)  # builds the lazy model if needed

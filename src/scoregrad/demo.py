@@ -31,8 +31,16 @@ def demo_estimators() -> list[tuple[str, callable, int | None]]:
         ("constant baseline b=4", lambda: ScoreFunction(B.Constant(4.0)), None),
         ("moving-average baseline", lambda: ScoreFunction(B.MovingAverage(0.8)), 16),
         ("leave-one-out (RLOO)", lambda: ScoreFunction(B.LeaveOneOut()), None),
-        ("learned baseline (NVIL)", lambda: ScoreFunction(B.Learned(lr=0.5, steps_per_update=10)), 16),
-        ("optimal score CV (LOO c)", lambda: ScoreFunction(control_variate=CV.ScoreControlVariate()), None),
+        (
+            "learned baseline (NVIL)",
+            lambda: ScoreFunction(B.Learned(lr=0.5, steps_per_update=10)),
+            16,
+        ),
+        (
+            "optimal score CV (LOO c)",
+            lambda: ScoreFunction(control_variate=CV.ScoreControlVariate()),
+            None,
+        ),
         ("delta-method CV", lambda: ScoreFunction(control_variate=CV.DeltaMethod()), None),
         ("antithetic", lambda: ScoreFunction(sampler=S.Antithetic()), None),
         ("RQMC (Sobol, 16 reps)", lambda: ScoreFunction(sampler=S.QMC(replicates=16)), None),
@@ -46,18 +54,37 @@ def run_demo(problem: P.Problem, n: int, seed: int = 0):
     rows = []
     # warm-up: first calls pay one-off imports (torch.optim, autograd) that are not the estimator's
     for _, make, chunks in demo_estimators():
-        estimate_grad(problem.f, problem.dist_fn, problem.params(), n=64, estimator=make(),
-                      seed=seed, chunk_size=None if chunks is None else 32)
+        estimate_grad(
+            problem.f,
+            problem.dist_fn,
+            problem.params(),
+            n=64,
+            estimator=make(),
+            seed=seed,
+            chunk_size=None if chunks is None else 32,
+        )
     for label, make, chunks in demo_estimators():
         chunk = None if chunks is None else max(64, n // chunks)
-        est = estimate_grad(problem.f, problem.dist_fn, problem.params(), n=n, estimator=make(),
-                            seed=seed, chunk_size=chunk)
+        est = estimate_grad(
+            problem.f,
+            problem.dist_fn,
+            problem.params(),
+            n=n,
+            estimator=make(),
+            seed=seed,
+            chunk_size=chunk,
+        )
         cols = {}
         for k in est.grad:
             g, se, ex = (t.flatten()[0] for t in (est.grad[k], est.stderr[k], exact[k]))
             z = float((g - ex) / se) if se > 0 else 0.0
-            cols[k] = dict(estimate=float(g), exact=float(ex), z=z, stderr=float(se),
-                           var_per_sample=float(se**2 * n))
+            cols[k] = dict(
+                estimate=float(g),
+                exact=float(ex),
+                z=z,
+                stderr=float(se),
+                var_per_sample=float(se**2 * n),
+            )
         rows.append(dict(estimator=label, seconds=est.seconds, params=cols))
     return rows
 
@@ -70,8 +97,15 @@ def variance_curve(problem: P.Problem, ns: list[int], seed: int = 0):
         vs = []
         for n in ns:
             chunk = None if chunks is None else max(64, n // chunks)
-            est = estimate_grad(problem.f, problem.dist_fn, problem.params(), n=n, estimator=make(),
-                                seed=seed + n, chunk_size=chunk)
+            est = estimate_grad(
+                problem.f,
+                problem.dist_fn,
+                problem.params(),
+                n=n,
+                estimator=make(),
+                seed=seed + n,
+                chunk_size=chunk,
+            )
             vs.append(float(est.stderr[first].flatten()[0] ** 2))
         curves[label] = vs
     return first, curves
@@ -108,7 +142,9 @@ def register(app: typer.Typer) -> None:
         k: float = typer.Option(3.0, help="the problem's constant k, where it has one"),
         n: int = typer.Option(65_536, help="samples per estimate"),
         seed: int = typer.Option(0),
-        out: Path = typer.Option(Path("scoregrad-demo.png"), help="where to write the variance plot"),
+        out: Path = typer.Option(
+            Path("scoregrad-demo.png"), help="where to write the variance plot"
+        ),
     ):
         """Compare the score-function estimator's variance reduction on a problem with exact answers."""
         from rich.console import Console
@@ -122,8 +158,10 @@ def register(app: typer.Typer) -> None:
         rows = run_demo(prob, n, seed)
         names = list(rows[0]["params"])
         exact_txt = ", ".join(f"∂/∂{k} = {rows[0]['params'][k]['exact']:.5g}" for k in names)
-        table = Table(title=escape(f"∇θ E[f] for {prob.description}  (n = {n:,}, seed {seed})"),
-                      caption=f"exact: {exact_txt}; z = (estimate - exact)/stderr")
+        table = Table(
+            title=escape(f"∇θ E[f] for {prob.description}  (n = {n:,}, seed {seed})"),
+            caption=f"exact: {exact_txt}; z = (estimate - exact)/stderr",
+        )
         table.add_column("estimator")
         for k in names:
             table.add_column(f"∂/∂{k} ± se", justify="right")
@@ -134,8 +172,11 @@ def register(app: typer.Typer) -> None:
             cells = [r["estimator"]]
             for k in names:
                 c = r["params"][k]
-                cells += [f"{c['estimate']:.4f} ± {c['stderr']:.1e}", f"{c['z']:+.2f}",
-                          f"{c['var_per_sample']:.3g}"]
+                cells += [
+                    f"{c['estimate']:.4f} ± {c['stderr']:.1e}",
+                    f"{c['z']:+.2f}",
+                    f"{c['var_per_sample']:.3g}",
+                ]
             table.add_row(*cells, f"{r['seconds'] * 1e3:.0f} ms")
         console = Console(width=max(140, Console().width))
         console.print(table)
