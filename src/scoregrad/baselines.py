@@ -169,7 +169,7 @@ class Learned(Baseline):
 
     >>> import torch
     >>> b = Learned(lr=0.5)
-    >>> for _ in range(50): b.update(torch.full((8,), 3.0))
+    >>> for _ in range(200): b.update(torch.full((8,), 3.0))
     >>> round(float(b(torch.zeros(2))[0]), 2)
     3.0
     """
