@@ -22,7 +22,7 @@ from .errors import (
     ScoregradError,
 )
 from .estimate import GradientEstimate, estimate_grad, expectation, score
-from .estimators import Estimator, ScoreFunction
+from .estimators import ARM, RLOO, VIMCO, DisARM, Estimator, ScoreFunction
 
 __version__ = "0.1.0"
 
@@ -44,4 +44,8 @@ __all__ = [
     "EstimatorNotApplicable",
     "SampleSizeError",
     "ControlVariateError",
+    "ARM",
+    "DisARM",
+    "VIMCO",
+    "RLOO",
 ]

@@ -1,6 +1,8 @@
 """Gradient estimators, one module per family, all honouring ``estimators.base.Estimator``."""
 
+from .arm import ARM, DisARM
 from .base import Contributions, Estimator
+from .multisample import RLOO, VIMCO
 from .score_function import ScoreFunction
 
-__all__ = ["Contributions", "Estimator", "ScoreFunction"]
+__all__ = ["Contributions", "Estimator", "ScoreFunction", "ARM", "DisARM", "VIMCO", "RLOO"]
