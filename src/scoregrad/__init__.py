@@ -22,7 +22,7 @@ from .errors import (
     ScoregradError,
 )
 from .estimate import GradientEstimate, estimate_grad, expectation, score
-from .estimators import ARM, RLOO, VIMCO, DisARM, Estimator, ScoreFunction
+from .estimators import ARM, REBAR, RELAX, RLOO, VIMCO, DisARM, Estimator, ScoreFunction
 
 __version__ = "0.1.0"
 
@@ -48,4 +48,6 @@ __all__ = [
     "DisARM",
     "VIMCO",
     "RLOO",
+    "REBAR",
+    "RELAX",
 ]

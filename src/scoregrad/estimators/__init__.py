@@ -3,6 +3,17 @@
 from .arm import ARM, DisARM
 from .base import Contributions, Estimator
 from .multisample import RLOO, VIMCO
+from .rebar import REBAR, RELAX
 from .score_function import ScoreFunction
 
-__all__ = ["Contributions", "Estimator", "ScoreFunction", "ARM", "DisARM", "VIMCO", "RLOO"]
+__all__ = [
+    "Contributions",
+    "Estimator",
+    "ScoreFunction",
+    "ARM",
+    "DisARM",
+    "VIMCO",
+    "RLOO",
+    "REBAR",
+    "RELAX",
+]
