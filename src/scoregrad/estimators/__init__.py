@@ -2,8 +2,11 @@
 
 from .arm import ARM, DisARM
 from .base import Contributions, Estimator
+from .measure_valued import MeasureValued, register_mvd
 from .multisample import RLOO, VIMCO
+from .pathwise import Pathwise
 from .rebar import REBAR, RELAX
+from .relaxed import GumbelSoftmax, StraightThrough
 from .score_function import ScoreFunction
 
 __all__ = [
@@ -16,4 +19,9 @@ __all__ = [
     "RLOO",
     "REBAR",
     "RELAX",
+    "Pathwise",
+    "MeasureValued",
+    "register_mvd",
+    "GumbelSoftmax",
+    "StraightThrough",
 ]

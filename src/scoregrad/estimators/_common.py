@@ -28,10 +28,7 @@ def unwrap(dist: D.Distribution) -> D.Distribution:
 
 def applicable_estimators(dist: D.Distribution) -> list[str]:
     """Names of the scoregrad estimators that can handle ``dist`` (for error messages)."""
-    try:
-        from .measure_valued import has_mvd
-    except ImportError:  # pragma: no cover - during partial installs
-        has_mvd = lambda d: False  # noqa: E731
+    from .measure_valued import has_mvd
 
     base = unwrap(dist)
     names = ["ScoreFunction", "RLOO", "VIMCO (for log-mean-exp objectives)"]
@@ -82,6 +79,7 @@ class NaturalParams:
             with torch.enable_grad():
                 self.tensors = tuple(getter(unwrap(model.dist)))
             self.value = tuple(t.detach() for t in self.tensors)
+            self.needed = tuple(t.requires_grad for t in self.tensors)
         else:
             p0 = {k: p.detach() for k, p in model.params.items()}
 
@@ -90,15 +88,19 @@ class NaturalParams:
 
             vals, self._vjp = torch.func.vjp(fn, p0)
             self.value = tuple(v.detach().unsqueeze(0).expand(n, *v.shape) for v in vals)
+            self.needed = tuple(True for _ in vals)
 
     def pullback(self, gs: tuple[torch.Tensor, ...]) -> dict[str, torch.Tensor]:
         model = self.model
         if model.expanded:
             leaves = list(model.leaves.values())
+            pairs = [(t, g) for t, g in zip(self.tensors, gs, strict=True) if t.requires_grad]
+            if not pairs:
+                return {k: torch.zeros_like(v) for k, v in model.leaves.items()}
             outs = torch.autograd.grad(
-                self.tensors,
+                [t for t, _ in pairs],
                 leaves,
-                grad_outputs=tuple(g.to(t) for g, t in zip(gs, self.tensors, strict=True)),
+                grad_outputs=[g.to(t) for t, g in pairs],
                 allow_unused=True,
             )
             return {
