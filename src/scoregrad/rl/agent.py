@@ -242,10 +242,13 @@ class REINFORCE:
         return G, A, loss, entropy
 
     def gradient(self, batch: Batch, update_baseline: bool = True) -> dict[str, torch.Tensor]:
-        """ĝ for this batch without stepping the policy (for tests and diagnostics)."""
+        """ĝ (the ascent direction of E[return]) for this batch, without stepping the policy.
+
+        The loss minimised by ``update`` is the negated surrogate, so ĝ = -(its gradient).
+        """
         G, _, _, _ = self._backward(batch)
         grads = {
-            k: (p.grad.detach().clone() if p.grad is not None else torch.zeros_like(p))
+            k: (-p.grad.detach() if p.grad is not None else torch.zeros_like(p))
             for k, p in self.policy.named_parameters()
         }
         if update_baseline:

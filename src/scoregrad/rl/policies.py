@@ -140,8 +140,8 @@ class GaussianPolicy(_Policy):
         self.log_std = nn.Parameter(torch.full((self.action_dim,), float(log_std)))
         low = np.broadcast_to(action_space.low, action_space.shape).reshape(-1)
         high = np.broadcast_to(action_space.high, action_space.shape).reshape(-1)
-        self.register_buffer("low", torch.as_tensor(low, dtype=torch.float32))
-        self.register_buffer("high", torch.as_tensor(high, dtype=torch.float32))
+        self.register_buffer("low", torch.tensor(np.array(low), dtype=torch.float32))
+        self.register_buffer("high", torch.tensor(np.array(high), dtype=torch.float32))
         self._shape = action_space.shape
         self._dtype = action_space.dtype
 
