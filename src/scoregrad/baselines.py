@@ -200,8 +200,12 @@ class Learned(Baseline):
     def _predict(self, f_values, context):
         net = self._net(context)
         if net is None:
-            return self.constant.to(f_values).expand(f_values.shape[0])
+            return self.constant.to(f_values).expand(f_values.shape)
         out = net(context)
+        if f_values.dim() > 1 and out.shape[0] != f_values.shape[0]:
+            # one context per item (e.g. per data point, f of shape (n, B)): the same prediction
+            # for every sample of that item
+            return out.reshape(1, *f_values.shape[1:]).expand(f_values.shape)
         return out.reshape(out.shape[0], *f_values.shape[1:]) if out.dim() > 1 else out
 
     def __call__(self, f_values, block=1, context=None):
