@@ -6,6 +6,7 @@ See ``scoregrad.vi.elbo`` for the estimators, ``scoregrad.vi.fit`` for the train
 
 from .elbo import (
     ELBOEstimator,
+    EstimateGradELBO,
     ImportanceWeightedELBO,
     PathwiseELBO,
     RaoBlackwellELBO,
@@ -25,6 +26,7 @@ __all__ = [
     "RaoBlackwellELBO",
     "PathwiseELBO",
     "ImportanceWeightedELBO",
+    "EstimateGradELBO",
     "iw_bound",
     "exact_elbo",
     "call_log_joint",

@@ -68,6 +68,7 @@ __all__ = [
     "RaoBlackwellELBO",
     "PathwiseELBO",
     "ImportanceWeightedELBO",
+    "EstimateGradELBO",
     "iw_bound",
     "exact_elbo",
     "call_log_joint",
@@ -567,3 +568,56 @@ def exact_elbo(log_joint, guide) -> torch.Tensor:
     log_q = _sum_trailing(base.log_prob(z), keep=1)
     lp = call_log_joint(log_joint, z)
     return (log_q.exp() * (lp - log_q)).sum()
+
+
+class EstimateGradELBO(ELBOEstimator):
+    """Any core estimator through ``scoregrad.estimate_grad`` (the door with per-parameter
+    control variates such as ``DeltaMethod`` and ``ScoreControlVariate`` with leave-one-out
+    coefficients), turned into an ELBO surrogate for a training loop.
+
+    f(z) = log p(x, z) - log q(z) is handed to the estimator with log q evaluated at detached guide
+    parameters, so f is a differentiable function of z (the delta method expands it around the
+    guide's mean) but carries no graph to φ. Needs a ``Guide``; the log joint's own parameters get
+    no gradient this way (use ``ScoreFunctionELBO`` for models with a decoder).
+    The last ``GradientEstimate`` (with standard errors) is kept in ``self.last``.
+    """
+
+    name = "estimate_grad"
+
+    def __init__(self, estimator: Estimator):
+        self.estimator = estimator
+        baseline = getattr(estimator, "baseline", None)
+        cv = getattr(estimator, "control_variate", None)
+        self.min_n = max(getattr(baseline, "min_units", 1), 2 if cv is not None else 1)
+        self.last = None
+
+    def __call__(self, log_joint, guide, n, item_shape=(), context=None):
+        from ..estimate import estimate_grad
+
+        _check_n(n)
+        if not isinstance(guide, Guide) or tuple(item_shape):
+            raise EstimatorNotApplicable(
+                "EstimateGradELBO needs a global scoregrad.vi.Guide (its dist_fn and parameters); "
+                "for amortised guides use ScoreFunctionELBO with item_shape."
+            )
+        params = guide.params()
+        qd = guide.dist_fn(**{k: p.detach() for k, p in params.items()})
+
+        def f(z):
+            return call_log_joint(log_joint, z) - _sum_trailing(qd.log_prob(z), keep=1)
+
+        est = estimate_grad(f, guide.dist_fn, params, n, self.estimator, context=context)
+        self.last = est
+        return est.value + sum(
+            (est.grad[k].detach() * (p - p.detach())).sum() for k, p in params.items()
+        )
+
+    def state_dict(self):
+        return self.estimator.state_dict() if hasattr(self.estimator, "state_dict") else {}
+
+    def load_state_dict(self, state):
+        if hasattr(self.estimator, "load_state_dict"):
+            self.estimator.load_state_dict(state)
+
+    def __repr__(self):
+        return f"EstimateGradELBO({self.estimator!r})"

@@ -119,6 +119,7 @@ def gradient_variance(
     repeats: int,
     stateful: Sequence = (),
     seed: int = 0,
+    measure: Sequence[torch.Tensor] | None = None,
 ) -> float:
     """Mean over parameter elements of the variance of the gradient estimator at the current
     parameters, from ``repeats`` independent calls of ``objective(step)`` (unbiased sample
@@ -131,7 +132,7 @@ def gradient_variance(
             for p in params:
                 p.grad = None
             (-objective(step)).backward()
-            grads.append(_flat_grad(params))
+            grads.append(_flat_grad(list(measure) if measure is not None else params))
     for s, st in zip(stateful, saved, strict=True):
         s.load_state_dict(st)
     for p in params:
@@ -162,6 +163,8 @@ def fit(
     resume: bool = True,
     grad_var_every: int = 0,
     grad_var_repeats: int = 20,
+    grad_var_params: Sequence[torch.Tensor] | None = None,
+    time_budget: float | None = None,
     progress: bool = True,
     log_every: int = 50,
     callback: Callable[[int, dict], None] | None = None,
@@ -181,7 +184,10 @@ def fit(
         checkpoint: file to write every ``checkpoint_every`` steps and at the end; if it exists
             and ``resume``, training continues from it.
         grad_var_every: probe the gradient variance every this many steps (0: never), with
-            ``grad_var_repeats`` draws.
+            ``grad_var_repeats`` draws, over ``grad_var_params`` (default: all parameters; e.g.
+            only the encoder's, whose gradient is the one the estimator makes).
+        time_budget: stop (and checkpoint) once this many seconds of this call have passed; the
+            result's ``steps`` says how far it got.
         progress: show a tqdm progress bar with the running ELBO.
         callback: called as callback(step, history) after every step.
         max_grad_norm: clip the gradient norm (None: no clipping).
@@ -244,11 +250,28 @@ def fit(
                 history["grad_var_step"].append(step)
                 history["grad_var"].append(
                     gradient_variance(
-                        objective, params, step, grad_var_repeats, stateful, seed=seed or 0
+                        objective,
+                        params,
+                        step,
+                        grad_var_repeats,
+                        stateful,
+                        seed=seed or 0,
+                        measure=grad_var_params,
                     )
                 )
             opt.zero_grad(set_to_none=True)
-            surrogate = objective(step)
+            try:
+                surrogate = objective(step)
+            except ScoregradError:
+                raise
+            except ValueError as e:
+                if step == start_step:
+                    raise
+                raise ScoregradError(
+                    f"step {step}: the objective failed after {step} good steps ({e}); the "
+                    "optimiser has most likely diverged to invalid parameters. Fix: lower the "
+                    "learning rate, use a variance-reduced estimator, or clip gradients."
+                ) from e
             if surrogate.dim() != 0:
                 raise ScoregradError(
                     f"the objective returned shape {tuple(surrogate.shape)}; it must return a "
@@ -269,6 +292,12 @@ def fit(
             history["lr"].append(opt.param_groups[0]["lr"])
             opt.step()
             sched.step()
+            if not all(torch.isfinite(p).all() for p in params):
+                raise ScoregradError(
+                    f"step {step}: a parameter became NaN or infinite after the optimiser step; "
+                    "the optimiser diverged. Fix: lower the learning rate, use a variance-reduced "
+                    "estimator (baseline or control variate), or clip gradients (max_grad_norm)."
+                )
             history["elbo"].append(float(surrogate.detach()))
             if callback is not None:
                 callback(step, history)
@@ -279,17 +308,20 @@ def fit(
                     bar.set_postfix(elbo=f"{sum(history['elbo'][-k:]) / k:.3f}")
             if path is not None and (step + 1) % checkpoint_every == 0 and step + 1 < steps:
                 _save(path, payload(step + 1, elapsed0 + time.perf_counter() - t0))
-        step = steps
+            if time_budget is not None and time.perf_counter() - t0 > time_budget:
+                step += 1
+                break
+        else:
+            step = steps
     finally:
         if bar is not None:
             bar.close()
     seconds = elapsed0 + time.perf_counter() - t0
-    if path is not None and steps > start_step:
-        _save(path, payload(steps, seconds))
+    step = max(step, start_step)
+    if path is not None and step > start_step:
+        _save(path, payload(step, seconds))
     history["seconds"] = [seconds]
-    return FitResult(
-        history=history, steps=max(step, start_step), seconds=seconds, resumed_from=resumed_from
-    )
+    return FitResult(history=history, steps=step, seconds=seconds, resumed_from=resumed_from)
 
 
 def _smooth(v: list[float], w: int) -> list[float]:
