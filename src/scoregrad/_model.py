@@ -166,7 +166,8 @@ class SampleModel:
     @classmethod
     def expand(cls, dist_fn, params: Mapping[str, torch.Tensor], n: int) -> SampleModel:
         leaves = {
-            k: p.detach().unsqueeze(0).expand(n, *p.shape).requires_grad_() for k, p in params.items()
+            k: p.detach().unsqueeze(0).expand(n, *p.shape).requires_grad_()
+            for k, p in params.items()
         }
         try:
             dist = dist_fn(**leaves)
@@ -193,7 +194,9 @@ class SampleModel:
     @property
     def draw_shape(self) -> tuple[int, ...]:
         """Shape of the n draws together: (n, *batch, *event) with the sample axis first."""
-        return tuple(self.sample_shape) + tuple(self.dist.batch_shape) + tuple(self.dist.event_shape)
+        return (
+            tuple(self.sample_shape) + tuple(self.dist.batch_shape) + tuple(self.dist.event_shape)
+        )
 
     @property
     def uniform_dim(self) -> int:

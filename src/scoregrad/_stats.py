@@ -21,9 +21,10 @@ class RunningMoments:
         m = batch.shape[0]
         if m == 0:
             return
-        b = batch.detach().to(torch.float64)
-        b_mean = b.mean(0)
-        b_m2 = ((b - b_mean) ** 2).sum(0)
+        # one pass over the batch in its own dtype (torch's var_mean is a stable two-pass/Welford
+        # kernel); only the small per-element results are promoted to float64 for the merge
+        var, b_mean = torch.var_mean(batch.detach(), dim=0, correction=0)
+        b_mean, b_m2 = b_mean.to(torch.float64), var.to(torch.float64) * m
         if self.count == 0:
             self.count, self.mean, self.m2 = m, b_mean, b_m2
             return

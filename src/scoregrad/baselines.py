@@ -169,7 +169,7 @@ class Learned(Baseline):
 
     >>> import torch
     >>> b = Learned(lr=0.5)
-    >>> for _ in range(50): b.update(torch.full((8,), 3.0))
+    >>> for _ in range(200): b.update(torch.full((8,), 3.0))
     >>> round(float(b(torch.zeros(2))[0]), 2)
     3.0
     """
@@ -210,7 +210,9 @@ class Learned(Baseline):
 
     def __call__(self, f_values, block=1, context=None):
         with torch.no_grad():
-            return self._predict(f_values, context).detach().to(f_values).expand_as(f_values).clone()
+            return (
+                self._predict(f_values, context).detach().to(f_values).expand_as(f_values).clone()
+            )
 
     def update(self, f_values, context=None):
         pred = self._predict(f_values, context)  # builds the lazy model if needed
