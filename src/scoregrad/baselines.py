@@ -239,6 +239,11 @@ class Learned(Baseline):
             self.constant.copy_(state["constant"])
         if state["model"] is not None and self.model is not None:
             self.model.load_state_dict(state["model"])
+        if state.get("optimizer") is not None and (state["model"] is None) == (self.model is None):
+            if self._optimizer is None:
+                params = [self.constant] if self.model is None else list(self.model.parameters())
+                self._optimizer = torch.optim.Adam(params, lr=self.lr)
+            self._optimizer.load_state_dict(state["optimizer"])
 
     def __repr__(self):
         return "Learned()"
