@@ -147,9 +147,9 @@ def normal_normal(
     post = model.posterior()
     _emit(
         {
-            "guide loc": float(guide.loc[0]),
+            "guide loc": float(guide.loc[0].detach()),
             "exact loc": float(post.loc),
-            "guide scale": float(guide.log_scale[0].exp()),
+            "guide scale": float(guide.log_scale[0].detach().exp()),
             "exact scale": float(post.scale),
             "final ELBO": r.final_elbo,
             "log evidence": model.log_evidence(),

@@ -54,7 +54,7 @@ from torch.distributions import constraints
 
 from .._model import SampleModel, _sum_trailing
 from ..baselines import Baseline, LeaveOneOut, NoBaseline
-from ..control_variates import loo_coefficient
+from ..control_variates import excluding_own_block, loo_coefficient
 from ..errors import EstimatorNotApplicable, SampleSizeError
 from ..estimate import expectation
 from ..estimators.base import Estimator
@@ -237,6 +237,24 @@ def _check_n(n):
 # --------------------------------------------------------------------------------------------
 # estimators
 # --------------------------------------------------------------------------------------------
+def _estimator_state(est) -> dict:
+    """An estimator's state, with its baseline's (core estimators keep learned baselines on
+    ``.baseline``, whose state must survive a checkpoint for resumed runs to be exact)."""
+    out = {"estimator": est.state_dict() if hasattr(est, "state_dict") else {}}
+    baseline = getattr(est, "baseline", None)
+    if baseline is not None and hasattr(baseline, "state_dict"):
+        out["baseline"] = baseline.state_dict()
+    return out
+
+
+def _load_estimator_state(est, state: dict) -> None:
+    if hasattr(est, "load_state_dict"):
+        est.load_state_dict(state.get("estimator", {}))
+    baseline = getattr(est, "baseline", None)
+    if "baseline" in state and baseline is not None:
+        baseline.load_state_dict(state["baseline"])
+
+
 class ELBOEstimator:
     """Base class: ``est(log_joint, guide, n, item_shape=(), context=None)`` → surrogate."""
 
@@ -293,14 +311,25 @@ class ScoreFunctionELBO(ELBOEstimator):
         return expectation(f, q, n, self.estimator, item_shape=tuple(item_shape), context=context)
 
     def state_dict(self):
-        return self.estimator.state_dict() if hasattr(self.estimator, "state_dict") else {}
+        return _estimator_state(self.estimator)
 
     def load_state_dict(self, state):
-        if hasattr(self.estimator, "load_state_dict"):
-            self.estimator.load_state_dict(state)
+        _load_estimator_state(self.estimator, state)
 
     def __repr__(self):
         return f"ScoreFunctionELBO({self.estimator!r})"
+
+
+def _loo_baseline_coefficient(f: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
+    """Per-sample, per-element Cov(g, s)/Var(s) from the other samples, for g = (f - f̄₋ᵢ) s with
+    f of the same shape as s (one learning signal per component): the element-wise form of
+    ``scoregrad.control_variates.loo_coefficient``'s (f, s) branch, keeping sample i's f out."""
+    n = f.shape[0]
+    den = excluding_own_block(s * s, 1)
+    f_other = excluding_own_block(f, 1) / (n - 1)
+    num = excluding_own_block(f * s * s, 1) - f_other * excluding_own_block(s * s, 1)
+    tiny = torch.finfo(den.dtype).tiny
+    return torch.where(den > 0, num / den.clamp_min(tiny), torch.zeros_like(den))
 
 
 class RaoBlackwellELBO(ELBOEstimator):
@@ -377,7 +406,7 @@ class RaoBlackwellELBO(ELBOEstimator):
             b = self.baseline(fk)
             g = (fk - b) * s
             if self.control_variate:
-                c = loo_coefficient(s, 1, f=fk, s=s) if loo else loo_coefficient(s, 1, g=g)
+                c = _loo_baseline_coefficient(fk, s) if loo else loo_coefficient(s, 1, g=g)
                 g = g - c * s
             terms[k] = g
             grads[k] = g.mean(0)
@@ -613,11 +642,10 @@ class EstimateGradELBO(ELBOEstimator):
         )
 
     def state_dict(self):
-        return self.estimator.state_dict() if hasattr(self.estimator, "state_dict") else {}
+        return _estimator_state(self.estimator)
 
     def load_state_dict(self, state):
-        if hasattr(self.estimator, "load_state_dict"):
-            self.estimator.load_state_dict(state)
+        _load_estimator_state(self.estimator, state)
 
     def __repr__(self):
         return f"EstimateGradELBO({self.estimator!r})"
