@@ -200,8 +200,12 @@ class Learned(Baseline):
     def _predict(self, f_values, context):
         net = self._net(context)
         if net is None:
-            return self.constant.to(f_values).expand(f_values.shape[0])
+            return self.constant.to(f_values).expand(f_values.shape)
         out = net(context)
+        if f_values.dim() > 1 and out.shape[0] != f_values.shape[0]:
+            # one context per item (e.g. per data point, f of shape (n, B)): the same prediction
+            # for every sample of that item
+            return out.reshape(1, *f_values.shape[1:]).expand(f_values.shape)
         return out.reshape(out.shape[0], *f_values.shape[1:]) if out.dim() > 1 else out
 
     def __call__(self, f_values, block=1, context=None):
@@ -235,7 +239,8 @@ class Learned(Baseline):
             self.constant.copy_(state["constant"])
         if state["model"] is not None and self.model is not None:
             self.model.load_state_dict(state["model"])
-        if state.get("optimizer") is not None:  # Adam's moments too, so training resumes exactly
+        # Adam's moments too, so training resumes exactly (when the model layout matches)
+        if state.get("optimizer") is not None and (state["model"] is None) == (self.model is None):
             if self._optimizer is None:
                 params = [self.constant] if self.model is None else list(self.model.parameters())
                 self._optimizer = torch.optim.Adam(params, lr=self.lr)
