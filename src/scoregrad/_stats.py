@@ -23,14 +23,21 @@ class RunningMoments:
             return
         b = batch.detach().to(torch.float64)
         b_mean = b.mean(0)
-        b_m2 = ((b - b_mean) ** 2).sum(0)
-        if self.count == 0:
-            self.count, self.mean, self.m2 = m, b_mean, b_m2
+        self.merge(m, b_mean, ((b - b_mean) ** 2).sum(0))
+
+    def merge(self, count: int, mean: torch.Tensor, m2: torch.Tensor) -> None:
+        """Merge the summary (count, mean, sum of squared deviations) of another batch of units,
+        e.g. one computed from sufficient statistics without materialising the units."""
+        if count == 0:
             return
-        n = self.count + m
-        delta = b_mean - self.mean
-        self.mean = self.mean + delta * (m / n)
-        self.m2 = self.m2 + b_m2 + delta**2 * (self.count * m / n)
+        mean, m2 = mean.detach().to(torch.float64), m2.detach().to(torch.float64)
+        if self.count == 0:
+            self.count, self.mean, self.m2 = count, mean, m2
+            return
+        n = self.count + count
+        delta = mean - self.mean
+        self.mean = self.mean + delta * (count / n)
+        self.m2 = self.m2 + m2 + delta**2 * (self.count * count / n)
         self.count = n
 
     def variance(self) -> torch.Tensor:
