@@ -106,14 +106,30 @@ def geometric_asian(spot, strike, vol, rate, div, maturity, fractions, option="c
     return df * (K * _ncdf(-d2) - fwd * _ncdf(-d1))
 
 
-def merton_jump(spot, strike, vol, rate, div, maturity, jump_rate, jump_mean, jump_vol,
-                option="call", terms=80, **_):
+def merton_jump(
+    spot,
+    strike,
+    vol,
+    rate,
+    div,
+    maturity,
+    jump_rate,
+    jump_mean,
+    jump_vol,
+    option="call",
+    terms=80,
+    **_,
+):
     """Merton (1976) price: Σ_k e^{-λ'T}(λ'T)^k/k! · BS(σ_k, r_k), λ' = λ(1 + k̄),
     σ_k² = σ² + kσ_J²/T, r_k = r - λk̄ + k log(1 + k̄)/T."""
     kbar = torch.exp(jump_mean + 0.5 * jump_vol**2) - 1
     lam2 = jump_rate * (1 + kbar)
-    bs = torch.broadcast_shapes(*(torch.as_tensor(t).shape for t in (
-        spot, strike, vol, rate, div, maturity, jump_rate, jump_mean, jump_vol)))
+    bs = torch.broadcast_shapes(
+        *(
+            torch.as_tensor(t).shape
+            for t in (spot, strike, vol, rate, div, maturity, jump_rate, jump_mean, jump_vol)
+        )
+    )
     k = torch.arange(terms, dtype=spot.dtype, device=spot.device).reshape(terms, *[1] * len(bs))
     w = torch.exp(-lam2 * maturity + k * torch.log(lam2 * maturity) - torch.lgamma(k + 1))
     sig_k = torch.sqrt(vol**2 + k * jump_vol**2 / maturity)
@@ -142,7 +158,8 @@ def greeks(price_fn: Callable, params: Mapping[str, torch.Tensor], names=tuple(G
         if len(ps) == 1:
             out[name] = sign * first[a].detach()
         else:
-            (h,) = torch.autograd.grad(first[a].sum(), leaves[ps[1]], retain_graph=True,
-                                       allow_unused=True)
+            (h,) = torch.autograd.grad(
+                first[a].sum(), leaves[ps[1]], retain_graph=True, allow_unused=True
+            )
             out[name] = sign * (h if h is not None else torch.zeros_like(price)).detach()
     return {k: v.expand(price.shape) if v.shape != price.shape else v for k, v in out.items()}

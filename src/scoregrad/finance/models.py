@@ -70,7 +70,9 @@ def fractions_of(dates) -> torch.Tensor:
     increasing fractions in (0, 1] ending at 1 is used as given."""
     if isinstance(dates, int):
         if dates < 1:
-            raise ParameterError(f"dates must be a positive number of monitoring dates, got {dates}.")
+            raise ParameterError(
+                f"dates must be a positive number of monitoring dates, got {dates}."
+            )
         return torch.arange(1, dates + 1, dtype=torch.float64) / dates
     f = torch.as_tensor(dates, dtype=torch.float64).flatten()
     ok = f.numel() > 0 and bool((f > 0).all()) and bool((f.diff() > 0).all())
@@ -105,7 +107,7 @@ def check_positive(**values) -> None:
 
 # -- Brownian bridge -------------------------------------------------------------------------------
 def _bridge_plan(times: torch.Tensor):
-    """Order in which a Brownian bridge fills the grid: (index, left, right, w_left, w_right, sd)."""
+    """Order in which a Brownian bridge fills the grid: (index, left, right, w_l, w_r, sd)."""
     t = [0.0] + times.tolist()
     m = len(t) - 1
     plan = [(m, 0, None, 0.0, 0.0, math.sqrt(t[m]))]  # terminal value first
@@ -117,8 +119,16 @@ def _bridge_plan(times: torch.Tensor):
                 continue
             mid = (lo + hi) // 2
             a, b, c = t[lo], t[mid], t[hi]
-            plan.append((mid, lo, hi, (c - b) / (c - a), (b - a) / (c - a),
-                         math.sqrt((b - a) * (c - b) / (c - a))))
+            plan.append(
+                (
+                    mid,
+                    lo,
+                    hi,
+                    (c - b) / (c - a),
+                    (b - a) / (c - a),
+                    math.sqrt((b - a) * (c - b) / (c - a)),
+                )
+            )
             nxt += [(lo, mid), (mid, hi)]
         queue = nxt
     return plan
@@ -179,7 +189,7 @@ class PathDistribution(D.Distribution):
 
     @property
     def forward(self) -> torch.Tensor:
-        """E[S_T] = S₀ e^{(r-q)T} (every model here is arbitrage-free: discounted S is a martingale)."""
+        """E[S_T] = S₀ e^{(r-q)T} (every model here has discounted S a martingale)."""
         return self.spot * torch.exp((self.rate - self.div) * self.maturity)
 
 
@@ -193,8 +203,7 @@ class GBMPaths(PathDistribution):
     log S_{t_k} = log S_{t_{k-1}} + (r - q - σ²/2) Δt_k + σ √Δt_k Z_k,   Z_k ~ N(0, 1) i.i.d.
     """
 
-    def __init__(self, spot, vol, rate, div, maturity, fractions, bridge=False,
-                 validate_args=None):
+    def __init__(self, spot, vol, rate, div, maturity, fractions, bridge=False, validate_args=None):
         self.spot, self.vol, self.rate, self.div, self.maturity = _bcast(
             spot, vol, rate, div, maturity
         )
@@ -213,8 +222,13 @@ class GBMPaths(PathDistribution):
         return (self.rate - self.div - 0.5 * self.vol**2).unsqueeze(-1)
 
     def draw_noise(self, shape):
-        return torch.randn(*shape, *self.batch_shape, *self.event_shape, dtype=self.spot.dtype,
-                           device=self.spot.device)
+        return torch.randn(
+            *shape,
+            *self.batch_shape,
+            *self.event_shape,
+            dtype=self.spot.dtype,
+            device=self.spot.device,
+        )
 
     def path(self, z):
         dt = self._dt()
@@ -234,7 +248,9 @@ class GBMPaths(PathDistribution):
 
     def log_prob(self, x):
         dt = self._dt()
-        lp = _normal_logpdf(self.log_increments(x), self._mu() * dt, self.vol.unsqueeze(-1) ** 2 * dt)
+        lp = _normal_logpdf(
+            self.log_increments(x), self._mu() * dt, self.vol.unsqueeze(-1) ** 2 * dt
+        )
         return (lp - torch.log(x)).sum(-1)
 
     def from_uniform(self, u):
@@ -264,7 +280,11 @@ class GBMPaths(PathDistribution):
             A, W = C * C, C * sq1
         else:
             A = (z * z).sum(-1) if {"vega", "theta", "vanna", "volga"} & need else None
-            W = (z * dt.sqrt()).sum(-1) if {"vega", "rho", "theta", "vanna", "volga"} & need else None
+            W = (
+                (z * dt.sqrt()).sum(-1)
+                if {"vega", "rho", "theta", "vanna", "volga"} & need
+                else None
+            )
         s_S = C / (S0 * sig * sq1)
         s_v = (A - m) / sig - W if A is not None else None
         if "delta" in need:
@@ -296,14 +316,46 @@ class HestonPaths(PathDistribution):
     proper; when the Feller condition 2κθ_v > ξ² holds the floor is essentially never reached).
     """
 
-    def __init__(self, spot, vol, rate, div, maturity, kappa, mean_var, xi, corr, fractions,
-                 steps=4, bridge=False, floor=1e-10, validate_args=None):
-        (self.spot, self.vol, self.rate, self.div, self.maturity, self.kappa, self.mean_var,
-         self.xi, self.corr) = _bcast(spot, vol, rate, div, maturity, kappa, mean_var, xi, corr)
-        check_positive(spot=self.spot, vol=self.vol, maturity=self.maturity, kappa=self.kappa,
-                       mean_var=self.mean_var, xi=self.xi)
+    def __init__(
+        self,
+        spot,
+        vol,
+        rate,
+        div,
+        maturity,
+        kappa,
+        mean_var,
+        xi,
+        corr,
+        fractions,
+        steps=4,
+        bridge=False,
+        floor=1e-10,
+        validate_args=None,
+    ):
+        (
+            self.spot,
+            self.vol,
+            self.rate,
+            self.div,
+            self.maturity,
+            self.kappa,
+            self.mean_var,
+            self.xi,
+            self.corr,
+        ) = _bcast(spot, vol, rate, div, maturity, kappa, mean_var, xi, corr)
+        check_positive(
+            spot=self.spot,
+            vol=self.vol,
+            maturity=self.maturity,
+            kappa=self.kappa,
+            mean_var=self.mean_var,
+            xi=self.xi,
+        )
         if bool((self.corr.detach().abs() >= 1).any()):
-            raise ParameterError(f"corr must lie in (-1, 1), got {self.corr.flatten()[:4].tolist()}.")
+            raise ParameterError(
+                f"corr must lie in (-1, 1), got {self.corr.flatten()[:4].tolist()}."
+            )
         self.fractions = fractions.to(self.spot)
         self.steps, self.bridge, self.floor = int(steps), bridge, floor
         dfrac = torch.diff(torch.cat([self.fractions.new_zeros(1), self.fractions]))
@@ -317,12 +369,25 @@ class HestonPaths(PathDistribution):
 
     def _p(self):
         u = lambda t: t.unsqueeze(-1)  # noqa: E731
-        return (u(self.spot), u(self.vol), u(self.rate), u(self.div), u(self.kappa),
-                u(self.mean_var), u(self.xi), u(self.corr))
+        return (
+            u(self.spot),
+            u(self.vol),
+            u(self.rate),
+            u(self.div),
+            u(self.kappa),
+            u(self.mean_var),
+            u(self.xi),
+            u(self.corr),
+        )
 
     def draw_noise(self, shape):
-        return torch.randn(*shape, *self.batch_shape, *self.event_shape, dtype=self.spot.dtype,
-                           device=self.spot.device)
+        return torch.randn(
+            *shape,
+            *self.batch_shape,
+            *self.event_shape,
+            dtype=self.spot.dtype,
+            device=self.spot.device,
+        )
 
     def path(self, z):
         bs = torch.broadcast_shapes(self.spot.shape, z.shape[:-2])
@@ -393,12 +458,37 @@ class MertonPaths(PathDistribution):
 
     pathwise_params = ("spot", "vol", "rate", "div")
 
-    def __init__(self, spot, vol, rate, div, maturity, jump_rate, jump_mean, jump_vol, fractions,
-                 bridge=False, validate_args=None):
-        (self.spot, self.vol, self.rate, self.div, self.maturity, self.jump_rate, self.jump_mean,
-         self.jump_vol) = _bcast(spot, vol, rate, div, maturity, jump_rate, jump_mean, jump_vol)
-        check_positive(spot=self.spot, vol=self.vol, maturity=self.maturity,
-                       jump_rate=self.jump_rate, jump_vol=self.jump_vol)
+    def __init__(
+        self,
+        spot,
+        vol,
+        rate,
+        div,
+        maturity,
+        jump_rate,
+        jump_mean,
+        jump_vol,
+        fractions,
+        bridge=False,
+        validate_args=None,
+    ):
+        (
+            self.spot,
+            self.vol,
+            self.rate,
+            self.div,
+            self.maturity,
+            self.jump_rate,
+            self.jump_mean,
+            self.jump_vol,
+        ) = _bcast(spot, vol, rate, div, maturity, jump_rate, jump_mean, jump_vol)
+        check_positive(
+            spot=self.spot,
+            vol=self.vol,
+            maturity=self.maturity,
+            jump_rate=self.jump_rate,
+            jump_vol=self.jump_vol,
+        )
         self.fractions = fractions.to(self.spot)
         self.bridge = bridge
         self.dfrac = torch.diff(torch.cat([self.fractions.new_zeros(1), self.fractions]))
@@ -411,8 +501,9 @@ class MertonPaths(PathDistribution):
         u = lambda t: t.unsqueeze(-1)  # noqa: E731
         dt = self._dt()
         kbar = torch.exp(self.jump_mean + 0.5 * self.jump_vol**2) - 1
-        mean = (u(self.rate - self.div - self.jump_rate * kbar - 0.5 * self.vol**2)) * dt \
-            + n * u(self.jump_mean)
+        mean = (u(self.rate - self.div - self.jump_rate * kbar - 0.5 * self.vol**2)) * dt + n * u(
+            self.jump_mean
+        )
         var = u(self.vol) ** 2 * dt + n * u(self.jump_vol) ** 2
         return mean, var
 
@@ -481,8 +572,14 @@ class Model:
     extra: tuple[str, ...] = ()
 
     def __init__(self, spot, vol, rate=0.0, div=0.0, maturity=1.0, dates=1, bridge=False, **extra):
-        self.values = {"spot": spot, "vol": vol, "rate": rate, "div": div, "maturity": maturity,
-                       **extra}
+        self.values = {
+            "spot": spot,
+            "vol": vol,
+            "rate": rate,
+            "div": div,
+            "maturity": maturity,
+            **extra,
+        }
         check_positive(spot=spot, vol=vol, maturity=maturity)
         self.fractions = fractions_of(dates)
         self.bridge = bridge
@@ -535,15 +632,52 @@ class Heston(Model):
 
     name = "heston"
 
-    def __init__(self, spot, vol, rate=0.0, div=0.0, maturity=1.0, dates=1, *, kappa=2.0,
-                 mean_var=0.04, xi=0.3, corr=-0.7, steps=16, bridge=False):
-        super().__init__(spot, vol, rate, div, maturity, dates, bridge, kappa=kappa,
-                         mean_var=mean_var, xi=xi, corr=corr)
+    def __init__(
+        self,
+        spot,
+        vol,
+        rate=0.0,
+        div=0.0,
+        maturity=1.0,
+        dates=1,
+        *,
+        kappa=2.0,
+        mean_var=0.04,
+        xi=0.3,
+        corr=-0.7,
+        steps=16,
+        bridge=False,
+    ):
+        super().__init__(
+            spot,
+            vol,
+            rate,
+            div,
+            maturity,
+            dates,
+            bridge,
+            kappa=kappa,
+            mean_var=mean_var,
+            xi=xi,
+            corr=corr,
+        )
         self.steps = int(steps)
 
     def dist(self, spot, vol, rate, div, maturity, kappa, mean_var, xi, corr, **_):
-        return HestonPaths(spot, vol, rate, div, maturity, kappa, mean_var, xi, corr,
-                           self.fractions, steps=self.steps, bridge=self.bridge)
+        return HestonPaths(
+            spot,
+            vol,
+            rate,
+            div,
+            maturity,
+            kappa,
+            mean_var,
+            xi,
+            corr,
+            self.fractions,
+            steps=self.steps,
+            bridge=self.bridge,
+        )
 
 
 class Merton(Model):
@@ -552,14 +686,46 @@ class Merton(Model):
 
     name = "merton"
 
-    def __init__(self, spot, vol, rate=0.0, div=0.0, maturity=1.0, dates=1, *, jump_rate=0.5,
-                 jump_mean=-0.1, jump_vol=0.15, bridge=False):
-        super().__init__(spot, vol, rate, div, maturity, dates, bridge, jump_rate=jump_rate,
-                         jump_mean=jump_mean, jump_vol=jump_vol)
+    def __init__(
+        self,
+        spot,
+        vol,
+        rate=0.0,
+        div=0.0,
+        maturity=1.0,
+        dates=1,
+        *,
+        jump_rate=0.5,
+        jump_mean=-0.1,
+        jump_vol=0.15,
+        bridge=False,
+    ):
+        super().__init__(
+            spot,
+            vol,
+            rate,
+            div,
+            maturity,
+            dates,
+            bridge,
+            jump_rate=jump_rate,
+            jump_mean=jump_mean,
+            jump_vol=jump_vol,
+        )
 
     def dist(self, spot, vol, rate, div, maturity, jump_rate, jump_mean, jump_vol, **_):
-        return MertonPaths(spot, vol, rate, div, maturity, jump_rate, jump_mean, jump_vol,
-                           self.fractions, bridge=self.bridge)
+        return MertonPaths(
+            spot,
+            vol,
+            rate,
+            div,
+            maturity,
+            jump_rate,
+            jump_mean,
+            jump_vol,
+            self.fractions,
+            bridge=self.bridge,
+        )
 
 
 MODELS: Mapping[str, type[Model]] = {"gbm": GBM, "heston": Heston, "merton": Merton}

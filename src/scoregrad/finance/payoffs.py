@@ -209,8 +209,11 @@ class Barrier(_Vanilla):
         up = self.kind.startswith("up")
         breached = (s >= H) if up else (s <= H)
         if bool(breached.any()):
-            alt = ("worth its rebate discounted: no simulation needed" if self.kind.endswith("out")
-                   else f"already a vanilla: price it with Call/Put ({self.option})")
+            alt = (
+                "worth its rebate discounted: no simulation needed"
+                if self.kind.endswith("out")
+                else f"already a vanilla: price it with Call/Put ({self.option})"
+            )
             raise ParameterError(
                 f"the {self.kind} barrier {H.flatten()[:4].tolist()} is already breached at the "
                 f"spot {s.flatten()[:4].tolist()}: the option is {alt}. Fix: move the barrier "
@@ -218,8 +221,10 @@ class Barrier(_Vanilla):
             )
 
     def __repr__(self):
-        return (f"Barrier(strike={self.strike.tolist()}, barrier={self.barrier.tolist()}, "
-                f"kind={self.kind!r}, option={self.option!r})")
+        return (
+            f"Barrier(strike={self.strike.tolist()}, barrier={self.barrier.tolist()}, "
+            f"kind={self.kind!r}, option={self.option!r})"
+        )
 
 
 class ArithmeticAsian(_Vanilla):
@@ -317,7 +322,9 @@ def as_payoff(p) -> Payoff:
         return p
     if callable(p):
         return Custom(p)
-    raise ParameterError(f"payoff must be a scoregrad.finance.payoffs.Payoff or a callable, got {p!r}.")
+    raise ParameterError(
+        f"payoff must be a scoregrad.finance.payoffs.Payoff or a callable, got {p!r}."
+    )
 
 
 PAYOFFS = {
