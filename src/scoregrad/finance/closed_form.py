@@ -27,6 +27,8 @@ from collections.abc import Callable, Mapping
 
 import torch
 
+from .models import broadcast_shapes
+
 __all__ = [
     "black_scholes",
     "cash_digital",
@@ -124,7 +126,7 @@ def merton_jump(
     σ_k² = σ² + kσ_J²/T, r_k = r - λk̄ + k log(1 + k̄)/T."""
     kbar = torch.exp(jump_mean + 0.5 * jump_vol**2) - 1
     lam2 = jump_rate * (1 + kbar)
-    bs = torch.broadcast_shapes(
+    bs = broadcast_shapes(
         *(
             torch.as_tensor(t).shape
             for t in (spot, strike, vol, rate, div, maturity, jump_rate, jump_mean, jump_vol)

@@ -55,7 +55,7 @@ from ..errors import ControlVariateError, EstimatorNotApplicable, ParameterError
 from ..estimate import seeded
 from ..sampling import IID, QMC, Antithetic
 from . import closed_form as cf
-from .models import GBM, GBMPaths, Merton, Model
+from .models import GBM, GBMPaths, Merton, Model, broadcast_shapes
 from .payoffs import (
     ArithmeticAsian,
     AssetDigital,
@@ -68,6 +68,7 @@ from .payoffs import (
 )
 
 __all__ = [
+    "pathwise_problem",
     "GREEK_NAMES",
     "GreeksResult",
     "PathControlVariate",
@@ -263,7 +264,7 @@ class _Engine:
         self.dtype, self.device = dtype, device
         self.params = {k: v.detach() for k, v in model.params(dtype, device).items()}
         self.B_dist = model.batch_shape()
-        self.B_tot = torch.broadcast_shapes(self.B_dist, payoff.batch_shape)
+        self.B_tot = broadcast_shapes(self.B_dist, payoff.batch_shape)
         self.extra = len(self.B_tot) - len(self.B_dist)
         pb = {k: v.expand(self.B_dist) for k, v in self.params.items()}
         self.pb = pb
@@ -491,33 +492,7 @@ class _Engine:
             for k, v in self.params.items()
         }
 
-    def _check_pathwise(self, names, which):
-        order = self.payoff.pathwise_order
-        allowed = self.dist0.pathwise_params
-        for k in names:
-            ps = _SECOND.get(k, (_FIRST.get(k),))
-            if order == 0:
-                raise EstimatorNotApplicable(
-                    f"{which} {k} of {self.payoff!r} is not available: the payoff is discontinuous "
-                    "in the path, so its pathwise derivative is zero almost surely and misses the "
-                    "jump. Use method='lr' (likelihood ratio) or method='mixed'."
-                )
-            if len(ps) == 2 and order < 2:
-                raise EstimatorNotApplicable(
-                    f"pathwise {k} of {self.payoff!r} is not available: the payoff has a kink, "
-                    "whose second derivative is zero almost surely, so pathwise second-order "
-                    "Greeks are biased. Use method='mixed' (pathwise then LR) or method='lr'."
-                )
-            if any(p not in allowed for p in ps):
-                raise EstimatorNotApplicable(
-                    f"pathwise {k} is not available for {type(self.model).__name__}: the path is "
-                    f"not a differentiable function of {ps[0]} (the jump count's law depends on "
-                    "it). "
-                    "Use method='lr'."
-                )
-
     def chunk_pathwise(self, c):
-        self._check_pathwise(self.names, "pathwise")
         ch = self.draw(c)
         z = ch.z if ch.z is not None else self.dist0.noise(ch.x)
         L = self._leaves(c)
@@ -527,7 +502,11 @@ class _Engine:
         F = dL.discount * f
         second = any(k in _SECOND for k in self.names)
         firsts = sorted({_SECOND.get(k, (_FIRST.get(k),))[0] for k in self.names})
-        gs = torch.autograd.grad(F.sum(), [L[p] for p in firsts], create_graph=second)
+        gs = (
+            torch.autograd.grad(F.sum(), [L[p] for p in firsts], create_graph=second)
+            if firsts
+            else ()
+        )
         grads = dict(zip(firsts, gs, strict=True))
         out = {"price": F.detach()}
         for k in self.names:
@@ -617,7 +596,7 @@ class _Engine:
     def controls(self, S, w):
         h = torch.as_tensor(self.cv.h(S))
         try:
-            shape = torch.broadcast_shapes(h.shape[1:], self.B_tot)
+            shape = broadcast_shapes(h.shape[1:], self.B_tot)
             ok = h.dim() >= 1 and h.shape[0] == S.shape[0] and shape == self.B_tot
         except RuntimeError:
             ok = False
@@ -636,6 +615,34 @@ class _Engine:
             sk = w[k].expand(S.shape[0], *shape)
             ctrl[k] = torch.stack([hk, sk], -1)
         return ctrl
+
+
+def pathwise_problem(model: Model, payoff, greek: str) -> str | None:
+    """Why the pathwise method cannot give ``greek`` for this model and payoff (None if it can)."""
+    payoff = as_payoff(payoff)
+    order = payoff.pathwise_order
+    p = {k: torch.as_tensor(v, dtype=torch.float64) for k, v in model.values.items()}
+    allowed = type(model.dist(**p)).pathwise_params
+    ps = _SECOND.get(greek, (_FIRST.get(greek),))
+    if order == 0:
+        return (
+            f"pathwise {greek} of {payoff!r} is not available: the payoff is discontinuous in the "
+            "path, so its pathwise derivative is zero almost surely and misses the jump. Use "
+            "method='lr' (likelihood ratio) or method='mixed'."
+        )
+    if len(ps) == 2 and order < 2:
+        return (
+            f"pathwise {greek} of {payoff!r} is not available: the payoff has a kink, whose second "
+            "derivative is zero almost surely, so pathwise second-order Greeks are biased. Use "
+            "method='mixed' (pathwise then LR) or method='lr'."
+        )
+    if any(q not in allowed for q in ps):
+        return (
+            f"pathwise {greek} is not available for {type(model).__name__}: the path is not a "
+            f"differentiable function of {ps[0]} (the jump count's law depends on it). Use "
+            "method='lr' or method='mixed'."
+        )
+    return None
 
 
 def _loo_regress(y: torch.Tensor, C: torch.Tensor) -> torch.Tensor:
@@ -736,6 +743,11 @@ def estimate_greeks(
             "control variates are applied to the likelihood-ratio weights; use method='lr', or "
             "antithetic/QMC sampling with the pathwise and mixed methods."
         )
+    if method == "pathwise":
+        for g in greeks:
+            msg = pathwise_problem(model, payoff, g)
+            if msg:
+                raise EstimatorNotApplicable(msg)
     device = torch.device(device) if device is not None else None
     eng = _Engine(model, payoff, method, greeks, smp, cv, baseline, dtype, device, engine, rng)
     gran = _granularity(smp)

@@ -61,6 +61,13 @@ __all__ = [
 _LOG_2PI = math.log(2.0 * math.pi)
 
 
+def broadcast_shapes(*shapes) -> torch.Size:
+    """torch.broadcast_shapes without its first-call import of sympy (about a second)."""
+    import numpy as np
+
+    return torch.Size(np.broadcast_shapes(*[tuple(s) for s in shapes]))
+
+
 def _normal_logpdf(x, mean, var):
     return -0.5 * ((x - mean) ** 2 / var + torch.log(var) + _LOG_2PI)
 
@@ -238,7 +245,7 @@ class GBMPaths(PathDistribution):
     def log_increments(self, x):
         logx = torch.log(x)
         s0 = torch.log(self.spot).unsqueeze(-1)
-        shape = torch.broadcast_shapes(logx.shape, s0.shape)
+        shape = broadcast_shapes(logx.shape, s0.shape)
         logx = logx.expand(shape)
         return logx - torch.cat([s0.expand(*shape[:-1], 1), logx[..., :-1]], -1)
 
@@ -390,7 +397,7 @@ class HestonPaths(PathDistribution):
         )
 
     def path(self, z):
-        bs = torch.broadcast_shapes(self.spot.shape, z.shape[:-2])
+        bs = broadcast_shapes(self.spot.shape, z.shape[:-2])
         h = self._h()
         x = torch.log(self.spot).expand(bs)
         v = (self.vol**2).expand(bs)
@@ -411,7 +418,7 @@ class HestonPaths(PathDistribution):
     def _steps(self, x):
         s0, vol, r, q, k, th, xi, rho = self._p()
         logs, v = torch.log(x[..., 0]), x[..., 1]
-        shape = torch.broadcast_shapes(logs.shape, s0.shape)
+        shape = broadcast_shapes(logs.shape, s0.shape)
         logs, v = logs.expand(shape), v.expand(shape)
         lx_prev = torch.cat([torch.log(s0).expand(*shape[:-1], 1), logs[..., :-1]], -1)
         v_prev = torch.cat([(vol**2).expand(*shape[:-1], 1), v[..., :-1]], -1)
@@ -523,7 +530,7 @@ class MertonPaths(PathDistribution):
     def _inc(self, x):
         logs, n = torch.log(x[..., 0]), x[..., 1]
         s0 = torch.log(self.spot).unsqueeze(-1)
-        shape = torch.broadcast_shapes(logs.shape, s0.shape)
+        shape = broadcast_shapes(logs.shape, s0.shape)
         logs, n = logs.expand(shape), n.expand(shape)
         prev = torch.cat([s0.expand(*shape[:-1], 1), logs[..., :-1]], -1)
         return logs - prev, n, logs
@@ -599,7 +606,7 @@ class Model:
         raise NotImplementedError
 
     def batch_shape(self) -> torch.Size:
-        return torch.broadcast_shapes(*[torch.as_tensor(v).shape for v in self.values.values()])
+        return broadcast_shapes(*[torch.as_tensor(v).shape for v in self.values.values()])
 
     def __repr__(self):
         vals = ", ".join(f"{k}={_fmt(v)}" for k, v in self.values.items())

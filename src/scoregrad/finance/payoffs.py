@@ -2,7 +2,9 @@
 
 A payoff maps prices at the monitoring dates, shape (n, *batch, m), to one value per path and
 option, shape (n, *batch): strikes given as a tensor of shape (B,) price B options on the same
-paths (one simulation). Every payoff states how far the pathwise method can differentiate it:
+paths (one simulation; ``estimate_greeks`` inserts the batch axes into the paths it passes, so
+a payoff only has to broadcast). Every payoff states how far the pathwise method can
+differentiate it:
 
 * ``pathwise_order = 0``: discontinuous in the path (digitals, barriers): the pathwise derivative
   is zero almost surely and misses the jump, so pathwise Greeks are refused; use LR or mixed.
@@ -18,11 +20,11 @@ its LR term has little variance.
 
 >>> import torch
 >>> S = torch.tensor([[90.0, 110.0], [100.0, 95.0]])      # two paths, two dates
->>> Call(torch.tensor([90.0, 100.0]))(S)                   # terminal price vs two strikes
+>>> Call(torch.tensor([90.0, 100.0]))(S[:, None, :])      # batch axis: two strikes
 tensor([[20., 10.],
         [ 5.,  0.]])
->>> ArithmeticAsian(100.0)(S)
-tensor([0.0000, 0.0000])
+>>> ArithmeticAsian(100.0)(S)                               # averages 100 and 97.5
+tensor([0., 0.])
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from collections.abc import Callable
 import torch
 
 from ..errors import ParameterError
+from .models import broadcast_shapes
 
 __all__ = [
     "Payoff",
@@ -189,7 +192,7 @@ class Barrier(_Vanilla):
 
     @property
     def batch_shape(self):
-        return torch.broadcast_shapes(self.strike.shape, self.barrier.shape)
+        return broadcast_shapes(self.strike.shape, self.barrier.shape)
 
     def _hit(self, S):
         H = self._k(S, self.barrier).unsqueeze(-1)
