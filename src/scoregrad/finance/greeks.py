@@ -645,21 +645,26 @@ def pathwise_problem(model: Model, payoff, greek: str) -> str | None:
     return None
 
 
-def _loo_regress(y: torch.Tensor, C: torch.Tensor) -> torch.Tensor:
-    """y_u - c_uᵀ C_u with c_u fitted on the *other* units (unbiased since E[C] = 0).
+def _loo_regress(y: torch.Tensor, C: torch.Tensor, block: int = 1) -> torch.Tensor:
+    """Per-path y_i - c_uᵀ C_i, with c_u fitted by least squares on the paths of every *other*
+    unit u' ≠ u (unit = block of ``block`` consecutive paths): c_u is independent of unit u and
+    E[C] = 0, so the result stays unbiased; fitting on paths (not unit means) keeps it stable
+    under QMC, whose unit means of C are nearly exact.
 
-    y: (U, *B); C: (U, *B, k). c_u = (Σ_{v≠u} C_v C_vᵀ)^{-1} Σ_{v≠u} C_v y_v.
+    y: (c, *B); C: (c, *B, k). c_u = (Σ_{i∉u} C_i C_iᵀ)^{-1} Σ_{i∉u} C_i y_i.
     """
-    G = C.unsqueeze(-1) * C.unsqueeze(-2)
-    r = C * y.unsqueeze(-1)
+    c, k = C.shape[0], C.shape[-1]
+    U = c // block
+    G = (C.unsqueeze(-1) * C.unsqueeze(-2)).reshape(U, block, *C.shape[1:], k).sum(1)
+    r = (C * y.unsqueeze(-1)).reshape(U, block, *C.shape[1:]).sum(1)
     Gm = G.sum(0, keepdim=True) - G
     rm = r.sum(0, keepdim=True) - r
-    k = C.shape[-1]
     scale = torch.diagonal(Gm, dim1=-2, dim2=-1).mean(-1, keepdim=True).unsqueeze(-1)
     eye = torch.eye(k, dtype=C.dtype, device=C.device)
     Gm = Gm + eye * (1e-12 * scale + torch.finfo(C.dtype).tiny)
-    c = torch.linalg.solve(Gm, rm.unsqueeze(-1)).squeeze(-1)
-    return y - (c * C).sum(-1)
+    coef = torch.linalg.solve(Gm, rm.unsqueeze(-1)).squeeze(-1)  # (U, *B, k)
+    coef = coef.unsqueeze(1).expand(U, block, *coef.shape[1:]).reshape(C.shape)
+    return y - (coef * C).sum(-1)
 
 
 def _sampler_of(sampler, replicates):
@@ -796,12 +801,9 @@ def estimate_greeks(
                 cols = []
                 for k in names:
                     v = out[k].expand(c, *eng.B_tot)
-                    u = v.reshape(U, block, *eng.B_tot).mean(1) if block > 1 else v
                     if ctrl is not None:
-                        C = ctrl[k]
-                        C = C.reshape(U, block, *C.shape[1:]).mean(1) if block > 1 else C
-                        u = _loo_regress(u, C)
-                    cols.append(u)
+                        v = _loo_regress(v, ctrl[k], block)
+                    cols.append(v.reshape(U, block, *eng.B_tot).mean(1) if block > 1 else v)
                 stats.update(torch.stack(cols, -1))
     mean, se = stats.mean.to(dtype), stats.stderr().to(dtype)
     res = GreeksResult(
