@@ -531,7 +531,9 @@ class _Engine:
         smooth0 = self.payoff_values(S0, c, fn=self.payoff.smooth)
         rough = f - smooth0
         w = self.lr_weights(ch, set(self.names) | {"delta", "vega"})
-        out = self.lr_assemble(rough, w, self.names, ch.block, with_price=False)
+        out = self.lr_assemble(rough, w, pw, ch.block, with_price=False)
+        lr_only = [k for k in self.names if k not in pw]  # e.g. theta under Merton: all by LR
+        out.update(self.lr_assemble(f, w, lr_only, ch.block, with_price=False))
         # pathwise-then-LR on the smooth part
         A, Bp = self._leaves(c), self._leaves(c)
         eps = self.model.dist(**A).noise(_lift(x, self.extra))
