@@ -131,7 +131,7 @@ def solved_at(returns, lengths, threshold: float, window: int = 100):
     """First episode count e with mean(returns[e-window:e]) ≥ threshold, and env steps used by then.
 
     >>> solved_at([1, 3, 5, 5], [1, 1, 1, 1], threshold=4.5, window=2)
-    (3, 3)
+    (4, 4)
     """
     r = np.asarray(returns, dtype=np.float64)
     if threshold is None or len(r) < window:
