@@ -336,7 +336,7 @@ def normal_estimator_variances(
     coupled_mu = c_mu**2 * EW(lambda w: (fp(w) - fn(w)) ** 2) - g_mu**2
     # coupled σ: E_M E_U (f(μ+σM) - f(μ+σMU))²
     inner = lambda m: integrate.quad(  # noqa: E731
-        lambda u: (f(mu + sigma * m) - f(mu + sigma * m * u)) ** 2, 0, 1, limit=200
+        lambda u: (f(mu + sigma * m) - f(mu + sigma * m * u)) ** 2, 0, 1, limit=500
     )[0]
     coupled_sigma = c_sigma**2 * EM(inner) - g_sigma**2
     out["mvd_coupled"] = (coupled_mu, coupled_sigma)
