@@ -84,6 +84,10 @@ class _ItemMLP(nn.Module):
             nn.LazyLinear(hidden), nn.Tanh(), nn.Linear(hidden, hidden), nn.Tanh(),
             nn.Linear(hidden, 1),
         )  # fmt: skip
+        # start as c ≡ 0 (plain REINFORCE) rather than at a random function, which can have far
+        # more variance than no control at all; the variance objective then moves it
+        nn.init.zeros_(self.net[-1].weight)
+        nn.init.zeros_(self.net[-1].bias)
 
     def forward(self, z: torch.Tensor, item_dims: int) -> torch.Tensor:
         lead = z.shape[: 1 + item_dims]
