@@ -126,6 +126,9 @@ def _chunk_sizes(n: int, per_sample: int, granularity: int, chunk_size: int | No
 
 
 def _granularity(estimator: Estimator, n: int) -> int:
+    own = getattr(estimator, "granularity", None)  # e.g. VIMCO's K-sample groups
+    if own:
+        return int(own)
     sampler = getattr(estimator, "sampler", None)
     reps = getattr(sampler, "replicates", None)
     if reps is not None:
