@@ -89,7 +89,7 @@ def main(argv=None):
                 for j, p in enumerate(("mu", "sigma")):
                     v, se = meas[j]
                     ex = exact[name][j]
-                    if max(v, ex) < 1e-20:  # both zero up to rounding (e.g. an exact estimator)
+                    if max(v, ex) < 1e-12:  # both zero up to rounding (e.g. an exact estimator)
                         z = 0.0
                     else:
                         z = (v - ex) / se if se > 0 else float("inf")
