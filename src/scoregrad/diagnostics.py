@@ -41,6 +41,7 @@ import numpy as np
 import torch
 
 from . import estimators as E
+from .control_variates import ScoreControlVariate
 from .errors import EstimatorNotApplicable, ScoregradError
 from .estimate import estimate_grad
 from .problems import Problem
@@ -65,9 +66,7 @@ Z_FLAG = 4.42
 ESTIMATORS: dict[str, Callable[[], E.Estimator]] = {
     "score_function": lambda: E.ScoreFunction(),
     "rloo": lambda: E.RLOO(),
-    "optimal_baseline": lambda: E.ScoreFunction(
-        control_variate=__import__("scoregrad").control_variates.ScoreControlVariate()
-    ),
+    "optimal_baseline": lambda: E.ScoreFunction(control_variate=ScoreControlVariate()),
     "pathwise": lambda: E.Pathwise(),
     "mvd": lambda: E.MeasureValued(coupling=False),
     "mvd_coupled": lambda: E.MeasureValued(coupling=True),
