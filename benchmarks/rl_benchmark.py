@@ -39,11 +39,9 @@ RESULTS = Path(__file__).parent / "results"
 CONFIGS = {
     "CartPole-v1": dict(batch_episodes=4, lr=0.02, gamma=0.99, episodes=1500, stop_at=475.0),
     "Acrobot-v1": dict(
-        batch_episodes=4, lr=0.02, gamma=0.99, episodes=1500, stop_at=-100.0, env_steps=400_000
+        batch_episodes=4, lr=0.02, gamma=0.99, episodes=1000, stop_at=-100.0, env_steps=300_000
     ),
-    "Pendulum-v1": dict(
-        batch_episodes=8, lr=0.01, gamma=0.95, episodes=10**9, env_steps=200_000, hidden=(64,)
-    ),
+    "Pendulum-v1": dict(batch_episodes=8, lr=0.01, gamma=0.9, episodes=10**9, env_steps=200_000),
 }
 
 
@@ -120,7 +118,7 @@ def main():
     p.add_argument("--envs", default="cartpole,acrobot,pendulum")
     p.add_argument("--seeds", default="0,1,2,3,4")
     p.add_argument("--baselines", default="none,ma,loo,value", help="CartPole baselines")
-    p.add_argument("--acrobot-baselines", default="loo")
+    p.add_argument("--acrobot-baselines", default="value,loo")
     p.add_argument("--pendulum-baselines", default="value")
     p.add_argument("--pendulum-steps", type=int, default=200_000)
     p.add_argument("--sb3", action="store_true", help="also run SB3 PPO on CartPole (reference)")
