@@ -56,7 +56,10 @@ def train(
     stop_at: float = typer.Option(None, help="Stop when the 100-episode mean reaches this."),
     seed: int = typer.Option(0),
     device: str = typer.Option("cpu"),
-    out: Path = typer.Option(Path("runs/rl"), help="Directory for logs, plot and checkpoint."),
+    out: Path = typer.Option(
+        None,
+        help="Directory for logs, plot and checkpoint (default runs/rl, or the resumed one's).",
+    ),
     resume: Path = typer.Option(None, help="Continue from this checkpoint.pt."),
     checkpoint_every: int = typer.Option(10, help="Updates between checkpoints."),
     threads: int = typer.Option(1, help="torch threads."),
@@ -75,6 +78,7 @@ def train(
                 checkpoint_every=checkpoint_every,
             )  # fmt: skip
         else:
+            out = out if out is not None else Path("runs/rl")
             threshold = stop_at
             if stop_when_solved and threshold is None:
                 from .rollout import check_env_id
@@ -109,7 +113,7 @@ def train(
             else "not solved"
         )
     )
-    typer.echo(f"logs and checkpoint in {out}")
+    typer.echo(f"logs and checkpoint in {trainer.out_dir}")
 
 
 @rl_app.command("eval")
