@@ -4,6 +4,7 @@
     scoregrad vi normal-normal --estimator rao-blackwell
     scoregrad vi logistic --estimator score-delta --steps 5000
     scoregrad vi sbn --estimator disarm --data ../shared/data/binarized-mnist/binarized_mnist.npz
+    scoregrad vi gmm --method score
 
 Every command accepts ``--checkpoint PATH`` (resume by rerunning the same command) and
 ``--plot PATH`` (ELBO and gradient-variance curves as PNG), and prints its results as a table
@@ -279,6 +280,46 @@ def sbn(
     if h["grad_var"]:
         out["encoder grad variance (median)"] = sorted(h["grad_var"])[len(h["grad_var"]) // 2]
     _emit(out, as_json, "binary VAE / sigmoid belief net")
+
+
+@app.command("gmm")
+def gmm(
+    method: str = typer.Option(
+        "score", help="score (Rao-Blackwellised BBVI) | exact (enumeration)"
+    ),
+    steps: int = typer.Option(1500),
+    samples: int = typer.Option(8, help="samples of the assignments per step (score)"),
+    lr: float = typer.Option(0.05),
+    n_data: int = typer.Option(60, help="synthetic points from 3 clusters at -4, 0, 4"),
+    seed: int = typer.Option(0),
+    checkpoint: Path | None = typer.Option(None),
+    plot: Path | None = typer.Option(None),
+    as_json: bool = typer.Option(False, "--json"),
+    progress: bool = typer.Option(True),
+):
+    """Gaussian mixture with discrete assignments: score-function VI vs exact enumeration."""
+    from ..errors import ScoregradError
+    from .fit import plot_history
+    from .models.gmm import fit_gmm
+
+    try:
+        r = fit_gmm(
+            method,
+            steps=steps,
+            n_samples=samples,
+            lr=lr,
+            seed=seed,
+            n_data=n_data,
+            progress=progress,
+            checkpoint=checkpoint,
+        )
+    except (ScoregradError, ValueError) as e:
+        _fail(e)
+    h = r.pop("history")
+    if plot is not None:
+        plot_history(h, plot, title=f"Gaussian mixture, {method}")
+    r["means"] = ", ".join(f"{m:.4f}" for m in r["means"])
+    _emit(r, as_json, "Gaussian mixture with discrete assignments")
 
 
 def register(root: typer.Typer) -> None:

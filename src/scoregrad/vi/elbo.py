@@ -433,7 +433,11 @@ class RaoBlackwellELBO(ELBOEstimator):
         grads, terms = {}, {}
         loo = isinstance(self.baseline, LeaveOneOut)
         for k, s in scores.items():
-            fk = f_comp if s.shape == lq.shape else f_full.reshape(-1, *[1] * (s.dim() - 1))
+            if tuple(s.shape[: lq.dim()]) == tuple(lq.shape):
+                # one parameter row per component (e.g. Categorical logits (D, K))
+                fk = f_comp.reshape(*lq.shape, *[1] * (s.dim() - lq.dim()))
+            else:  # a shared parameter: the whole learning signal
+                fk = f_full.reshape(-1, *[1] * (s.dim() - 1))
             fk = fk.expand_as(s) if fk.shape != s.shape else fk
             b = self.baseline(fk)
             g = (fk - b) * s
