@@ -26,7 +26,7 @@ from pathlib import Path
 
 import torch
 
-from scoregrad.vi.data import load_dataset
+from scoregrad.vi.data import load_dataset, subset
 from scoregrad.vi.fit import gradient_variance, plot_comparison
 from scoregrad.vi.models.sbn import (
     ESTIMATORS,
@@ -94,7 +94,7 @@ def main(argv=None):
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--nonlinear", action="store_true")
     ap.add_argument("--iw-samples", type=int, default=1000)
-    ap.add_argument("--test-subset", type=int, default=500)
+    ap.add_argument("--test-subset", type=int, default=500, help="random test images (fixed seed)")
     ap.add_argument("--train-subset", type=int, default=1000)
     ap.add_argument("--grad-var-every", type=int, default=500)
     ap.add_argument("--grad-var-repeats", type=int, default=10)
@@ -113,8 +113,8 @@ def main(argv=None):
     if missing:
         print(f"not available in this install (skipped): {missing}", flush=True)
     names = [k for k in names if k not in missing]
-    xtr = data.train[: args.train_subset].to(args.device)
-    xte = data.test[: args.test_subset].to(args.device)
+    xtr = subset(data.train, args.train_subset, seed=1).to(args.device)
+    xte = subset(data.test, args.test_subset, seed=2).to(args.device)
     rows, histories = [], {}
     for name in names:
         t = time.perf_counter()

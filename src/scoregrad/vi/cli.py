@@ -221,7 +221,9 @@ def sbn(
     lr: float = typer.Option(1e-3, help="Adam learning rate"),
     latents: int = typer.Option(200),
     iw_samples: int = typer.Option(1000, help="samples of the importance-weighted test bound"),
-    test_subset: int = typer.Option(0, help="evaluate on the first k test images (0: all)"),
+    test_subset: int = typer.Option(
+        0, help="evaluate on k test images drawn at random, fixed seed (0: all)"
+    ),
     grad_var_every: int = typer.Option(0),
     time_budget: float | None = typer.Option(None, help="stop after this many seconds"),
     seed: int = typer.Option(0),
@@ -234,7 +236,7 @@ def sbn(
 ):
     """Sigmoid belief net / binary VAE with Bernoulli latents on binarised images."""
     from ..errors import ScoregradError
-    from .data import load_dataset
+    from .data import load_dataset, subset
     from .fit import plot_history
     from .models.sbn import ESTIMATORS, _available, evaluate, train
 
@@ -259,7 +261,7 @@ def sbn(
             time_budget=time_budget,
             device=device,
         )
-        xt = d.test if not test_subset else d.test[:test_subset]
+        xt = subset(d.test, test_subset, seed=2)
         ev = evaluate(r["model"], xt.to(device), iw_samples=iw_samples)
     except (ScoregradError, ValueError) as e:
         _fail(e)
