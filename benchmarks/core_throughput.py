@@ -91,11 +91,17 @@ def main():
     ap.add_argument("--dtype", default="float32", choices=["float32", "float64"])
     ap.add_argument("--quick", action="store_true", help="smaller grid, fewer repeats")
     ap.add_argument("--memory-n", type=float, default=1e8)
+    ap.add_argument("--repeats", type=int, default=None, help="timing rounds (default 7, quick 3)")
+    ap.add_argument(
+        "--sections",
+        default="throughput,fixed,memory",
+        help="comma-separated subset of throughput,fixed,memory",
+    )
     args = ap.parse_args()
     device, dtype = torch.device(args.device), getattr(torch, args.dtype)
     dims = [1, 10] if args.quick else [1, 10, 100]
     ns = [10**4, 10**5] if args.quick else [10**4, 10**5, 10**6]
-    repeats = 3 if args.quick else 7
+    repeats = args.repeats or (3 if args.quick else 7)
     rows, lines = [], []
     head = (
         "| D | n | ours plain (Msamples/s) | closed form | ratio | ours LOO | closed LOO | ratio "
@@ -107,9 +113,10 @@ def main():
         head,
         "|" + "---|" * 10,
     ]
+    sections = set(args.sections.split(","))
     print(lines[0])
     print(head)
-    for dim in dims:
+    for dim in dims if "throughput" in sections else []:
         mu = torch.zeros(dim, dtype=dtype, device=device, requires_grad=True)
         ls = torch.zeros(dim, dtype=dtype, device=device, requires_grad=True)
         for n in ns:
@@ -145,7 +152,25 @@ def main():
             lines.append(line)
             print(line, flush=True)
 
-    # fixed cost per call: D = 1, n = 16
+    fixed_lines, mem_lines, fixed, mem = [], [], None, None
+    if "fixed" in sections:
+        fixed, fixed_lines = fixed_cost(dtype, device)
+    if "memory" in sections:
+        mem, mem_lines = memory(args)
+    name = f"core_throughput_{args.device.split(':')[0]}_{args.dtype}"
+    if sections != {"throughput", "fixed", "memory"}:
+        name += "_" + "_".join(sorted(sections))
+    path = write_results(
+        name,
+        rows,
+        "\n".join(lines + fixed_lines + mem_lines),
+        extra={"fixed_cost": fixed, "memory": mem, "args": vars(args)},
+    )
+    print(f"results written to {path}")
+
+
+def fixed_cost(dtype, device):
+    """Per-call time at D = 1, n = 16, against the closed form."""
     mu = torch.zeros(1, dtype=dtype, device=device, requires_grad=True)
     ls = torch.zeros(1, dtype=dtype, device=device, requires_grad=True)
     t = time_calls(
@@ -179,7 +204,11 @@ def main():
         f"| overhead of estimate_grad over closed form | {fixed['overhead_us']:.0f} |",
     ]
     print("\n".join(fixed_lines))
+    return fixed, fixed_lines
 
+
+def memory(args):
+    """Peak memory of one streamed estimate with n = args.memory_n, D = 10."""
     mem = peak_memory_mb(int(args.memory_n), 10, args.device, args.dtype)
     mem_lines = [
         "",
@@ -190,14 +219,7 @@ def main():
         f"{mem['stderr_mu0']:.5f} (exact -2)",
     ]
     print("\n".join(mem_lines))
-    name = f"core_throughput_{args.device.split(':')[0]}_{args.dtype}"
-    path = write_results(
-        name,
-        rows,
-        "\n".join(lines + fixed_lines + mem_lines),
-        extra={"fixed_cost": fixed, "memory": mem, "args": vars(args)},
-    )
-    print(f"results written to {path}")
+    return mem, mem_lines
 
 
 if __name__ == "__main__":

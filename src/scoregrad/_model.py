@@ -178,6 +178,9 @@ class SampleModel:
         except (RuntimeError, IndexError, TypeError):
             ok = False
         if ok:
+            # the parameters were validated on construction; our own samples need no support
+            # check in log_prob (this instance only: the user's distributions are untouched)
+            dist._validate_args = False
             return cls(dist, n, expanded=True, leaves=leaves, dist_fn=dist_fn, params=params)
         dist = build_distribution(dist_fn, {k: p.detach() for k, p in params.items()})
         return cls(dist, n, expanded=False, dist_fn=dist_fn, params=params)

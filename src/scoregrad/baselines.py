@@ -239,6 +239,7 @@ class Learned(Baseline):
             self.constant.copy_(state["constant"])
         if state["model"] is not None and self.model is not None:
             self.model.load_state_dict(state["model"])
+        # Adam's moments too, so training resumes exactly (when the model layout matches)
         if state.get("optimizer") is not None and (state["model"] is None) == (self.model is None):
             if self._optimizer is None:
                 params = [self.constant] if self.model is None else list(self.model.parameters())

@@ -167,7 +167,8 @@ def estimate_grad(
         chunk_size: samples per chunk; by default chosen so memory stays bounded (n = 10⁸ works).
         executor: evaluate f in batches on any ``concurrent.futures.Executor`` (same result).
         batch_size: samples per executor task.
-        context: passed to learned baselines.
+        context: passed to learned baselines; a tensor with n rows is sliced along with the
+            chunks (one row per sample).
         return_per_sample: keep the unit-level gradient terms in ``.per_sample``.
 
     >>> import torch, scoregrad as sg
@@ -241,8 +242,13 @@ def _streamed(estimator, evaluator, dist_fn, params, sizes, context, keep):
     """Chunk by chunk, merging unit moments in float64 (constant memory in n)."""
     value_stats, grad_stats = RunningMoments(), {k: RunningMoments() for k in params}
     kept: dict[str, list[torch.Tensor]] = {k: [] for k in params}
+    offset = 0
     for size in sizes:
-        c = estimator.contributions(evaluator, dist_fn, params, size, context=context)
+        ctx = context
+        if context is not None and context.shape[0] == sum(sizes):  # per-sample context: slice it
+            ctx = context[offset : offset + size]
+        offset += size
+        c = estimator.contributions(evaluator, dist_fn, params, size, context=ctx)
         value_stats.update(_unit_means(c.values, c.block))
         for k, g in c.grads.items():
             u = _unit_means(g, c.block)

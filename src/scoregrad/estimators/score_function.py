@@ -131,9 +131,11 @@ class ScoreFunction(Estimator):
         fd = fx.detach()
         log_prob = model.log_prob(x, item_dims=fx.dim() - 1)
         box = magic_box(log_prob)
-        b = self.baseline(fd, block=block, context=context)
         # mean over samples, sum over items (if f returns one value per sample and item)
-        surrogate = (box * fx).mean(0).sum() + ((1.0 - box) * b).mean(0).sum()
+        surrogate = (box * fx).mean(0).sum()
+        if not isinstance(self.baseline, NoBaseline):
+            b = self.baseline(fd, block=block, context=context)
+            surrogate = surrogate + ((1.0 - box) * b).mean(0).sum()
         value = fd.mean(0).sum()
         cv = self.control_variate
         if cv is not None:
