@@ -108,3 +108,8 @@ def test_sbn_cli_missing_and_malformed_data(tmp_path):
 def test_sbn_list():
     r = runner.invoke(app, ["vi", "sbn", "--list"])
     assert r.exit_code == 0 and "reinforce-loo" in r.output
+
+
+def test_gmm_cli():
+    out = _json(runner.invoke(app, ["vi", "gmm", "--steps", "300", "--json", "--no-progress"]))
+    assert out["method"] == "score" and out["max_responsibility_gap"] < 0.2

@@ -18,7 +18,7 @@ from .elbo import (
 )
 from .errors import DataFileError, LogJointError, SupportMismatchError
 from .fit import FitResult, fit, plot_comparison, plot_history
-from .guides import BetaGuide, Guide, MeanFieldBernoulli, MeanFieldNormal
+from .guides import BetaGuide, Guide, MeanFieldBernoulli, MeanFieldCategorical, MeanFieldNormal
 
 __all__ = [
     "ELBOEstimator",
@@ -39,6 +39,7 @@ __all__ = [
     "MeanFieldNormal",
     "BetaGuide",
     "MeanFieldBernoulli",
+    "MeanFieldCategorical",
     "SupportMismatchError",
     "DataFileError",
     "LogJointError",

@@ -33,6 +33,7 @@ __all__ = [
     "load_binarized_mnist",
     "load_binarized_digits",
     "load_dataset",
+    "subset",
     "DEFAULT_MNIST",
 ]
 
@@ -125,6 +126,20 @@ def load_binarized_digits(seed: int = 0, dtype=torch.float32) -> BinaryData:
     perm = torch.randperm(x.shape[0], generator=g)
     x = torch.as_tensor(x.astype(np.float32)).to(dtype)[perm]
     return BinaryData(x[:1500], x[1500:], None, "binarized-digits")
+
+
+def subset(x: torch.Tensor, k: int | None, seed: int = 0) -> torch.Tensor:
+    """k rows of x drawn without replacement at a fixed seed (all of x if k is None, 0 or >= its
+    length). The MNIST files are not shuffled (the first test images are not typical of the
+    whole test set), so evaluation subsets must be random, not the first k.
+
+    >>> subset(torch.arange(10.0), 3).tolist()
+    [4.0, 1.0, 7.0]
+    """
+    if not k or k >= x.shape[0]:
+        return x
+    g = torch.Generator().manual_seed(seed)
+    return x[torch.randperm(x.shape[0], generator=g)[:k]]
 
 
 def load_dataset(path: str | Path | None = None, dtype=torch.float32) -> BinaryData:

@@ -50,6 +50,7 @@ from collections.abc import Callable
 
 import torch
 import torch.distributions as D
+import torch.nn.functional as F
 from torch.distributions import constraints
 
 from .._model import SampleModel, _sum_trailing
@@ -224,9 +225,30 @@ def _as_dist(guide) -> D.Distribution:
     )
 
 
-def _log_q(q: D.Distribution, z: torch.Tensor, keep: int) -> torch.Tensor:
-    """log q(z) summed to (n, *items): the first ``keep`` axes are kept."""
-    return _sum_trailing(q.log_prob(z), keep=keep)
+def _bernoulli(q: D.Distribution):
+    """(logits, reinterpreted dims) if q is a Bernoulli, possibly wrapped in Independent."""
+    dims = 0
+    while isinstance(q, D.Independent):
+        dims += q.reinterpreted_batch_ndims
+        q = q.base_dist
+    return (q.logits, dims) if isinstance(q, D.Bernoulli) else (None, 0)
+
+
+def _log_q(q: D.Distribution, z: torch.Tensor, keep: int, fixed: bool = False) -> torch.Tensor:
+    """log q(z) summed to (n, *items): the first ``keep`` axes are kept.
+
+    For Bernoulli guides it is written out, z log σ(a) + (1 - z) log σ(-a), so relaxed z in
+    [0, 1] (REBAR, RELAX, Gumbel-softmax) are accepted and differentiated through. ``fixed``
+    evaluates it with the guide's parameters held fixed (no graph to them): still differentiable
+    in z for Bernoulli guides, detached otherwise.
+    """
+    logits, _ = _bernoulli(q)
+    if logits is not None:
+        a = logits.detach() if fixed else logits
+        lp = z * F.logsigmoid(a) + (1.0 - z) * F.logsigmoid(-a)
+        return _sum_trailing(lp, keep=keep)
+    out = _sum_trailing(q.log_prob(z), keep=keep)
+    return out.detach() if fixed else out
 
 
 def _check_n(n):
@@ -278,10 +300,14 @@ class ELBOEstimator:
 class ScoreFunctionELBO(ELBOEstimator):
     """The score-function ELBO gradient through ``scoregrad.expectation`` with any core estimator.
 
-    f(z) = log p(x, z) - log q(z) is evaluated at detached samples with log q detached too (its
-    direct gradient has expectation E[∇ log q] = 0 and only adds noise); f keeps the log joint's
-    graph, so a decoder inside the log joint gets its pathwise gradient. With ``item_shape`` (B,)
-    the guide is amortised over B data points and baselines act per data point.
+    f(z) = log p(x, z) - log q(z) is evaluated at detached samples with log q's parameters held
+    fixed (its direct gradient has expectation E[∇φ log q] = 0 and only adds noise); f keeps the
+    log joint's graph, so a decoder inside the log joint gets its pathwise gradient, and for
+    Bernoulli guides f stays differentiable in z (relaxed samples in [0, 1] work: REBAR, RELAX,
+    Gumbel-softmax). For VIMCO (``log_q_graph``, on by default there) log q keeps its graph,
+    because the multi-sample bound's pathwise term Σ_k w̃_k ∇φ log w_k has a non-zero mean.
+    With ``item_shape`` (B,) the guide is amortised over B data points and baselines act per
+    data point.
 
     >>> import torch, scoregrad as sg
     >>> from scoregrad.vi import MeanFieldBernoulli
@@ -295,18 +321,24 @@ class ScoreFunctionELBO(ELBOEstimator):
 
     name = "score_function"
 
-    def __init__(self, estimator: Estimator | None = None):
+    def __init__(self, estimator: Estimator | None = None, log_q_graph: bool | None = None):
         self.estimator = estimator if estimator is not None else ScoreFunction(LeaveOneOut())
         baseline = getattr(self.estimator, "baseline", None)
         self.min_n = getattr(baseline, "min_units", 1)
+        if log_q_graph is None:
+            # multi-sample objectives (VIMCO) need ∇φ log w at fixed z: its mean is not zero there
+            log_q_graph = getattr(self.estimator, "name", "") == "vimco"
+            self.min_n = 2 if log_q_graph else self.min_n
+        self.log_q_graph = bool(log_q_graph)
 
     def __call__(self, log_joint, guide, n, item_shape=(), context=None):
         _check_n(n)
         q = _as_dist(guide)
         keep = 1 + len(tuple(item_shape))
+        fixed = not self.log_q_graph
 
         def f(z):
-            return call_log_joint(log_joint, z, tuple(item_shape)) - _log_q(q, z, keep).detach()
+            return call_log_joint(log_joint, z, tuple(item_shape)) - _log_q(q, z, keep, fixed)
 
         return expectation(f, q, n, self.estimator, item_shape=tuple(item_shape), context=context)
 
@@ -401,7 +433,11 @@ class RaoBlackwellELBO(ELBOEstimator):
         grads, terms = {}, {}
         loo = isinstance(self.baseline, LeaveOneOut)
         for k, s in scores.items():
-            fk = f_comp if s.shape == lq.shape else f_full.reshape(-1, *[1] * (s.dim() - 1))
+            if tuple(s.shape[: lq.dim()]) == tuple(lq.shape):
+                # one parameter row per component (e.g. Categorical logits (D, K))
+                fk = f_comp.reshape(*lq.shape, *[1] * (s.dim() - lq.dim()))
+            else:  # a shared parameter: the whole learning signal
+                fk = f_full.reshape(-1, *[1] * (s.dim() - 1))
             fk = fk.expand_as(s) if fk.shape != s.shape else fk
             b = self.baseline(fk)
             g = (fk - b) * s
@@ -467,7 +503,7 @@ class PathwiseELBO(ELBOEstimator):
                     "parameters)."
                 )
             qd = guide.dist_fn(**{k: p.detach() for k, p in guide.params().items()})
-            lq = _sum_trailing(qd.log_prob(z), keep=keep)
+            lq = _sum_trailing(qd.log_prob(z), keep=keep)  # detached parameters, graph to z
         else:
             lq = _log_q(q, z, keep)
         lp = call_log_joint(log_joint, z, tuple(item_shape))

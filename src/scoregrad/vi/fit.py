@@ -246,19 +246,6 @@ def fit(
     step = start_step
     try:
         for step in range(start_step, steps):
-            if grad_var_every and step % grad_var_every == 0:
-                history["grad_var_step"].append(step)
-                history["grad_var"].append(
-                    gradient_variance(
-                        objective,
-                        params,
-                        step,
-                        grad_var_repeats,
-                        stateful,
-                        seed=seed or 0,
-                        measure=grad_var_params,
-                    )
-                )
             opt.zero_grad(set_to_none=True)
             try:
                 surrogate = objective(step)
@@ -276,6 +263,21 @@ def fit(
                 raise ScoregradError(
                     f"the objective returned shape {tuple(surrogate.shape)}; it must return a "
                     "scalar ELBO surrogate (sum or mean over data points)."
+                )
+            if grad_var_every and step % grad_var_every == 0:
+                # after the step's own objective call (so lazily built modules, e.g. a RELAX
+                # control network, exist before their state is saved), before its backward
+                history["grad_var_step"].append(step)
+                history["grad_var"].append(
+                    gradient_variance(
+                        objective,
+                        params,
+                        step,
+                        grad_var_repeats,
+                        stateful,
+                        seed=seed or 0,
+                        measure=grad_var_params,
+                    )
                 )
             (-surrogate).backward()
             bad = [p for p in params if p.grad is not None and not torch.isfinite(p.grad).all()]

@@ -24,7 +24,13 @@ import torch
 import torch.distributions as D
 from torch import nn
 
-__all__ = ["Guide", "MeanFieldNormal", "BetaGuide", "MeanFieldBernoulli"]
+__all__ = [
+    "Guide",
+    "MeanFieldNormal",
+    "BetaGuide",
+    "MeanFieldBernoulli",
+    "MeanFieldCategorical",
+]
 
 
 class Guide(nn.Module):
@@ -99,3 +105,21 @@ class MeanFieldBernoulli(Guide):
     @staticmethod
     def dist_fn(logits):
         return D.Bernoulli(logits=logits)
+
+
+class MeanFieldCategorical(Guide):
+    """q(c) = Π_i Categorical(c_i; softmax(logits_i)) for N discrete assignments among K values.
+
+    >>> g = MeanFieldCategorical(5, 3)
+    >>> g().sample((2,)).shape
+    torch.Size([2, 5])
+    """
+
+    def __init__(self, n: int, k: int, init_logits: torch.Tensor | None = None):
+        super().__init__()
+        init = torch.zeros(n, k) if init_logits is None else torch.as_tensor(init_logits)
+        self.logits = nn.Parameter(init.clone().to(torch.get_default_dtype()))
+
+    @staticmethod
+    def dist_fn(logits):
+        return D.Categorical(logits=logits)

@@ -28,6 +28,7 @@ from torch.distributions import constraints
 
 from ...baselines import LeaveOneOut
 from ...control_variates import DeltaMethod, ScoreControlVariate
+from ...errors import EstimatorNotApplicable
 from ...estimators.score_function import ScoreFunction
 from ..elbo import (
     EstimateGradELBO,
@@ -146,7 +147,32 @@ ESTIMATORS = {
         ScoreFunction(LeaveOneOut(), control_variate=ScoreControlVariate())
     ),
     "pathwise": lambda: PathwiseELBO(),
+    # measure-valued derivatives (weak derivatives; Mohamed et al. 2020 §6) from the core's
+    # estimators, with and without coupling (common random numbers); 4·D extra evaluations of the
+    # log joint per sample
+    "measure-valued": lambda: EstimateGradELBO(_measure_valued(coupling=True)),
+    "measure-valued-uncoupled": lambda: EstimateGradELBO(_measure_valued(coupling=False)),
 }
+
+
+def _measure_valued(coupling: bool):
+    import scoregrad.estimators as E
+
+    if not hasattr(E, "MeasureValued"):
+        raise EstimatorNotApplicable(
+            "this install of scoregrad has no MeasureValued estimator (scoregrad.estimators); "
+            "use score-delta, score-rb-cv or pathwise."
+        )
+    return E.MeasureValued(coupling=coupling)
+
+
+def available(name: str) -> bool:
+    """Whether estimator ``name`` can be built with this install."""
+    try:
+        ESTIMATORS[name]()
+    except EstimatorNotApplicable:
+        return False
+    return True
 
 
 def run(

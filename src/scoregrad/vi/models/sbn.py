@@ -34,7 +34,7 @@ from ...estimators.score_function import ScoreFunction
 from ..elbo import ELBOEstimator, ScoreFunctionELBO, iw_bound
 from ..fit import fit
 
-__all__ = ["BinaryVAE", "ESTIMATORS", "make_estimator", "train", "evaluate"]
+__all__ = ["BinaryVAE", "ESTIMATORS", "make_estimator", "batch_objective", "train", "evaluate"]
 
 
 class BinaryVAE(nn.Module):
@@ -122,10 +122,35 @@ def _available(name: str) -> bool:
     return hasattr(E, core)
 
 
-#: estimator name -> how to build it and how many samples per image it uses per step
+def _core(name: str, **kw):
+    return lambda ctx: ScoreFunctionELBO(_core_estimator(name, **kw))
+
+
+#: estimator name -> how to build it, samples (or antithetic pairs) per image per step, and the
+#: evaluations of the log joint per image per step. Budgets are matched at two evaluations per
+#: image where the method allows; REBAR needs three per sample, RELAX one plus its network.
 ESTIMATORS: dict[str, dict] = {
-    "reinforce-loo": {"n": 2, "build": lambda ctx: ScoreFunctionELBO(ScoreFunction(LeaveOneOut()))},
-    "nvil": {"n": 1, "build": lambda ctx: ScoreFunctionELBO(ScoreFunction(_nvil_baseline(ctx)))},
+    "reinforce-loo": {
+        "n": 2,
+        "evals": 2,
+        "build": lambda ctx: ScoreFunctionELBO(ScoreFunction(LeaveOneOut())),
+    },
+    "nvil": {
+        "n": 2,
+        "evals": 2,
+        "build": lambda ctx: ScoreFunctionELBO(ScoreFunction(_nvil_baseline(ctx))),
+    },
+    "vimco": {"n": 2, "evals": 2, "core": "VIMCO", "build": _core("VIMCO")},
+    "arm": {"n": 1, "evals": 2, "core": "ARM", "build": _core("ARM")},
+    "disarm": {"n": 1, "evals": 2, "core": "DisARM", "build": _core("DisARM")},
+    "rebar": {"n": 1, "evals": 3, "core": "REBAR", "build": _core("REBAR")},
+    "relax": {"n": 2, "evals": 2, "core": "RELAX", "build": _core("RELAX")},
+    "gumbel-softmax": {
+        "n": 2,
+        "evals": 2,
+        "core": "GumbelSoftmax",
+        "build": _core("GumbelSoftmax", temperature=0.5),
+    },
 }
 
 
@@ -146,6 +171,12 @@ def make_estimator(name: str, ctx: dict) -> tuple[ELBOEstimator, int]:
         )
     spec = ESTIMATORS[name]
     return spec["build"](ctx), spec["n"]
+
+
+def batch_objective(model: BinaryVAE, est: ELBOEstimator, n: int, x: torch.Tensor):
+    """The surrogate of the mean per-image ELBO (or multi-sample bound, for VIMCO) on images x."""
+    s = est(model.log_joint(x), model.q(x), n, item_shape=(x.shape[0],), context=x)
+    return s / x.shape[0]
 
 
 @torch.no_grad()
@@ -192,11 +223,14 @@ def train(
     progress: bool = True,
     time_budget: float | None = None,
     device: str | torch.device = "cpu",
+    callback=None,
 ) -> dict:
     """Train a binary VAE with one estimator (Adam, lr ``lr``) on ``data.train``.
 
     ``time_budget`` (seconds) stops training early when exceeded; the number of steps done is
-    reported. Returns the model, history, steps/s and train metrics (ELBO of the last 10% of steps).
+    reported. ``callback(step, model, batch)`` runs after every step (``batch(step)`` gives that
+    step's images). Returns the model, history, steps/s and the training ELBO of the last 10% of
+    steps.
     """
     device = torch.device(device)
     torch.manual_seed(seed)
@@ -215,9 +249,7 @@ def train(
         return xtr[torch.randint(xtr.shape[0], (batch_size,), generator=g).to(device)]
 
     def objective(step):
-        x = batch(step)
-        s = est(model.log_joint(x), model.q(x), n, item_shape=(x.shape[0],), context=x)
-        return s / x.shape[0]  # per-image ELBO
+        return batch_objective(model, est, n, batch(step))
 
     res = fit(
         objective,
@@ -234,6 +266,7 @@ def train(
         grad_var_params=model.encoder_parameters(),
         time_budget=time_budget,
         progress=progress,
+        callback=None if callback is None else (lambda step, h: callback(step, model, batch)),
     )
     history, done, secs = res.history, res.steps, res.seconds
     e = history["elbo"]
