@@ -240,10 +240,10 @@ def _lift(t: torch.Tensor, extra: int) -> torch.Tensor:
     return t.reshape(t.shape[0], *([1] * extra), *t.shape[1:]) if extra else t
 
 
-def _numpy_normals(shape, dtype, gen: np.random.Generator) -> torch.Tensor:
-    out = np.empty(shape, dtype=np.float64 if dtype == torch.float64 else np.float32)
-    gen.standard_normal(out=out, dtype=out.dtype)
-    return torch.from_numpy(out)
+def _numpy_normals(out: torch.Tensor, gen: np.random.Generator) -> torch.Tensor:
+    a = out.numpy()
+    gen.standard_normal(out=a, dtype=a.dtype)
+    return out
 
 
 class _Chunk:
@@ -279,6 +279,7 @@ class _Engine:
         self.np_gen = None
         self._cm = None
         self._coef = {}
+        self._buf = {}
         self._loc = None
 
     # sampling
@@ -286,10 +287,10 @@ class _Engine:
         d = self.dist0
         if isinstance(self.sampler, IID) and self.fast:
             shape = (c, *([1] * len(self.B_dist)), d.event_shape[0])
-            if self.np_gen is not None:
-                z = _numpy_normals(shape, self.dtype, self.np_gen)
-            else:
-                z = torch.randn(shape, dtype=self.dtype, device=self.device)
+            buf = self._buf.get(shape)  # reused across chunks: no fresh pages per chunk
+            if buf is None:
+                buf = self._buf[shape] = torch.empty(shape, dtype=self.dtype, device=self.device)
+            z = _numpy_normals(buf, self.np_gen) if self.np_gen is not None else buf.normal_()
             return _Chunk(None, z, 1)
         x, block = self.sampler.draw(SampleModel.of(d, c))
         z = d.noise(x) if self.fast else None
