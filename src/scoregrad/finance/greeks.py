@@ -479,7 +479,7 @@ class _Engine:
                 vmean.movedim(0, -1).unsqueeze(-1) * vmean.movedim(0, -1).unsqueeze(-2)
             )
         vm = vmean.movedim(0, -1)  # (*Bt, k)
-        beta = f.sum(0) / (c - 1.0) if self.use_baseline else torch.zeros(Bt, dtype=f.dtype)
+        beta = f.sum(0) / (c - 1.0) if self.use_baseline else torch.zeros(Bt, dtype=f.dtype, device=f.device)
         A = torch.cat(
             [Af.expand(*Bt, *Af.shape[-2:]), beta.unsqueeze(-1).unsqueeze(-1) * Az], -1
         )  # (*Bt, G, k)

@@ -164,6 +164,7 @@ def brownian_bridge(z: torch.Tensor, times: torch.Tensor) -> torch.Tensor:
 
 
 def _gauss_from_uniform(u: torch.Tensor, times: torch.Tensor, bridge: bool) -> torch.Tensor:
+    u = u.to(device=times.device, dtype=times.dtype)  # the core samplers draw float64 on CPU
     eps = torch.finfo(u.dtype).eps
     z = torch.special.ndtri(u.clamp(eps, 1.0 - eps))
     return brownian_bridge(z, times) if bridge else z
@@ -450,6 +451,7 @@ class HestonPaths(PathDistribution):
         return x[..., idx, 0]
 
     def from_uniform(self, u):
+        u = u.to(device=self.spot.device, dtype=self.spot.dtype)
         eps = torch.finfo(u.dtype).eps
         z = torch.special.ndtri(u.clamp(eps, 1 - eps))
         if self.bridge:
