@@ -386,3 +386,28 @@ def test_standard_errors_are_calibrated():
         )
         sd = zs.std(0)
         assert ((sd > 0.8) & (sd < 1.25)).all(), (kw, sd)
+
+
+def test_lr_weights_equal_dice_derivatives_of_core_expectation():
+    """The LR delta and gamma are the first and second derivatives of the core's DiCE surrogate
+    ``scoregrad.expectation`` on the same paths (no baseline): same estimator, two doors."""
+    import scoregrad as sg
+
+    m = GBM(100.0, 0.25, 0.1, 0.03, 0.2)
+    p = m.params()
+    D = math.exp(-0.1 * 0.2)
+
+    def f(x):
+        return D * torch.relu(x[:, -1] - 100.0)
+
+    loss = sg.expectation(f, m.dist(**p), n=20_000, seed=7)
+    (g,) = torch.autograd.grad(loss, p["spot"], create_graph=True)
+    (h,) = torch.autograd.grad(g, p["spot"])
+    d = m.dist(**{k: v.detach() for k, v in p.items()})
+    with torch.random.fork_rng():
+        torch.manual_seed(7)
+        x = d.sample((20_000,))
+    w = d.lr_weights(d.noise(x), {"delta", "gamma"})
+    fx = f(x)
+    assert torch.allclose(g, (fx * w["delta"]).mean(), rtol=1e-9)
+    assert torch.allclose(h, (fx * w["gamma"]).mean(), rtol=1e-9)

@@ -38,6 +38,7 @@ True
 
 from __future__ import annotations
 
+import copy
 import math
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -64,6 +65,7 @@ from .payoffs import (
     GeometricAsian,
     Payoff,
     Put,
+    _Digital,
     as_payoff,
 )
 
@@ -270,6 +272,10 @@ class _Engine:
         self.pb = pb
         self.dist0 = model.dist(**pb)
         payoff.validate(pb["spot"])
+        if isinstance(payoff, _Digital) and payoff.width is None and method == "mixed":
+            payoff = copy.copy(payoff)  # ramp half-width ≈ one standard deviation of S_T
+            payoff.width = _digital_width(payoff, pb)
+            self.payoff = payoff
         self.fast = isinstance(self.dist0, GBMPaths) and engine in ("auto", "analytic")
         if engine == "analytic" and not isinstance(self.dist0, GBMPaths):
             raise EstimatorNotApplicable(
@@ -479,7 +485,11 @@ class _Engine:
                 vmean.movedim(0, -1).unsqueeze(-1) * vmean.movedim(0, -1).unsqueeze(-2)
             )
         vm = vmean.movedim(0, -1)  # (*Bt, k)
-        beta = f.sum(0) / (c - 1.0) if self.use_baseline else torch.zeros(Bt, dtype=f.dtype, device=f.device)
+        beta = (
+            f.sum(0) / (c - 1.0)
+            if self.use_baseline
+            else torch.zeros(Bt, dtype=f.dtype, device=f.device)
+        )
         A = torch.cat(
             [Af.expand(*Bt, *Af.shape[-2:]), beta.unsqueeze(-1).unsqueeze(-1) * Az], -1
         )  # (*Bt, G, k)
@@ -646,6 +656,12 @@ def pathwise_problem(model: Model, payoff, greek: str) -> str | None:
             "method='lr' or method='mixed'."
         )
     return None
+
+
+def _digital_width(payoff, pb) -> torch.Tensor:
+    """K σ √T broadcast over the option batch (strikes on the right, model batch on the left)."""
+    sd = (pb["vol"] * pb["maturity"].sqrt()).detach().cpu()
+    return payoff.strike.to(sd) * sd
 
 
 def _loo_regress(y: torch.Tensor, C: torch.Tensor, block: int = 1) -> torch.Tensor:
