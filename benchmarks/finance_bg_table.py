@@ -115,7 +115,7 @@ def main():
     for name, kw in [
         ("LR + baseline", {}),
         ("LR + S_T control", dict(control_variate="terminal")),
-        ("mixed (ramp width 5% of K)", dict(method="mixed")),
+        ("mixed (ramp half-width K sigma sqrt T)", dict(method="mixed")),
         ("LR, QMC", dict(sampler="qmc")),
         ("mixed, QMC", dict(method="mixed", sampler="qmc")),
     ]:

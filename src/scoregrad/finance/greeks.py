@@ -38,6 +38,7 @@ True
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
 import time
@@ -53,7 +54,6 @@ from .._stats import RunningMoments
 from ..baselines import LeaveOneOut
 from ..control_variates import ControlVariate
 from ..errors import ControlVariateError, EstimatorNotApplicable, ParameterError, SampleSizeError
-from ..estimate import seeded
 from ..sampling import IID, QMC, Antithetic
 from . import closed_form as cf
 from .models import GBM, GBMPaths, Merton, Model, broadcast_shapes
@@ -237,6 +237,22 @@ def exact_greeks(
 
 
 # -- helpers ---------------------------------------------------------------------------------------
+@contextlib.contextmanager
+def _seeded(seed, device):
+    """Like the core's ``seeded`` (the caller's RNG state is restored afterwards), but seeding only
+    the generator in use: ``torch.manual_seed`` also seeds every accelerator backend lazily,
+    which costs milliseconds per call, a visible share of a 1e6-path estimate."""
+    if seed is None:
+        yield
+        return
+    cuda = device is not None and device.type == "cuda"
+    with torch.random.fork_rng(devices=[device] if cuda else []):
+        torch.random.default_generator.manual_seed(seed)
+        if cuda:
+            torch.cuda.manual_seed(seed)
+        yield
+
+
 def _lift(t: torch.Tensor, extra: int) -> torch.Tensor:
     """Insert ``extra`` singleton axes after the sample axis (to broadcast against a batch)."""
     return t.reshape(t.shape[0], *([1] * extra), *t.shape[1:]) if extra else t
@@ -257,6 +273,10 @@ class _Chunk:
 
 # -- the estimator ---------------------------------------------------------------------------------
 class _Engine:
+    """One estimate's state: the model at its parameters, the payoff, and per-chunk steps
+    (``chunk_lr``, ``chunk_basis``, ``chunk_pathwise``, ``chunk_mixed``) that return per-path
+    contributions {quantity: (c, *batch)} (or, for the one-date GBM kernel, their moments)."""
+
     def __init__(
         self, model, payoff, method, names, sampler, cv, baseline, dtype, device, engine, rng
     ):
@@ -304,6 +324,13 @@ class _Engine:
 
     def payoff_values(self, S, c, fn=None, keep_graph=False):
         out = (fn or self.payoff)(S)
+        if (  # fast path: a float tensor of the right shape whose sum is finite needs no more
+            isinstance(out, torch.Tensor)
+            and out.shape == (c, *self.B_tot)
+            and out.dtype == self.dtype
+            and bool(torch.isfinite(out.sum()))
+        ):
+            return out if keep_graph else out.detach()
         return as_values(
             out,
             c,
@@ -481,7 +508,8 @@ class _Engine:
         if not Bt:
             M2 = V @ V.T - c * torch.outer(vmean, vmean)
         else:
-            M2 = torch.einsum("kc...,lc...->...kl", V, V) - c * (
+            Vb = V.reshape(k, c, -1).permute(2, 0, 1)  # (options, k, c)
+            M2 = (Vb @ Vb.transpose(1, 2)).reshape(*Bt, k, k) - c * (
                 vmean.movedim(0, -1).unsqueeze(-1) * vmean.movedim(0, -1).unsqueeze(-2)
             )
         vm = vmean.movedim(0, -1)  # (*Bt, k)
@@ -494,7 +522,7 @@ class _Engine:
             [Af.expand(*Bt, *Af.shape[-2:]), beta.unsqueeze(-1).unsqueeze(-1) * Az], -1
         )  # (*Bt, G, k)
         mean = (A * vm.unsqueeze(-2)).sum(-1) + beta.unsqueeze(-1) * const
-        m2 = torch.einsum("...gk,...kl,...gl->...g", A, M2, A).clamp_min(0)
+        m2 = ((A @ M2) * A).sum(-1).clamp_min(0)
         return c, mean, m2
 
     def _leaves(self, c):
@@ -791,6 +819,9 @@ def estimate_greeks(
     while left > 0:
         sizes.append(min(chunk_size, left))
         left -= sizes[-1]
+    if len(sizes) > 1 and sizes[-1] // gran < 3:  # no tiny last chunk (baselines need units)
+        last = sizes.pop()
+        sizes[-1] += last
     if cv is not None and any(s // gran < 3 for s in sizes):
         raise SampleSizeError(
             "leave-one-out control-variate coefficients need at least 3 independent units per "
@@ -798,7 +829,7 @@ def estimate_greeks(
         )
     names = ["price", *greeks]
     stats = RunningMoments()
-    with seeded(seed, device):
+    with _seeded(seed, device):
         if eng.fast and isinstance(smp, IID):
             use_np = rng == "numpy" or (
                 rng == "auto"
