@@ -814,14 +814,11 @@ def estimate_greeks(
     chunk_size = max(gran, chunk_size // gran * gran)
     if isinstance(smp, QMC) and chunk_size < n and (chunk_size // gran) < 2:
         chunk_size = 2 * gran
-    sizes = []
-    left = n
-    while left > 0:
-        sizes.append(min(chunk_size, left))
-        left -= sizes[-1]
-    if len(sizes) > 1 and sizes[-1] // gran < 3:  # no tiny last chunk (baselines need units)
-        last = sizes.pop()
-        sizes[-1] += last
+    # equal chunks (whole units each): one buffer and one set of coefficients serve them all
+    units, per_chunk = n // gran, max(1, chunk_size // gran)
+    n_chunks = max(1, min(math.ceil(units / per_chunk), units // 3))  # >= 3 units per chunk
+    base, extra = divmod(units, n_chunks)
+    sizes = [(base + (i < extra)) * gran for i in range(n_chunks)]
     if cv is not None and any(s // gran < 3 for s in sizes):
         raise SampleSizeError(
             "leave-one-out control-variate coefficients need at least 3 independent units per "
