@@ -22,7 +22,20 @@ from .errors import (
     ScoregradError,
 )
 from .estimate import GradientEstimate, estimate_grad, expectation, score
-from .estimators import Estimator, ScoreFunction
+from .estimators import (
+    ARM,
+    REBAR,
+    RELAX,
+    RLOO,
+    VIMCO,
+    DisARM,
+    Estimator,
+    GumbelSoftmax,
+    MeasureValued,
+    Pathwise,
+    ScoreFunction,
+    StraightThrough,
+)
 
 __version__ = "0.1.0"
 
@@ -44,4 +57,14 @@ __all__ = [
     "EstimatorNotApplicable",
     "SampleSizeError",
     "ControlVariateError",
+    "ARM",
+    "DisARM",
+    "VIMCO",
+    "RLOO",
+    "REBAR",
+    "RELAX",
+    "Pathwise",
+    "MeasureValued",
+    "GumbelSoftmax",
+    "StraightThrough",
 ]

@@ -21,9 +21,10 @@ class RunningMoments:
         m = batch.shape[0]
         if m == 0:
             return
-        b = batch.detach().to(torch.float64)
-        b_mean = b.mean(0)
-        self.merge(m, b_mean, ((b - b_mean) ** 2).sum(0))
+        # one pass over the batch in its own dtype (torch's var_mean is a stable two-pass/Welford
+        # kernel); only the small per-element results are promoted to float64 for the merge
+        var, b_mean = torch.var_mean(batch.detach(), dim=0, correction=0)
+        self.merge(m, b_mean, var * m)
 
     def merge(self, count: int, mean: torch.Tensor, m2: torch.Tensor) -> None:
         """Merge the summary (count, mean, sum of squared deviations) of another batch of units,

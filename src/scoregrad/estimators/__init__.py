@@ -1,6 +1,27 @@
 """Gradient estimators, one module per family, all honouring ``estimators.base.Estimator``."""
 
+from .arm import ARM, DisARM
 from .base import Contributions, Estimator
+from .measure_valued import MeasureValued, register_mvd
+from .multisample import RLOO, VIMCO
+from .pathwise import Pathwise
+from .rebar import REBAR, RELAX
+from .relaxed import GumbelSoftmax, StraightThrough
 from .score_function import ScoreFunction
 
-__all__ = ["Contributions", "Estimator", "ScoreFunction"]
+__all__ = [
+    "Contributions",
+    "Estimator",
+    "ScoreFunction",
+    "ARM",
+    "DisARM",
+    "VIMCO",
+    "RLOO",
+    "REBAR",
+    "RELAX",
+    "Pathwise",
+    "MeasureValued",
+    "register_mvd",
+    "GumbelSoftmax",
+    "StraightThrough",
+]

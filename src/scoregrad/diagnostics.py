@@ -1,0 +1,510 @@
+"""Side-by-side comparison of gradient estimators: bias, variance, cost, and the literature's plots.
+
+``compare(problem, estimators, n, repeats)`` runs every estimator ``repeats`` times on a problem
+with an exact gradient and reports, per parameter component: the mean estimate, the exact
+gradient, the bias and its z-score, the variance of a single-sample (single-unit) estimator, the
+signal-to-noise ratio |E ĝ| / sd(ĝ), evaluations of f per gradient, wall time per gradient, and the
+work-normalised variance Var(ĝ_n) × seconds (independent of n; lower is better). Biased estimators
+(Gumbel-softmax, straight-through) get their bias measured, never hidden: a |z| above 4.42 is
+flagged. The result prints as a rich table and saves as CSV, JSON and a PNG.
+
+``variance_sweep`` and ``plot_variance_sweep`` draw variance against a problem parameter (Mohamed,
+Rosca, Figurnov & Mnih 2020, "Monte Carlo Gradient Estimation in Machine Learning", figures 2-3);
+``trajectory`` and ``plot_trajectory`` run Adam with each estimator and draw the loss and the
+log-variance of the gradient along the way (Grathwohl et al. 2018, "Backpropagation through the
+Void", figure 1). ``normal_estimator_variances`` computes exact single-sample variances of the
+score-function (with and without the optimal baseline), pathwise and measure-valued estimators for
+x ~ N(μ, σ²) by quadrature (scipy), to check measured variances against.
+
+>>> import scoregrad as sg
+>>> cmp = compare(sg.problems.get("normal_square", k=0.0), ["score_function", "pathwise"],
+...               n=20_000, repeats=2, seed=0)
+>>> [r["estimator"] for r in cmp.rows if r["param"] == "mu"]
+['score_function', 'pathwise']
+>>> v = normal_estimator_variances(lambda x: x**2, lambda x: 2 * x, mu=1.0, sigma=1.0)
+>>> [round(v[k][0], 3) for k in ("score_function", "optimal_baseline", "pathwise", "mvd_coupled")]
+[30.0, 14.0, 4.0, 1.093]
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import statistics
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from . import estimators as E
+from .errors import EstimatorNotApplicable, ScoregradError
+from .estimate import estimate_grad
+from .problems import Problem
+
+__all__ = [
+    "ESTIMATORS",
+    "make_estimator",
+    "compare",
+    "Comparison",
+    "normal_estimator_variances",
+    "variance_sweep",
+    "plot_variance_sweep",
+    "trajectory",
+    "plot_trajectory",
+    "Z_FLAG",
+]
+
+#: |z| above which a bias is flagged (two-sided 1e-5 false-alarm rate per component)
+Z_FLAG = 4.42
+
+#: estimator names accepted by ``compare`` and ``scoregrad compare``
+ESTIMATORS: dict[str, Callable[[], E.Estimator]] = {
+    "score_function": lambda: E.ScoreFunction(),
+    "rloo": lambda: E.RLOO(),
+    "optimal_baseline": lambda: E.ScoreFunction(
+        control_variate=__import__("scoregrad").control_variates.ScoreControlVariate()
+    ),
+    "pathwise": lambda: E.Pathwise(),
+    "mvd": lambda: E.MeasureValued(coupling=False),
+    "mvd_coupled": lambda: E.MeasureValued(coupling=True),
+    "arm": lambda: E.ARM(),
+    "disarm": lambda: E.DisARM(),
+    "rebar": lambda: E.REBAR(),
+    "relax": lambda: E.RELAX(),
+    "gumbel_softmax": lambda: E.GumbelSoftmax(0.5),
+    "straight_through": lambda: E.StraightThrough(1.0),
+}
+
+
+def make_estimator(name: str) -> E.Estimator:
+    """A fresh estimator by its ``ESTIMATORS`` name."""
+    if name not in ESTIMATORS:
+        import difflib
+
+        close = difflib.get_close_matches(name, ESTIMATORS, n=2)
+        hint = f" Did you mean {' or '.join(close)}?" if close else ""
+        raise ScoregradError(f"unknown estimator {name!r}.{hint} Known: {', '.join(ESTIMATORS)}.")
+    return ESTIMATORS[name]()
+
+
+def _resolve(estimators) -> dict[str, E.Estimator]:
+    if isinstance(estimators, Mapping):
+        return {k: (make_estimator(v) if isinstance(v, str) else v) for k, v in estimators.items()}
+    out = {}
+    for e in estimators:
+        if isinstance(e, str):
+            out[e] = make_estimator(e)
+        else:
+            out[getattr(e, "name", type(e).__name__)] = e
+    return out
+
+
+# --- compare ----------------------------------------------------------------------------------
+
+
+@dataclass
+class Comparison:
+    """Rows (one per estimator, parameter and component) and the estimators that did not apply."""
+
+    problem: str
+    n: int
+    repeats: int
+    rows: list[dict] = field(default_factory=list)
+    skipped: dict[str, str] = field(default_factory=dict)
+
+    COLUMNS = (
+        "estimator", "param", "index", "mean", "exact", "bias", "bias_z", "variance", "snr",
+        "evals", "seconds", "work_variance", "biased",
+    )  # fmt: skip
+
+    def to_csv(self, path) -> Path:
+        path = Path(path)
+        with path.open("w", newline="") as fh:
+            w = csv.DictWriter(fh, fieldnames=self.COLUMNS)
+            w.writeheader()
+            for r in self.rows:
+                w.writerow({k: r[k] for k in self.COLUMNS})
+        return path
+
+    def to_dict(self) -> dict:
+        return {
+            "problem": self.problem, "n": self.n, "repeats": self.repeats,
+            "rows": self.rows, "not_applicable": self.skipped,
+        }  # fmt: skip
+
+    def to_json(self, path) -> Path:
+        """Strict JSON: non-finite numbers (an exact estimator's SNR) are written as strings."""
+        path = Path(path)
+        path.write_text(json.dumps(_finite(self.to_dict()), indent=2, allow_nan=False))
+        return path
+
+    def table(self):
+        """A rich Table of the rows."""
+        from rich.table import Table
+
+        t = Table(title=f"{self.problem}: n={self.n}, {self.repeats} repeats", show_lines=False)
+        for col, just in [
+            ("estimator", "left"), ("param", "left"), ("mean", "right"), ("exact", "right"),
+            ("bias (z)", "right"), ("var/sample", "right"), ("SNR", "right"),
+            ("evals", "right"), ("ms/grad", "right"), ("var×time", "right"),
+        ]:  # fmt: skip
+            t.add_column(col, justify=just)
+        for r in self.rows:
+            z = r["bias_z"]
+            flag = abs(z) > Z_FLAG if math.isfinite(z) else False
+            bias = f"{r['bias']:+.3g} ({z:+.1f})"
+            if flag:
+                bias = f"[bold red]{bias} BIASED[/]"
+            name = r["estimator"] + (" (biased)" if r["biased"] else "")
+            param = r["param"] + (f"[{r['index']}]" if r["index"] != "" else "")
+            t.add_row(
+                name, param, f"{r['mean']:.5g}", f"{r['exact']:.5g}", bias,
+                f"{r['variance']:.4g}", f"{r['snr']:.3g}", str(r["evals"]),
+                f"{1e3 * r['seconds']:.3g}", f"{r['work_variance']:.3g}",
+            )  # fmt: skip
+        return t
+
+    def print(self, console=None) -> None:
+        """Print the table (and, dimmed, why each skipped estimator does not apply)."""
+        from rich.console import Console
+
+        console = console or Console(width=None if Console().is_terminal else 150)
+        console.print(self.table())
+        for name, why in self.skipped.items():
+            console.print(f"[dim]{name}: not applicable: {why.split('. Estimators')[0]}[/]")
+
+    def plot(self, path) -> Path:
+        """Bar chart of log10 single-sample variance per estimator and parameter component."""
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        labels = sorted({(r["param"], r["index"]) for r in self.rows}, key=str)
+        names = list(dict.fromkeys(r["estimator"] for r in self.rows))
+        fig, ax = plt.subplots(figsize=(max(5, 1.2 * len(labels) * len(names) / 3), 4))
+        width = 0.8 / max(1, len(names))
+        for j, name in enumerate(names):
+            vals = []
+            for lab in labels:
+                v = [r["variance"] for r in self.rows if r["estimator"] == name
+                     and (r["param"], r["index"]) == lab]  # fmt: skip
+                vals.append(math.log10(v[0]) if v and v[0] > 0 else float("nan"))
+            ax.bar(np.arange(len(labels)) + j * width, vals, width, label=name)
+        ax.set_xticks(np.arange(len(labels)) + 0.4 - width / 2)
+        ax.set_xticklabels([f"{p}{'' if i == '' else f'[{i}]'}" for p, i in labels])
+        ax.set_ylabel("log10 variance per sample")
+        ax.set_title(self.problem)
+        ax.legend(fontsize=7)
+        fig.tight_layout()
+        fig.savefig(path, dpi=120)
+        plt.close(fig)
+        return Path(path)
+
+
+def _finite(obj):
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return str(obj)
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_finite(v) for v in obj]
+    return obj
+
+
+def compare(
+    problem: Problem,
+    estimators: Iterable | Mapping = tuple(ESTIMATORS),
+    n: int = 10_000,
+    repeats: int = 5,
+    *,
+    seed: int = 0,
+    params: Mapping[str, torch.Tensor] | None = None,
+    dtype: torch.dtype = torch.float64,
+) -> Comparison:
+    """Run each estimator ``repeats`` times (seeds seed, seed+1, ...) and tabulate the statistics.
+
+    Estimators may be names from ``ESTIMATORS``, estimator objects, or a {label: estimator} dict.
+    Estimators that do not apply to the problem are listed in ``skipped`` with the reason.
+    """
+    est = _resolve(estimators)
+    params = params if params is not None else problem.params(dtype)
+    _, exact = problem.exact(params)
+    out = Comparison(problem.name, n, repeats)
+    for label, estimator in est.items():
+        runs = []
+        try:
+            for r in range(repeats):
+                runs.append(
+                    estimate_grad(problem.f, problem.dist_fn, params, n, estimator, seed=seed + r)
+                )
+        except EstimatorNotApplicable as e:
+            out.skipped[label] = str(e)
+            continue
+        seconds = statistics.median(x.seconds for x in runs)
+        biased = bool(getattr(estimator, "biased", False))
+        for k in params:
+            grads = torch.stack([x.grad[k].detach() for x in runs])
+            ses = torch.stack([x.stderr[k].detach() for x in runs])
+            mean = grads.mean(0)
+            se = (ses**2).sum(0).sqrt() / repeats
+            var = torch.stack([x.variance_per_sample[k] for x in runs]).mean(0)
+            bias = mean - exact[k].to(mean)
+            exact_up_to_rounding = bias.abs() <= 1e-12 * (1 + exact[k].to(mean).abs())
+            z = torch.where(se > 0, bias / se, torch.where(exact_up_to_rounding, 0.0, math.inf))
+            work = (ses**2).mean(0) * seconds
+            flat = lambda t: t.reshape(-1).tolist()  # noqa: E731
+            idx = [""] if mean.dim() == 0 else [str(i) for i in range(mean.numel())]
+            for i, (m, ex, b, zz, v, w) in enumerate(
+                zip(flat(mean), flat(exact[k]), flat(bias), flat(z), flat(var), flat(work),
+                    strict=True)
+            ):  # fmt: skip
+                out.rows.append({
+                    "estimator": label, "param": k, "index": idx[i], "mean": m, "exact": ex,
+                    "bias": b, "bias_z": zz, "variance": v,
+                    "snr": abs(m) / math.sqrt(v) if v > 0 else math.inf,
+                    "evals": runs[0].n_evals, "seconds": seconds, "work_variance": w,
+                    "biased": biased,
+                })  # fmt: skip
+    return out
+
+
+# --- exact variances for x ~ N(μ, σ²) by quadrature ---------------------------------------------
+
+
+def normal_estimator_variances(
+    f: Callable[[np.ndarray], np.ndarray],
+    df: Callable[[np.ndarray], np.ndarray] | None,
+    mu: float = 1.0,
+    sigma: float = 1.0,
+) -> dict[str, tuple[float, float]]:
+    """Exact single-sample variances (μ, σ) of each estimator of ∇ E_{N(μ,σ²)}[f], by quadrature.
+
+    Parameters are (μ, σ) themselves. Estimators: ``score_function``; ``optimal_baseline`` (the
+    per-parameter constant b* = E[f s²]/E[s²]); ``pathwise`` (needs f' = df); ``mvd_coupled`` and
+    ``mvd`` (independent sides, the negative σ side being the original sample), as implemented by
+    ``MeasureValued``. f and df take and return NumPy arrays (they are called on scalars).
+    """
+    from scipy import integrate
+    from scipy.stats import norm
+
+    inf = np.inf
+    phi = norm.pdf
+
+    def E(h):  # E over ε ~ N(0, 1)
+        return integrate.quad(lambda e: phi(e) * h(e), -inf, inf, limit=400)[0]
+
+    def x(e):
+        return mu + sigma * e
+
+    g_mu = E(lambda e: f(x(e)) * e / sigma)
+    g_sigma = E(lambda e: f(x(e)) * (e * e - 1) / sigma)
+    out = {}
+    s_mu = lambda e: e / sigma  # noqa: E731
+    s_sigma = lambda e: (e * e - 1) / sigma  # noqa: E731
+    out["score_function"] = (
+        E(lambda e: (f(x(e)) * s_mu(e)) ** 2) - g_mu**2,
+        E(lambda e: (f(x(e)) * s_sigma(e)) ** 2) - g_sigma**2,
+    )
+    opt = []
+    for s, g in ((s_mu, g_mu), (s_sigma, g_sigma)):
+        b = E(lambda e, s=s: f(x(e)) * s(e) ** 2) / E(lambda e, s=s: s(e) ** 2)
+        opt.append(E(lambda e, s=s, b=b: ((f(x(e)) - b) * s(e)) ** 2) - g**2)
+    out["optimal_baseline"] = tuple(opt)
+    if df is not None:
+        out["pathwise"] = (
+            E(lambda e: df(x(e)) ** 2) - g_mu**2,
+            E(lambda e: (df(x(e)) * e) ** 2) - g_sigma**2,
+        )
+    # measure-valued: W ~ Weibull(√2, 2) (Rayleigh), M ~ double-sided Maxwell, U ~ U(0, 1)
+    c_mu, c_sigma = 1.0 / (sigma * math.sqrt(2 * math.pi)), 1.0 / sigma
+    ray = lambda w: w * math.exp(-w * w / 2)  # noqa: E731
+    maxw = lambda m: m * m * phi(m)  # noqa: E731
+
+    def EW(h):
+        return integrate.quad(lambda w: ray(w) * h(w), 0, inf, limit=400)[0]
+
+    def EM(h):
+        return integrate.quad(lambda m: maxw(m) * h(m), -inf, inf, limit=400)[0]
+
+    fp = lambda w: f(mu + sigma * w)  # noqa: E731
+    fn = lambda w: f(mu - sigma * w)  # noqa: E731
+    coupled_mu = c_mu**2 * EW(lambda w: (fp(w) - fn(w)) ** 2) - g_mu**2
+    # coupled σ: E_M E_U (f(μ+σM) - f(μ+σMU))²
+    inner = lambda m: integrate.quad(  # noqa: E731
+        lambda u: (f(mu + sigma * m) - f(mu + sigma * m * u)) ** 2, 0, 1, limit=200
+    )[0]
+    coupled_sigma = c_sigma**2 * EM(inner) - g_sigma**2
+    out["mvd_coupled"] = (coupled_mu, coupled_sigma)
+    e_fp, e_fn = EW(fp), EW(fn)
+    indep_mu = c_mu**2 * (EW(lambda w: fp(w) ** 2) + EW(lambda w: fn(w) ** 2) - 2 * e_fp * e_fn)
+    e_fm = EM(lambda m: f(mu + sigma * m))
+    e_f = E(lambda e: f(x(e)))
+    indep_sigma = c_sigma**2 * (
+        EM(lambda m: f(mu + sigma * m) ** 2) + E(lambda e: f(x(e)) ** 2) - 2 * e_fm * e_f
+    )
+    out["mvd"] = (indep_mu - g_mu**2, indep_sigma - g_sigma**2)
+    return out
+
+
+# --- variance against a problem parameter -------------------------------------------------------
+
+
+def variance_sweep(
+    make_problem: Callable[[float], Problem],
+    values: Sequence[float],
+    estimators: Iterable | Mapping,
+    n: int = 10_000,
+    *,
+    seed: int = 0,
+    params_fn: Callable[[Problem], Mapping[str, torch.Tensor]] | None = None,
+) -> dict:
+    """Single-sample variance of each estimator (per parameter component) at each value.
+
+    Returns {"values": [...], "variance": {estimator: {param[index]: [v per value]}}}; estimators
+    that do not apply are left out.
+    """
+    est = _resolve(estimators)
+    res: dict = {"values": list(values), "variance": {}}
+    for j, val in enumerate(values):
+        prob = make_problem(val)
+        params = params_fn(prob) if params_fn is not None else prob.params()
+        for label, estimator in est.items():
+            try:
+                e = estimate_grad(prob.f, prob.dist_fn, params, n, estimator, seed=seed + j)
+            except EstimatorNotApplicable:
+                continue
+            for k, v in e.variance_per_sample.items():
+                for i, vi in enumerate(v.reshape(-1).tolist()):
+                    key = k if v.numel() == 1 else f"{k}[{i}]"
+                    res["variance"].setdefault(label, {}).setdefault(key, []).append(vi)
+    return res
+
+
+def plot_variance_sweep(sweep: dict, path, *, xlabel: str = "k", title: str = "",
+                        exact: dict | None = None) -> Path:  # fmt: skip
+    """One panel per parameter: log-variance against the swept value, one line per estimator
+    (dashed: exact, when given as {estimator: {param: [values]}})."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    keys = list(dict.fromkeys(k for d in sweep["variance"].values() for k in d))
+    fig, axes = plt.subplots(1, len(keys), figsize=(4.5 * len(keys), 3.6), squeeze=False)
+    xs = sweep["values"]
+    for ax, key in zip(axes[0], keys, strict=True):
+        for j, (label, d) in enumerate(sweep["variance"].items()):
+            if key in d:
+                ax.semilogy(xs, d[key], "o-", ms=3, color=f"C{j}", label=label)
+            if exact and label in exact and key in exact[label]:
+                ax.semilogy(xs, exact[label][key], "--", color=f"C{j}", lw=1)
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(f"variance of ∂/∂{key} (one sample)")
+        ax.grid(alpha=0.3)
+    axes[0][0].legend(fontsize=7)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return Path(path)
+
+
+# --- optimisation trajectories -----------------------------------------------------------------
+
+
+def trajectory(
+    problem: Problem,
+    runs: Mapping[str, tuple[E.Estimator, int]],
+    steps: int = 5000,
+    lr: float = 0.01,
+    *,
+    seed: int = 0,
+    record_every: int = 1,
+    variance_n: int = 0,
+    params: Mapping[str, torch.Tensor] | None = None,
+) -> dict:
+    """Minimise E[f] by Adam with each estimator; record the exact loss, the single-sample
+    variance of the gradient (summed over components) and the cumulative evaluations of f.
+
+    ``runs`` maps a label to (estimator, n per step); choose n so that evaluations per step match
+    when comparing at equal cost. The variance comes from the step's own estimate, or, with
+    ``variance_n`` > 0, from a separate estimate with that many samples at each recorded step
+    (not counted in ``evals``; a learned control is frozen for it). Returns
+    {label: {"step", "loss", "variance", "evals", "seconds", "params"}}.
+    """
+    out = {}
+    for label, (estimator, n) in runs.items():
+        p0 = params if params is not None else problem.params()
+        ps = {k: v.detach().clone().requires_grad_() for k, v in p0.items()}
+        opt = torch.optim.Adam(list(ps.values()), lr=lr)
+        rec = {"step": [], "loss": [], "variance": [], "evals": [], "seconds": 0.0}
+        evals = 0
+        start = time.perf_counter()
+        for step in range(steps):
+            e = estimate_grad(problem.f, problem.dist_fn, ps, n, estimator, seed=seed + step)
+            evals += e.n_evals
+            opt.zero_grad()
+            for k, p in ps.items():
+                p.grad = e.grad[k].detach().to(p)
+            opt.step()
+            if step % record_every == 0 or step == steps - 1:
+                with torch.no_grad():
+                    loss = float(problem.exact_value(**ps))
+                if variance_n:
+                    e = _frozen_estimate(problem, ps, variance_n, estimator, 10**9 + seed + step)
+                var = sum(float(v.sum()) for v in e.variance_per_sample.values())
+                rec["step"].append(step)
+                rec["loss"].append(loss)
+                rec["variance"].append(var if math.isfinite(var) else float("nan"))
+                rec["evals"].append(evals)
+        rec["seconds"] = time.perf_counter() - start
+        rec["params"] = {k: v.detach().tolist() for k, v in ps.items()}
+        out[label] = rec
+    return out
+
+
+def _frozen_estimate(problem, params, n, estimator, seed):
+    training = getattr(estimator, "train", None)
+    if isinstance(training, bool):
+        estimator.train = False
+    try:
+        return estimate_grad(problem.f, problem.dist_fn, params, n, estimator, seed=seed)
+    finally:
+        if isinstance(training, bool):
+            estimator.train = training
+
+
+def plot_trajectory(traj: dict, path, *, title: str = "", by: str = "step") -> Path:
+    """Two panels: exact loss and log-variance of the gradient, per estimator, against ``by``
+    ("step" or "evals")."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (a, b) = plt.subplots(1, 2, figsize=(10, 3.8))
+    for label, rec in traj.items():
+        x = rec[by]
+        a.plot(x, rec["loss"], label=label)
+        v = np.asarray(rec["variance"], dtype=float)
+        with np.errstate(divide="ignore"):
+            b.plot(x, np.log10(np.where(v > 0, v, np.nan)), label=label, lw=0.8)
+    a.set_xlabel(by)
+    a.set_ylabel("loss E[f]")
+    b.set_xlabel(by)
+    b.set_ylabel("log10 variance of the gradient (one sample)")
+    a.legend(fontsize=7)
+    for ax in (a, b):
+        ax.grid(alpha=0.3)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return Path(path)

@@ -1,0 +1,259 @@
+"""Measure-valued derivatives (weak derivatives), with a registry per family.
+
+The derivative of a density with respect to one of its parameters θ_j can be written as a
+scaled difference of two densities, ∂θ_j p(x; θ) = c_j (p⁺_j(x) - p⁻_j(x)), so
+
+    ∂θ_j E_p[f] = c_j (E_{p⁺_j}[f] - E_{p⁻_j}[f]),
+
+estimated by evaluating f at one draw of each (Pflug 1989; Heidergott & Vázquez-Abad 2000;
+Mohamed et al. 2020 §6). f is a black box (no gradient needed) but every parameter element costs
+two extra evaluations of f per sample; all of them are counted in ``n_evals``. *Coupling*
+(common random numbers) draws x⁺ and x⁻ from one source of randomness, which usually cuts the
+variance a lot. For a batch of independent elements, element i's derivative replaces element i of
+the sample by its x⁺ (or x⁻) and keeps the others.
+
+Decompositions registered here (``register_mvd``, like torch's ``register_kl``):
+
+=============  ======  ================  =======================  =============================
+family         param   c                 p⁺                       p⁻ (coupled)
+=============  ======  ================  =======================  =============================
+Normal(μ, σ)   loc     1/(σ√(2π))        μ + σW, W~Weibull(√2,2)  μ - σW (same W)
+Normal(μ, σ)   scale   1/σ               μ + σM, M~DS-Maxwell     μ + σMU, U~U(0,1) (= N(μ,σ²))
+Bernoulli(p)   probs   1                 δ₁                       δ₀
+Categorical    probs   1                 δ_k                      the sample itself
+Poisson(λ)     rate    1                 x + 1, x~Poisson(λ)      x
+Exponential    rate    1/r               x~Exp(r)                 x + E/r, E~Exp(1) (=Gamma(2,r))
+=============  ======  ================  =======================  =============================
+
+Uncoupled, the two sides are independent (for the Normal scale and Poisson the negative side is
+then the original sample, which is independent of the positive side).
+
+On N(1, 1) with f = x² the coupled single-sample variances are 1.093 (μ) and 8 (σ), against 30 and
+136 for the plain score function (Mohamed et al. 2020, §3).
+
+>>> import torch, scoregrad as sg
+>>> from torch.distributions import Normal
+>>> mu, sigma = torch.tensor(1.0, requires_grad=True), torch.tensor(1.0, requires_grad=True)
+>>> est = sg.estimate_grad(lambda x: x ** 2, lambda mu, sigma: Normal(mu, sigma),
+...                        {"mu": mu, "sigma": sigma}, n=20_000, estimator=MeasureValued(), seed=0)
+>>> [round(float(est.variance_per_sample[k]), 1) for k in ("mu", "sigma")], est.n_evals
+([1.1, 8.0], 100000)
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+import torch.distributions as D
+
+from .._model import SampleModel
+from ._common import NaturalParams, linear_term, not_applicable, unwrap
+from .base import Contributions, Estimator
+
+__all__ = ["MeasureValued", "WeakDerivative", "register_mvd", "has_mvd"]
+
+
+@dataclass
+class WeakDerivative:
+    """c (p⁺ - p⁻) for one natural parameter, as draws for every sample and parameter element.
+
+    ``constant``, ``positive`` and ``negative`` have shape (n, *param.shape); for a parameter with
+    more dimensions than the batch (Categorical probs: (*batch, K)) the extra trailing dimensions
+    index alternatives for the same sample element. ``None`` for a side means "the original sample"
+    (no extra evaluation of f).
+    """
+
+    constant: torch.Tensor
+    positive: torch.Tensor | None
+    negative: torch.Tensor | None
+
+
+@dataclass
+class _Rule:
+    params: tuple[str, ...]
+    decompose: Callable  # (values: dict name -> (n, *pshape), x: (n, *batch), coupled) -> dict
+
+
+_MVD: dict[type, _Rule] = {}
+
+
+def register_mvd(family: type, params: tuple[str, ...]):
+    """Register the weak derivative of ``family`` with respect to its attributes ``params``.
+
+    The decorated function receives ({name: detached parameter value, shape (n, *pshape)}, the
+    samples x of shape (n, *batch), coupled: bool) and returns {name: WeakDerivative}.
+    """
+
+    def deco(fn):
+        _MVD[family] = _Rule(tuple(params), fn)
+        return fn
+
+    return deco
+
+
+def _lookup(dist) -> _Rule | None:
+    for cls in type(unwrap(dist)).__mro__:
+        if cls in _MVD:
+            return _MVD[cls]
+    return None
+
+
+def has_mvd(dist) -> bool:
+    """Whether a weak derivative is registered for this distribution's family."""
+    return _lookup(dist) is not None
+
+
+# --- the registered families ----------------------------------------------------------------------
+
+
+@register_mvd(D.Normal, ("loc", "scale"))
+def _normal(v, x, coupled):
+    mu, sigma = v["loc"], v["scale"]
+    weibull = D.Weibull(torch.full_like(mu, math.sqrt(2.0)), torch.full_like(mu, 2.0))
+    w_pos = weibull.sample()
+    w_neg = w_pos if coupled else weibull.sample()
+    chi = D.Chi2(torch.full_like(sigma, 3.0)).sample().sqrt()
+    sign = torch.where(torch.rand_like(sigma) < 0.5, -1.0, 1.0).to(sigma)
+    m = sign * chi  # double-sided Maxwell
+    return {
+        "loc": WeakDerivative(1.0 / (sigma * math.sqrt(2 * math.pi)), mu + sigma * w_pos,
+                              mu - sigma * w_neg),
+        # M·U with U ~ U(0, 1) is standard normal: the coupled negative side
+        "scale": WeakDerivative(1.0 / sigma, mu + sigma * m,
+                                mu + sigma * m * torch.rand_like(sigma) if coupled else None),
+    }  # fmt: skip
+
+
+@register_mvd(D.Bernoulli, ("probs",))
+def _bernoulli(v, x, coupled):
+    p = v["probs"]
+    return {"probs": WeakDerivative(torch.ones_like(p), torch.ones_like(p), torch.zeros_like(p))}
+
+
+@register_mvd(D.Categorical, ("probs",))
+def _categorical(v, x, coupled):
+    p = v["probs"]
+    k = torch.arange(p.shape[-1], device=p.device).expand(p.shape)
+    neg = None if coupled else D.Categorical(probs=p).sample().unsqueeze(-1).expand(p.shape)
+    return {"probs": WeakDerivative(torch.ones_like(p), k, neg)}
+
+
+@register_mvd(D.Poisson, ("rate",))
+def _poisson(v, x, coupled):
+    lam = v["rate"]
+    base = x if coupled else D.Poisson(lam).sample()
+    return {"rate": WeakDerivative(torch.ones_like(lam), base + 1.0, None)}
+
+
+@register_mvd(D.Exponential, ("rate",))
+def _exponential(v, x, coupled):
+    r = v["rate"]
+    if coupled:
+        neg = x + D.Exponential(r).sample()
+    else:
+        neg = D.Gamma(torch.full_like(r, 2.0), r).sample()
+    return {"rate": WeakDerivative(1.0 / r, None, neg)}
+
+
+# --- the estimator -------------------------------------------------------------------------------
+
+
+def _substitute(x_flat: torch.Tensor, vals: torch.Tensor, m: int) -> torch.Tensor:
+    """(n, m, e, m) samples: copy j of x with element j replaced by vals[:, j, :]."""
+    n = x_flat.shape[0]
+    eye = torch.eye(m, dtype=torch.bool, device=x_flat.device).reshape(1, m, 1, m)
+    return torch.where(eye, vals.unsqueeze(-1).to(x_flat.dtype), x_flat.reshape(n, 1, 1, m))
+
+
+class MeasureValued(Estimator):
+    """Measure-valued derivative estimator from the ``register_mvd`` registry.
+
+    Args:
+        coupling: draw the positive and negative sides from common random numbers (default).
+    """
+
+    name = "measure_valued"
+
+    def __init__(self, coupling: bool = True):
+        self.coupling = coupling
+
+    def _rule(self, dist) -> _Rule:
+        rule = _lookup(dist)
+        base = unwrap(dist)
+        if rule is None or base.event_shape != torch.Size():
+            known = ", ".join(sorted(c.__name__ for c in _MVD))
+            raise not_applicable(
+                "MeasureValued", dist,
+                f"no weak derivative is registered for {type(base).__name__} (registered: {known}; "
+                "add one with scoregrad.estimators.measure_valued.register_mvd)",
+            )  # fmt: skip
+        return rule
+
+    def _grads(self, evaluator, rule, values, x, draw_shape, f_base, keep_graph, needed):
+        """Per-sample gradients w.r.t. the natural parameters, {name: (n, *pshape)}."""
+        n = x.shape[0]
+        batch = tuple(x.shape[1:])
+        m = max(1, math.prod(batch))
+        items = tuple(evaluator.item_shape)
+        n_items = max(1, math.prod(items))
+        item_of = torch.arange(m, device=x.device) // (m // n_items)  # element -> its item
+        fb = f_base.detach().reshape(n, n_items)[:, item_of]  # (n, m)
+        parts = rule.decompose({k: v.detach() for k, v in values.items()}, x, self.coupling)
+        x_flat = x.reshape(n, m)
+        out = {}
+        for name, need in zip(rule.params, needed, strict=True):
+            wd = parts[name]
+            pshape = tuple(values[name].shape[1:])
+            if not need:  # no parameter of the user's flows into it: skip its evaluations
+                out[name] = torch.zeros_like(values[name])
+                continue
+            e = max(1, math.prod(pshape[len(batch) :]))
+
+            def side(vals, fb=fb, e=e):
+                if vals is None:
+                    return fb.unsqueeze(-1).expand(n, m, e)
+                xs = _substitute(x_flat, vals.reshape(n, m, e), m)
+                fv = evaluator(xs.reshape(n * m * e, *draw_shape[1:]), keep_graph=keep_graph)
+                fv = fv.detach().reshape(n, m, e, n_items)
+                idx = item_of.reshape(1, m, 1, 1).expand(n, m, e, 1)
+                return fv.gather(-1, idx).squeeze(-1)
+
+            diff = side(wd.positive) - side(wd.negative)
+            out[name] = (wd.constant.reshape(n, m, e) * diff).reshape(n, *pshape)
+        return out
+
+    def contributions(self, evaluator, dist_fn, params, n, context=None) -> Contributions:
+        model = SampleModel.expand(dist_fn, params, n)
+        rule = self._rule(model.dist)
+        nat = NaturalParams(model, lambda d: tuple(getattr(d, k) for k in rule.params))
+        values = dict(zip(rule.params, nat.value, strict=True))
+        x = model.sample()
+        fx = evaluator(x)
+        base_x = x.reshape(n, *unwrap(model.dist).batch_shape[1 if model.expanded else 0 :])
+        g = self._grads(evaluator, rule, values, base_x, model.draw_shape, fx, False, nat.needed)
+        grads = nat.pullback(tuple(g[k] for k in rule.params))
+        return Contributions(values=fx, grads=grads, block=1)
+
+    def surrogate(self, evaluator, dist, n, context=None):
+        rule = self._rule(dist)
+        base = unwrap(dist)
+        with torch.enable_grad():
+            tensors = tuple(getattr(base, k) for k in rule.params)
+        values = {
+            k: t.detach().unsqueeze(0).expand(n, *t.shape)
+            for k, t in zip(rule.params, tensors, strict=True)
+        }
+        needed = tuple(t.requires_grad for t in tensors)
+        model = SampleModel.of(dist, n)
+        x = model.sample()
+        fx = evaluator(x, keep_graph=True)
+        base_x = x.reshape(n, *base.batch_shape)
+        g = self._grads(evaluator, rule, values, base_x, model.draw_shape, fx, True, needed)
+        term = linear_term(tensors, tuple(g[k].mean(0) for k in rule.params))
+        return fx.detach().mean(0).sum(), fx.mean(0).sum() + term
+
+    def __repr__(self):
+        return f"MeasureValued(coupling={self.coupling})"

@@ -1,0 +1,305 @@
+"""REBAR and RELAX: unbiased Bernoulli gradients with a learned, reparameterised control variate.
+
+For b ~ Bernoulli(σ(θ)) write b = H(z) with the logistic reparameterisation z = θ + logit(u),
+u ~ U(0, 1), and draw z̃ ~ p(z | b) by the conditional reparameterisation (v ~ U(0, 1))
+
+    z̃ = log(1 + v / ((1 - v)(1 - σ(θ))))  if b = 1,    z̃ = -log(1 + (1 - v) / (v σ(θ)))  if b = 0.
+
+For any differentiable control c_φ(z) the estimator (Grathwohl et al. 2018, eq. 6)
+
+    ĝ = [f(b) - c_φ(z̃)] ∇θ log p(b; θ) + ∇θ c_φ(z) - ∇θ c_φ(z̃)
+
+is unbiased for ∇θ E[f(b)], whatever φ is: E[∇θ c(z)] and E[c(z̃)∇ log p(b) + ∇θ c(z̃)] are both
+∇θ E[c(z)]. The control's parameters φ are trained to minimise the estimator's variance with the
+single-sample gradient ∂/∂φ E[ĝ²] = E[2 ĝ ∂ĝ/∂φ] (here ĝ is taken with respect to the logits), one
+optimiser step after each estimate, so the φ used for a sample never saw it.
+
+* ``REBAR`` (Tucker et al. 2017): c_φ(z) = η f(σ(z/λ)), the continuous relaxation of f itself, with
+  learned scale η and temperature λ. f must be differentiable and accept relaxed inputs in (0, 1);
+  it costs three evaluations of f per sample (f(b), f(σ(z/λ)), f(σ(z̃/λ))).
+* ``RELAX`` (Grathwohl, Choi, Wu, Roeder, Duvenaud 2018, "Backpropagation through the Void"):
+  c_φ(z) = r_ρ(z) (a neural network, default a small MLP), plus η f(σ(z/λ)) with
+  ``relaxed_f=True``. Without the relaxed f it needs one evaluation of f per sample and f may be a
+  black box.
+
+The network, η, the temperature and the optimiser all live on the estimator object (``control``,
+``eta``, ``log_temperature``, ``optimizer``), and ``state_dict()``/``load_state_dict()`` save and
+restore them. With ``item_shape`` in ``scoregrad.expectation`` the control acts per item: the
+network sees each item's latent vector and returns one value per item.
+
+>>> import torch, scoregrad as sg
+>>> from torch.distributions import Bernoulli
+>>> theta = torch.zeros(3, requires_grad=True)
+>>> def f(b):                                   # differentiable in b, so REBAR applies
+...     return ((b - 0.499) ** 2).sum(-1)
+>>> est = sg.estimate_grad(f, lambda theta: Bernoulli(logits=theta), {"theta": theta}, n=4000,
+...                        estimator=REBAR(), seed=0)
+>>> exact = 0.25 * (1 - 2 * 0.499)
+>>> bool(((est.grad["theta"] - exact).abs() < 4.42 * est.stderr["theta"]).all()), est.n_evals
+(True, 12000)
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import torch
+import torch.distributions as D
+from torch import nn
+
+from .._model import SampleModel
+from ..errors import EstimatorNotApplicable, SampleSizeError
+from ._common import NaturalParams, linear_term, per_item, require_family
+from .base import Contributions, Estimator
+
+__all__ = ["RELAX", "REBAR"]
+
+
+def _logits(d: D.Distribution) -> tuple[torch.Tensor]:
+    return (d.logits,)
+
+
+def _clamp01(t: torch.Tensor) -> torch.Tensor:
+    eps = torch.finfo(t.dtype).eps
+    return t.clamp(eps, 1.0 - eps)
+
+
+def conditional_logistic(logits: torch.Tensor, b: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    """z̃ ~ p(z | b) for z = θ + logit(u), by reparameterisation with v ~ U(0, 1) (differentiable
+    in the logits θ)."""
+    p = torch.sigmoid(logits)
+    q = torch.sigmoid(-logits)  # 1 - p, without cancellation
+    z1 = torch.log1p(v / ((1.0 - v) * q))
+    z0 = -torch.log1p((1.0 - v) / (v * p))
+    return torch.where(b > 0.5, z1, z0)
+
+
+class _ItemMLP(nn.Module):
+    """r_ρ(z): an MLP on each item's latent vector (the trailing, non-item dimensions)."""
+
+    def __init__(self, hidden: int):
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.LazyLinear(hidden), nn.Tanh(), nn.Linear(hidden, hidden), nn.Tanh(),
+            nn.Linear(hidden, 1),
+        )  # fmt: skip
+
+    def forward(self, z: torch.Tensor, item_dims: int) -> torch.Tensor:
+        lead = z.shape[: 1 + item_dims]
+        return self.net(z.reshape(*lead, -1)).squeeze(-1)
+
+
+class RELAX(Estimator):
+    """RELAX (Grathwohl et al. 2018) for Bernoulli variables with a learned control variate.
+
+    Args:
+        control: a torch module r(z, item_dims) -> (n, *items) on the logistic variables z of shape
+            (n, *items, ...); ``None`` builds a two-hidden-layer tanh MLP (``hidden`` units) lazily.
+            ``False`` uses no network (then ``relaxed_f`` must be on: that is REBAR).
+        relaxed_f: add η f(σ(z/λ)) to the control (f must be differentiable; two extra evaluations).
+        temperature: initial λ; ``learn_temperature`` trains log λ along with the rest.
+        eta: initial η.
+        lr: Adam learning rate for the control's parameters (or pass ``optimizer``, a function from
+            a parameter list to a torch optimiser).
+        train: take one variance-minimising step after each estimate.
+    """
+
+    name = "relax"
+
+    def __init__(
+        self,
+        control: nn.Module | None | bool = None,
+        *,
+        relaxed_f: bool = False,
+        hidden: int = 32,
+        temperature: float = 0.5,
+        learn_temperature: bool = True,
+        eta: float = 1.0,
+        lr: float = 1e-2,
+        optimizer: Callable | None = None,
+        train: bool = True,
+    ):
+        if control is False and not relaxed_f:
+            raise ValueError("RELAX needs a control: a network, relaxed_f=True, or both.")
+        if temperature <= 0:
+            raise ValueError(f"temperature must be positive, got {temperature}.")
+        self.control = _ItemMLP(hidden) if control is None else (control or None)
+        self.relaxed_f = relaxed_f
+        self.eta = nn.Parameter(torch.tensor(float(eta)))
+        self.log_temperature = nn.Parameter(torch.tensor(math.log(temperature)))
+        self.learn_temperature = learn_temperature
+        self.lr = lr
+        self._optimizer_fn = optimizer
+        self.optimizer: torch.optim.Optimizer | None = None
+        self.train = train
+        self.last_variance: float | None = None
+
+    # -- the control variate ---------------------------------------------------------------------
+    @property
+    def temperature(self) -> float:
+        return float(self.log_temperature.detach().exp())
+
+    def _prepare(self, like: torch.Tensor) -> None:
+        for p in (self.eta, self.log_temperature):
+            if p.dtype != like.dtype or p.device != like.device:
+                p.data = p.data.to(like)
+        if self.control is not None:
+            self.control.to(device=like.device)
+
+    def _phi(self) -> list[torch.Tensor]:
+        out = [] if self.control is None else list(self.control.parameters())
+        if self.relaxed_f:
+            out.append(self.eta)
+            if self.learn_temperature:
+                out.append(self.log_temperature)
+        return out
+
+    def _c(self, z, evaluator, draw_shape, item_dims):
+        total = 0.0
+        if self.control is not None:
+            r = self.control(z.to(self._net_dtype(z)), item_dims).to(z.dtype)
+            total = total + r
+        if self.relaxed_f:
+            relaxed = torch.sigmoid(z / self.log_temperature.exp())
+            try:
+                fr = evaluator(relaxed.reshape(draw_shape), differentiable=True)
+            except (RuntimeError, TypeError, IndexError) as e:
+                raise EstimatorNotApplicable(
+                    f"{type(self).__name__} evaluates f at relaxed inputs σ(z/λ) in (0, 1), which "
+                    f"failed: {e}. Use RELAX() without relaxed_f, ARM or DisARM, which never "
+                    "differentiate f."
+                ) from e
+            if not fr.requires_grad:
+                raise EstimatorNotApplicable(
+                    f"{type(self).__name__} needs f differentiable at relaxed inputs σ(z/λ), but "
+                    "f's output does not depend differentiably on its input. Use RELAX() without "
+                    "relaxed_f, ARM, DisARM or ScoreFunction, which only evaluate f."
+                )
+            total = total + self.eta * fr
+        return total
+
+    def _net_dtype(self, z):
+        if self.control is None:
+            return z.dtype
+        for p in self.control.parameters():
+            if not isinstance(p, nn.parameter.UninitializedParameter):
+                return p.dtype
+        self.control.to(dtype=z.dtype)
+        return z.dtype
+
+    # -- the estimator -----------------------------------------------------------------------------
+    def check(self, n: int) -> None:
+        if not isinstance(n, int) or n < 1:
+            raise SampleSizeError(f"{type(self).__name__} needs n ≥ 1 samples, got {n!r}.")
+
+    def _core(self, evaluator, logits, draw_shape, item_dims, keep_graph):
+        """Per-sample ĝ with respect to the logits (n, *batch), f(b) and the variance loss."""
+        self._prepare(logits)
+        dtype = logits.dtype
+        u = _clamp01(torch.rand(logits.shape, dtype=dtype, device=logits.device))
+        v = _clamp01(torch.rand(logits.shape, dtype=dtype, device=logits.device))
+        with torch.no_grad():
+            b = (logits + torch.logit(u) > 0).to(dtype)
+        f_b = evaluator(b.reshape(draw_shape), keep_graph=keep_graph)
+        fd = f_b.detach()
+        with torch.enable_grad():
+            L = logits.detach().requires_grad_()
+            z = L + torch.logit(u)
+            z_t = conditional_logistic(L, b, v)
+            c_z = self._c(z, evaluator, draw_shape, item_dims)
+            c_zt = self._c(z_t, evaluator, draw_shape, item_dims)
+            train = self.train and len(self._phi()) > 0
+            (dc,) = torch.autograd.grad((c_z - c_zt).sum(), L, create_graph=train)
+            score = b - torch.sigmoid(L.detach())
+            g = per_item(fd - c_zt, L.dim()) * score + dc
+        if train:
+            self._step(g)
+        self.last_variance = float(g.detach().var(0).sum()) if g.shape[0] > 1 else None
+        return g.detach(), f_b
+
+    def _step(self, g: torch.Tensor) -> None:
+        params = self._phi()
+        if self.optimizer is None:
+            fn = self._optimizer_fn or (lambda ps: torch.optim.Adam(ps, lr=self.lr))
+            self.optimizer = fn(params)
+        self.optimizer.zero_grad()
+        loss = (g**2).reshape(g.shape[0], -1).sum(1).mean()
+        grads = torch.autograd.grad(loss, params, allow_unused=True)
+        for p, gp in zip(params, grads, strict=True):
+            p.grad = None if gp is None else gp.detach()
+        self.optimizer.step()
+
+    def contributions(self, evaluator, dist_fn, params, n, context=None) -> Contributions:
+        self.check(n)
+        model = SampleModel.expand(dist_fn, params, n)
+        require_family(model.dist, (D.Bernoulli,), type(self).__name__)
+        nat = NaturalParams(model, _logits)
+        g, f_b = self._core(evaluator, nat.value[0], model.draw_shape, 0, keep_graph=False)
+        return Contributions(values=f_b, grads=nat.pullback((g,)), block=1)
+
+    def surrogate(self, evaluator, dist, n, context=None):
+        self.check(n)
+        base = require_family(dist, (D.Bernoulli,), type(self).__name__)
+        with torch.enable_grad():
+            logits_t = base.logits
+        logits = logits_t.detach().unsqueeze(0).expand(n, *logits_t.shape)
+        draw_shape = (n, *dist.batch_shape, *dist.event_shape)
+        item_dims = len(evaluator.item_shape)
+        g, f_b = self._core(evaluator, logits, draw_shape, item_dims, keep_graph=True)
+        surrogate = f_b.mean(0).sum() + linear_term((logits_t,), (g.mean(0),))
+        return f_b.detach().mean(0).sum(), surrogate
+
+    # -- state -----------------------------------------------------------------------------------
+    def state_dict(self) -> dict:
+        return {
+            "control": None if self.control is None else self.control.state_dict(),
+            "eta": self.eta.detach().clone(),
+            "log_temperature": self.log_temperature.detach().clone(),
+            "optimizer": None if self.optimizer is None else self.optimizer.state_dict(),
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        if state.get("control") is not None and self.control is not None:
+            self.control.load_state_dict(state["control"])
+        with torch.no_grad():
+            self.eta.data = state["eta"].clone()
+            self.log_temperature.data = state["log_temperature"].clone()
+        if state.get("optimizer") is not None:
+            if self.optimizer is None:
+                fn = self._optimizer_fn or (lambda ps: torch.optim.Adam(ps, lr=self.lr))
+                self.optimizer = fn(self._phi())
+            self.optimizer.load_state_dict(state["optimizer"])
+
+    def __repr__(self):
+        parts = []
+        if self.control is not None:
+            parts.append("network")
+        if self.relaxed_f:
+            parts.append(f"relaxed_f, λ={self.temperature:.3g}, η={float(self.eta.detach()):.3g}")
+        return f"{type(self).__name__}({', '.join(parts)})"
+
+
+class REBAR(RELAX):
+    """REBAR (Tucker, Mnih, Maddison, Lawson, Sohl-Dickstein 2017): RELAX whose control is the
+    relaxed f alone, c(z) = η f(σ(z/λ)), with η and the temperature λ learned online."""
+
+    name = "rebar"
+
+    def __init__(
+        self,
+        temperature: float = 0.5,
+        eta: float = 1.0,
+        *,
+        learn_temperature: bool = True,
+        lr: float = 1e-2,
+        optimizer: Callable | None = None,
+        train: bool = True,
+    ):
+        super().__init__(
+            control=False, relaxed_f=True, temperature=temperature, eta=eta,
+            learn_temperature=learn_temperature, lr=lr, optimizer=optimizer, train=train,
+        )  # fmt: skip
+
+    def __repr__(self):
+        return f"REBAR(λ={self.temperature:.3g}, η={float(self.eta.detach()):.3g})"
