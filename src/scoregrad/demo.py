@@ -140,7 +140,6 @@ def register(app: typer.Typer) -> None:
         from rich.markup import escape
         from rich.table import Table
 
-        torch.set_default_dtype(torch.float64)
         kwargs = {"k": k} if problem.startswith("normal_") else {}
         prob = P.get(problem, **kwargs)
         start = time.perf_counter()
