@@ -17,7 +17,7 @@ demo: $(STAMP)
 	$(BIN)/scoregrad demo
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -q -n 2
+	$(BIN)/python -m pytest -q -n 2 -m "not slow"
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks

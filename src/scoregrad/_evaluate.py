@@ -87,8 +87,8 @@ def as_values(
         v = v.to(dtype or torch.get_default_dtype())
     if dtype is not None or device is not None:
         v = v.to(dtype=dtype or v.dtype, device=device or v.device)
-    bad = ~torch.isfinite(v)
-    if bad.any():
+    if not bool(torch.isfinite(v).all()):
+        bad = ~torch.isfinite(v)
         idx = bad.reshape(n, -1).any(1).nonzero().flatten()
         shown = ", ".join(str(int(i)) for i in idx[:10]) + (" ..." if idx.numel() > 10 else "")
         raise FunctionOutputError(

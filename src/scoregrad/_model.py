@@ -166,7 +166,8 @@ class SampleModel:
     @classmethod
     def expand(cls, dist_fn, params: Mapping[str, torch.Tensor], n: int) -> SampleModel:
         leaves = {
-            k: p.detach().unsqueeze(0).expand(n, *p.shape).requires_grad_() for k, p in params.items()
+            k: p.detach().unsqueeze(0).expand(n, *p.shape).requires_grad_()
+            for k, p in params.items()
         }
         try:
             dist = dist_fn(**leaves)
@@ -177,6 +178,9 @@ class SampleModel:
         except (RuntimeError, IndexError, TypeError):
             ok = False
         if ok:
+            # the parameters were validated on construction; our own samples need no support
+            # check in log_prob (this instance only: the user's distributions are untouched)
+            dist._validate_args = False
             return cls(dist, n, expanded=True, leaves=leaves, dist_fn=dist_fn, params=params)
         dist = build_distribution(dist_fn, {k: p.detach() for k, p in params.items()})
         return cls(dist, n, expanded=False, dist_fn=dist_fn, params=params)
@@ -193,7 +197,9 @@ class SampleModel:
     @property
     def draw_shape(self) -> tuple[int, ...]:
         """Shape of the n draws together: (n, *batch, *event) with the sample axis first."""
-        return tuple(self.sample_shape) + tuple(self.dist.batch_shape) + tuple(self.dist.event_shape)
+        return (
+            tuple(self.sample_shape) + tuple(self.dist.batch_shape) + tuple(self.dist.event_shape)
+        )
 
     @property
     def uniform_dim(self) -> int:

@@ -21,16 +21,24 @@ class RunningMoments:
         m = batch.shape[0]
         if m == 0:
             return
-        b = batch.detach().to(torch.float64)
-        b_mean = b.mean(0)
-        b_m2 = ((b - b_mean) ** 2).sum(0)
-        if self.count == 0:
-            self.count, self.mean, self.m2 = m, b_mean, b_m2
+        # one pass over the batch in its own dtype (torch's var_mean is a stable two-pass/Welford
+        # kernel); only the small per-element results are promoted to float64 for the merge
+        var, b_mean = torch.var_mean(batch.detach(), dim=0, correction=0)
+        self.merge(m, b_mean, var * m)
+
+    def merge(self, count: int, mean: torch.Tensor, m2: torch.Tensor) -> None:
+        """Merge the summary (count, mean, sum of squared deviations) of another batch of units,
+        e.g. one computed from sufficient statistics without materialising the units."""
+        if count == 0:
             return
-        n = self.count + m
-        delta = b_mean - self.mean
-        self.mean = self.mean + delta * (m / n)
-        self.m2 = self.m2 + b_m2 + delta**2 * (self.count * m / n)
+        mean, m2 = mean.detach().to(torch.float64), m2.detach().to(torch.float64)
+        if self.count == 0:
+            self.count, self.mean, self.m2 = count, mean, m2
+            return
+        n = self.count + count
+        delta = mean - self.mean
+        self.mean = self.mean + delta * (count / n)
+        self.m2 = self.m2 + m2 + delta**2 * (self.count * count / n)
         self.count = n
 
     def variance(self) -> torch.Tensor:

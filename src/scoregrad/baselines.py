@@ -169,7 +169,7 @@ class Learned(Baseline):
 
     >>> import torch
     >>> b = Learned(lr=0.5)
-    >>> for _ in range(50): b.update(torch.full((8,), 3.0))
+    >>> for _ in range(200): b.update(torch.full((8,), 3.0))
     >>> round(float(b(torch.zeros(2))[0]), 2)
     3.0
     """
@@ -200,13 +200,19 @@ class Learned(Baseline):
     def _predict(self, f_values, context):
         net = self._net(context)
         if net is None:
-            return self.constant.to(f_values).expand(f_values.shape[0])
+            return self.constant.to(f_values).expand(f_values.shape)
         out = net(context)
+        if f_values.dim() > 1 and out.shape[0] != f_values.shape[0]:
+            # one context per item (e.g. per data point, f of shape (n, B)): the same prediction
+            # for every sample of that item
+            return out.reshape(1, *f_values.shape[1:]).expand(f_values.shape)
         return out.reshape(out.shape[0], *f_values.shape[1:]) if out.dim() > 1 else out
 
     def __call__(self, f_values, block=1, context=None):
         with torch.no_grad():
-            return self._predict(f_values, context).detach().to(f_values).expand_as(f_values).clone()
+            return (
+                self._predict(f_values, context).detach().to(f_values).expand_as(f_values).clone()
+            )
 
     def update(self, f_values, context=None):
         pred = self._predict(f_values, context)  # builds the lazy model if needed
@@ -233,6 +239,12 @@ class Learned(Baseline):
             self.constant.copy_(state["constant"])
         if state["model"] is not None and self.model is not None:
             self.model.load_state_dict(state["model"])
+        # Adam's moments too, so training resumes exactly (when the model layout matches)
+        if state.get("optimizer") is not None and (state["model"] is None) == (self.model is None):
+            if self._optimizer is None:
+                params = [self.constant] if self.model is None else list(self.model.parameters())
+                self._optimizer = torch.optim.Adam(params, lr=self.lr)
+            self._optimizer.load_state_dict(state["optimizer"])
 
     def __repr__(self):
         return "Learned()"

@@ -18,6 +18,12 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,
 )
 
+
+@app.callback()
+def _root() -> None:
+    """scoregrad: gradients of expectations of black-box functions, with honest error bars."""
+
+
 _APPLICATIONS = (
     "scoregrad.demo",
     "scoregrad.diagnostics_cli",
@@ -32,7 +38,9 @@ def _register_applications() -> None:
         try:
             module = importlib.import_module(name)
         except ModuleNotFoundError as e:
-            if e.name is not None and (name.startswith(e.name) or e.name in ("gymnasium", "sklearn")):
+            if e.name is not None and (
+                name.startswith(e.name) or e.name in ("gymnasium", "sklearn")
+            ):
                 continue  # that application is not installed, or needs an optional extra
             raise
         module.register(app)

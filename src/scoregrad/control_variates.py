@@ -177,9 +177,7 @@ class DeltaMethod(ControlVariate):
             z = z0.clone().requires_grad_()
             f0 = fz(z)
             (g,) = torch.autograd.grad(f0, z, create_graph=self.order == 2)
-            hess = (
-                torch.autograd.functional.hessian(fz, z0) if self.order == 2 else None
-            )
+            hess = torch.autograd.functional.hessian(fz, z0) if self.order == 2 else None
         except RuntimeError as e:
             raise EstimatorNotApplicable(
                 "DeltaMethod differentiates f around the mean, but f is not differentiable torch "

@@ -29,7 +29,7 @@ from .estimators.base import Estimator
 __all__ = ["GradientEstimate", "estimate_grad", "expectation", "score"]
 
 #: elements (samples × parameter and draw sizes) one chunk may hold before estimate_grad streams
-CHUNK_ELEMENTS = 2**24
+CHUNK_ELEMENTS = 2**22
 
 
 @dataclass
@@ -125,6 +125,13 @@ def _chunk_sizes(n: int, per_sample: int, granularity: int, chunk_size: int | No
     return [(base + (i < extra)) * granularity for i in range(chunks)]
 
 
+def _unit_means(t: torch.Tensor, block: int) -> torch.Tensor:
+    """Average consecutive blocks of `block` rows: the independent units behind standard errors."""
+    if block == 1:
+        return t
+    return t.reshape(t.shape[0] // block, block, *t.shape[1:]).mean(1)
+
+
 def _granularity(estimator: Estimator, n: int) -> int:
     own = getattr(estimator, "granularity", None)  # e.g. VIMCO's K-sample groups
     if own:
@@ -163,7 +170,8 @@ def estimate_grad(
         chunk_size: samples per chunk; by default chosen so memory stays bounded (n = 10⁸ works).
         executor: evaluate f in batches on any ``concurrent.futures.Executor`` (same result).
         batch_size: samples per executor task.
-        context: passed to learned baselines.
+        context: passed to learned baselines; a tensor with n rows is sliced along with the
+            chunks (one row per sample).
         return_per_sample: keep the unit-level gradient terms in ``.per_sample``.
 
     >>> import torch, scoregrad as sg
@@ -188,31 +196,75 @@ def estimate_grad(
     per_sample_size = sum(p.numel() for p in params.values()) + 8
     sizes = _chunk_sizes(n, per_sample_size, _granularity(estimator, n), chunk_size)
     start = time.perf_counter()
-    value_stats, grad_stats = RunningMoments(), {k: RunningMoments() for k in params}
-    kept: dict[str, list[torch.Tensor]] = {k: [] for k in params}
     with seeded(seed, ref.device):
-        for size in sizes:
-            c = estimator.contributions(evaluator, dist_fn, params, size, context=context)
-            units = size // c.block
-            value_stats.update(c.values.reshape(units, c.block).mean(1))
-            for k, g in c.grads.items():
-                u = g.reshape(units, c.block, *g.shape[1:]).mean(1)
-                grad_stats[k].update(u)
-                if return_per_sample:
-                    kept[k].append(u.detach())
+        if len(sizes) == 1:  # one chunk: all moments from one var_mean, no streaming merge
+            c = estimator.contributions(evaluator, dist_fn, params, n, context=context)
+            names = list(c.grads)
+            flat = [c.values.reshape(n, 1)] + [c.grads[k].reshape(n, -1) for k in names]
+            units_all = _unit_means(torch.cat(flat, dim=1), c.block)
+            mean, se, units = _moments(units_all)
+            sizes_k = [1] + [params[k].numel() for k in names]
+            means, ses = mean.split(sizes_k), se.split(sizes_k)
+            value, value_se = means[0][0], ses[0][0]
+            grads = dict(zip(names, means[1:]))
+            stderrs = dict(zip(names, ses[1:]))
+            per_sample = None
+            if return_per_sample:
+                per_sample = {
+                    k: u.reshape(units, *params[k].shape)
+                    for k, u in zip(names, units_all.detach()[:, 1:].split(sizes_k[1:], dim=1))
+                }
+        else:
+            value, value_se, grads, stderrs, units, per_sample = _streamed(
+                estimator, evaluator, dist_fn, params, sizes, context, return_per_sample
+            )
     seconds = time.perf_counter() - start
     dtype = ref.dtype
     return GradientEstimate(
-        value=value_stats.mean.to(dtype),
-        value_stderr=value_stats.stderr().to(dtype),
-        grad={k: s.mean.to(dtype).reshape(params[k].shape) for k, s in grad_stats.items()},
-        stderr={k: s.stderr().to(dtype).reshape(params[k].shape) for k, s in grad_stats.items()},
+        value=value.to(dtype),
+        value_stderr=value_se.to(dtype),
+        grad={k: g.to(dtype).view(params[k].shape) for k, g in grads.items()},
+        stderr={k: s.to(dtype).view(params[k].shape) for k, s in stderrs.items()},
         n=n,
         n_evals=evaluator.n_evals,
-        n_units=value_stats.count,
+        n_units=units,
         estimator=repr(estimator),
         seconds=seconds,
-        per_sample={k: torch.cat(v) for k, v in kept.items()} if return_per_sample else None,
+        per_sample=per_sample if return_per_sample else None,
+    )
+
+
+def _moments(units: torch.Tensor):
+    """(mean, standard error of the mean, number of units) over axis 0."""
+    m = units.shape[0]
+    var, mean = torch.var_mean(units.detach(), dim=0)
+    return mean, (var / m).sqrt(), m
+
+
+def _streamed(estimator, evaluator, dist_fn, params, sizes, context, keep):
+    """Chunk by chunk, merging unit moments in float64 (constant memory in n)."""
+    value_stats, grad_stats = RunningMoments(), {k: RunningMoments() for k in params}
+    kept: dict[str, list[torch.Tensor]] = {k: [] for k in params}
+    offset = 0
+    for size in sizes:
+        ctx = context
+        if context is not None and context.shape[0] == sum(sizes):  # per-sample context: slice it
+            ctx = context[offset : offset + size]
+        offset += size
+        c = estimator.contributions(evaluator, dist_fn, params, size, context=ctx)
+        value_stats.update(_unit_means(c.values, c.block))
+        for k, g in c.grads.items():
+            u = _unit_means(g, c.block)
+            grad_stats[k].update(u)
+            if keep:
+                kept[k].append(u.detach())
+    return (
+        value_stats.mean,
+        value_stats.stderr(),
+        {k: s.mean for k, s in grad_stats.items()},
+        {k: s.stderr() for k, s in grad_stats.items()},
+        value_stats.count,
+        {k: torch.cat(v) for k, v in kept.items()} if keep else None,
     )
 
 

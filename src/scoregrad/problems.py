@@ -89,7 +89,9 @@ def _bernoulli_cost(x, t):
 
 
 def _table(x, costs):
-    return costs.to(dtype=torch.get_default_dtype() if not costs.is_floating_point() else costs.dtype)[x]
+    return costs.to(
+        dtype=torch.get_default_dtype() if not costs.is_floating_point() else costs.dtype
+    )[x]
 
 
 def _poly(x, coeffs):
@@ -118,7 +120,9 @@ def _normal(mu, log_sigma):
 
 def normal_square(k: float = 3.0, mu: float = 1.0, log_sigma: float = 0.0) -> Problem:
     return Problem(
-        f"normal_square(k={k})", _normal, {"mu": mu, "log_sigma": log_sigma},
+        f"normal_square(k={k})",
+        _normal,
+        {"mu": mu, "log_sigma": log_sigma},
         functools.partial(_square, k=k),
         lambda mu, log_sigma: (mu - k) ** 2 + (2 * log_sigma).exp(),
         "x ~ N(μ, σ²), f = (x - k)²",
@@ -131,14 +135,20 @@ def normal_gaussian_bump(k: float = 1.0, mu: float = 1.0, log_sigma: float = 0.0
         return torch.exp(-k * mu**2 / (1 + 2 * k * s2)) / torch.sqrt(1 + 2 * k * s2)
 
     return Problem(
-        f"normal_exp(k={k})", _normal, {"mu": mu, "log_sigma": log_sigma},
-        functools.partial(_gauss, k=k), exact, "x ~ N(μ, σ²), f = exp(-k x²)",
+        f"normal_exp(k={k})",
+        _normal,
+        {"mu": mu, "log_sigma": log_sigma},
+        functools.partial(_gauss, k=k),
+        exact,
+        "x ~ N(μ, σ²), f = exp(-k x²)",
     )
 
 
 def normal_cosine(k: float = 1.0, mu: float = 1.0, log_sigma: float = 0.0) -> Problem:
     return Problem(
-        f"normal_cos(k={k})", _normal, {"mu": mu, "log_sigma": log_sigma},
+        f"normal_cos(k={k})",
+        _normal,
+        {"mu": mu, "log_sigma": log_sigma},
         functools.partial(_cos, k=k),
         lambda mu, log_sigma: torch.exp(-(k**2) * (2 * log_sigma).exp() / 2) * torch.cos(k * mu),
         "x ~ N(μ, σ²), f = cos(k x)",
@@ -146,8 +156,11 @@ def normal_cosine(k: float = 1.0, mu: float = 1.0, log_sigma: float = 0.0) -> Pr
 
 
 def _mvn(mu, tril):
-    return D.MultivariateNormal(mu, scale_tril=torch.tril(tril, -1) + torch.diag_embed(
-        torch.diagonal(tril, dim1=-2, dim2=-1).exp()))
+    return D.MultivariateNormal(
+        mu,
+        scale_tril=torch.tril(tril, -1)
+        + torch.diag_embed(torch.diagonal(tril, dim1=-2, dim2=-1).exp()),
+    )
 
 
 def mvn_quadratic(dim: int = 3) -> Problem:
@@ -164,8 +177,11 @@ def mvn_quadratic(dim: int = 3) -> Problem:
         return torch.trace(A.to(mu) @ sigma) + mu @ A.to(mu) @ mu + b.to(mu) @ mu
 
     return Problem(
-        f"mvn_quadratic(d={dim})", _mvn, {"mu": mu0, "tril": tril0},
-        functools.partial(_quadratic, A=A, b=b), exact,
+        f"mvn_quadratic(d={dim})",
+        _mvn,
+        {"mu": mu0, "tril": tril0},
+        functools.partial(_quadratic, A=A, b=b),
+        exact,
         "x ~ N(μ, LLᵀ) (diag of L stored as logs), f = xᵀAx + bᵀx",
     )
 
@@ -180,9 +196,13 @@ def bernoulli_toy(t: float = 0.499, logits=(0.0,)) -> Problem:
         return (p * (1 - t) ** 2 + (1 - p) * t**2).sum()
 
     return Problem(
-        f"bernoulli_toy(t={t})", _bernoulli, {"logits": list(logits)},
-        functools.partial(_bernoulli_cost, t=t), exact,
-        "b ~ Bernoulli(σ(θ)) per element, f = Σ (b - t)² (REBAR/RELAX toy)", discrete=True,
+        f"bernoulli_toy(t={t})",
+        _bernoulli,
+        {"logits": list(logits)},
+        functools.partial(_bernoulli_cost, t=t),
+        exact,
+        "b ~ Bernoulli(σ(θ)) per element, f = Σ (b - t)² (REBAR/RELAX toy)",
+        discrete=True,
     )
 
 
@@ -193,10 +213,13 @@ def _categorical(logits):
 def categorical_table(costs=(1.0, -2.0, 0.5, 3.0), logits=(0.1, -0.3, 0.2, 0.0)) -> Problem:
     c = torch.tensor(costs, dtype=torch.float64)
     return Problem(
-        f"categorical_table(K={len(costs)})", _categorical, {"logits": list(logits)},
+        f"categorical_table(K={len(costs)})",
+        _categorical,
+        {"logits": list(logits)},
         functools.partial(_table, costs=c),
         lambda logits: torch.softmax(logits, -1) @ c.to(logits),
-        "x ~ Categorical(softmax(θ)), f = c[x]", discrete=True,
+        "x ~ Categorical(softmax(θ)), f = c[x]",
+        discrete=True,
     )
 
 
@@ -213,9 +236,13 @@ def poisson_polynomial(coeffs=(1.0, -2.0, 0.5, 0.1), log_rate: float = 0.7) -> P
     if len(coeffs) > 4:
         raise ValueError("poisson_polynomial supports degree ≤ 3")
     return Problem(
-        "poisson_polynomial", _poisson, {"log_rate": log_rate},
-        functools.partial(_poly, coeffs=tuple(coeffs)), exact,
-        "x ~ Poisson(λ), f = Σ c_i x^i (degree ≤ 3)", discrete=True,
+        "poisson_polynomial",
+        _poisson,
+        {"log_rate": log_rate},
+        functools.partial(_poly, coeffs=tuple(coeffs)),
+        exact,
+        "x ~ Poisson(λ), f = Σ c_i x^i (degree ≤ 3)",
+        discrete=True,
     )
 
 
@@ -229,8 +256,12 @@ def gamma_x_log_x(log_alpha: float = 0.5, log_beta: float = 0.2) -> Problem:
         return a / b + torch.digamma(a) - torch.log(b)
 
     return Problem(
-        "gamma_x_plus_log_x", _gamma, {"log_alpha": log_alpha, "log_beta": log_beta},
-        _x_plus_log, exact, "x ~ Gamma(α, β), f = x + log x",
+        "gamma_x_plus_log_x",
+        _gamma,
+        {"log_alpha": log_alpha, "log_beta": log_beta},
+        _x_plus_log,
+        exact,
+        "x ~ Gamma(α, β), f = x + log x",
     )
 
 
@@ -244,7 +275,11 @@ def beta_square(log_a: float = 0.3, log_b: float = 0.8) -> Problem:
         return a * (a + 1) / ((a + b) * (a + b + 1))
 
     return Problem(
-        "beta_square", _beta, {"log_a": log_a, "log_b": log_b}, _sq, exact,
+        "beta_square",
+        _beta,
+        {"log_a": log_a, "log_b": log_b},
+        _sq,
+        exact,
         "x ~ Beta(a, b), f = x²",
     )
 
@@ -259,7 +294,11 @@ def exponential_square(log_rate: float = 0.4) -> Problem:
         return 2 / r**2 - 2 / r + 1
 
     return Problem(
-        "exponential_square", _exponential, {"log_rate": log_rate}, _exp_cost, exact,
+        "exponential_square",
+        _exponential,
+        {"log_rate": log_rate},
+        _exp_cost,
+        exact,
         "x ~ Exponential(r), f = (x - 1)²",
     )
 

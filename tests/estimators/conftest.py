@@ -1,11 +1,6 @@
-import pytest
-import torch
+"""Make this folder's shared helpers (zstats.py) importable under --import-mode=importlib."""
 
+import sys
+from pathlib import Path
 
-@pytest.fixture(autouse=True, scope="session")
-def _one_thread():
-    # the tests are small: one thread avoids oversubscribing shared CI cores
-    prev = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(prev)
+sys.path.insert(0, str(Path(__file__).resolve().parent))

@@ -54,7 +54,9 @@ class ScoreFunction(Estimator):
         units = n // block
         need = max(self.baseline.min_units, 2 if self._loo_cv else 1)
         if units < need:
-            what = "a leave-one-out baseline" if self.baseline.min_units > 1 else "a 'loo' coefficient"
+            what = (
+                "a leave-one-out baseline" if self.baseline.min_units > 1 else "a 'loo' coefficient"
+            )
             raise SampleSizeError(
                 f"{what} needs at least {need} independent units, but n={n} gives {units}. "
                 f"Fix: raise n to at least {need * block}, or use MovingAverage()/NoBaseline()."
@@ -71,8 +73,10 @@ class ScoreFunction(Estimator):
         x, block = self.sampler.draw(model)
         fx = evaluator(x)
         scores = model.score(x)
-        b = self.baseline(fx, block=block, context=context)
-        w = fx - b
+        if isinstance(self.baseline, NoBaseline):
+            w = fx
+        else:
+            w = fx - self.baseline(fx, block=block, context=context)
         grads = {k: broadcast_rows(w, s) * s for k, s in scores.items()}
         values = fx
         if self.control_variate is not None:
@@ -91,7 +95,9 @@ class ScoreFunction(Estimator):
             d_mean = {k: torch.zeros_like(p) for k, p in leaves.items()}
         else:
             dm = torch.autograd.grad(mean, list(leaves.values()), allow_unused=True)
-            d_mean = {k: g if g is not None else torch.zeros_like(leaves[k]) for k, g in zip(leaves, dm)}
+            d_mean = {
+                k: g if g is not None else torch.zeros_like(leaves[k]) for k, g in zip(leaves, dm)
+            }
         centred_by_batch = isinstance(self.baseline, LeaveOneOut)
         out = {}
         for k, s in scores.items():
@@ -125,9 +131,11 @@ class ScoreFunction(Estimator):
         fd = fx.detach()
         log_prob = model.log_prob(x, item_dims=fx.dim() - 1)
         box = magic_box(log_prob)
-        b = self.baseline(fd, block=block, context=context)
         # mean over samples, sum over items (if f returns one value per sample and item)
-        surrogate = (box * fx).mean(0).sum() + ((1.0 - box) * b).mean(0).sum()
+        surrogate = (box * fx).mean(0).sum()
+        if not isinstance(self.baseline, NoBaseline):
+            b = self.baseline(fd, block=block, context=context)
+            surrogate = surrogate + ((1.0 - box) * b).mean(0).sum()
         value = fd.mean(0).sum()
         cv = self.control_variate
         if cv is not None:

@@ -1,0 +1,449 @@
+"""Training loop: seeds, progress bar, logs, learning curve, checkpoints that resume exactly.
+
+``Trainer(TrainConfig(env_id="CartPole-v1", baseline="loo"), out_dir="runs/x").train()`` collects
+batches of episodes (``scoregrad.rl.rollout``), updates the policy with REINFORCE
+(``scoregrad.rl.agent``) and writes under ``out_dir``:
+
+* ``episodes.csv``: one row per episode (return, length, cumulative env steps, wall time);
+* ``log.jsonl``: one JSON object per update (loss, entropy, gradient norm, mean return, steps/s);
+* ``learning_curve.png``: episode returns and their 100-episode moving average;
+* ``checkpoint.pt``: everything needed to continue (policy, Adam, baseline incl. its optimiser,
+  the torch generator that samples actions, the NumPy generator that seeds the environments, the
+  history). ``Trainer.resume(path)`` loads it with ``torch.load(weights_only=True)``; a run
+  interrupted at a checkpoint and resumed ends with bit-identical parameters to an uninterrupted
+  run with the same seed (the environments are reseeded from the NumPy generator every batch).
+
+Nothing touches torch's or NumPy's global RNG: initialisation happens under ``fork_rng``, actions
+are drawn from a private ``torch.Generator``.
+
+>>> from scoregrad.rl import Trainer, TrainConfig
+>>> t = Trainer(TrainConfig("CartPole-v1", baseline="loo", episodes=8, seed=0), progress=False)
+>>> result = t.train()
+>>> result.episodes, len(result.returns)
+(8, 8)
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..errors import ScoregradError
+from .agent import BASELINES, REINFORCE, make_baseline
+from .policies import make_policy
+from .rollout import check_env_id, collect, make_envs
+
+__all__ = [
+    "TrainConfig",
+    "Trainer",
+    "TrainResult",
+    "CheckpointError",
+    "solved_at",
+    "load_checkpoint",
+]
+
+CHECKPOINT_FORMAT = "scoregrad.rl.checkpoint/1"
+
+
+class CheckpointError(ScoregradError):
+    """A checkpoint that cannot be used here (another environment, another format)."""
+
+
+@dataclass
+class TrainConfig:
+    """Everything that defines a training run (saved in checkpoints)."""
+
+    env_id: str
+    baseline: str = "value"
+    episodes: int = 1000  # budget of training episodes
+    batch_episodes: int = 4  # episodes per policy update
+    num_envs: int | None = None  # sub-environments (default: batch_episodes)
+    gamma: float = 0.99
+    lr: float = 2e-2
+    hidden: tuple[int, ...] = (64,)
+    normalize_advantages: bool = True
+    entropy_coef: float = 0.0
+    max_grad_norm: float | None = None
+    ma_decay: float = 0.9
+    value_lr: float = 1e-2
+    value_steps: int = 5
+    log_std_init: float = 0.0
+    max_steps: int | None = None  # per-episode cap (default: the env's time limit)
+    stop_at: float | None = None  # stop once the window mean return reaches this
+    window: int = 100
+    env_steps: int | None = None  # optional budget of environment steps
+    seed: int = 0
+    device: str = "cpu"
+
+    def __post_init__(self):
+        check_env_id(self.env_id)
+        if self.baseline not in BASELINES:
+            raise ValueError(
+                f"unknown baseline {self.baseline!r}. Fix: choose one of {', '.join(BASELINES)}."
+            )
+        if self.batch_episodes < 1 or self.episodes < 1:
+            raise ValueError("episodes and batch_episodes must be positive integers.")
+        if self.baseline == "loo" and self.batch_episodes < 2:
+            raise ValueError(
+                "baseline='loo' needs at least 2 episodes per batch (leave-one-out across "
+                "episodes). Fix: batch_episodes >= 2, or baseline='ma'/'value'."
+            )
+        self.hidden = tuple(int(h) for h in self.hidden)
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["hidden"] = list(self.hidden)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> TrainConfig:
+        return cls(**d)
+
+
+@dataclass
+class TrainResult:
+    env_id: str
+    baseline: str
+    seed: int
+    episodes: int
+    env_steps: int
+    seconds: float
+    returns: list[float] = field(repr=False)
+    lengths: list[int] = field(repr=False)
+    solved_episode: int | None = None
+    solved_env_steps: int | None = None
+    final_mean: float = float("nan")
+
+    @property
+    def steps_per_second(self) -> float:
+        return self.env_steps / self.seconds if self.seconds > 0 else float("nan")
+
+
+def solved_at(returns, lengths, threshold: float, window: int = 100):
+    """First episode count e with mean(returns[e-window:e]) ≥ threshold, and env steps used by then.
+
+    >>> solved_at([1, 3, 5, 5], [1, 1, 1, 1], threshold=4.5, window=2)
+    (4, 4)
+    """
+    r = np.asarray(returns, dtype=np.float64)
+    if threshold is None or len(r) < window:
+        return None, None
+    c = np.concatenate([[0.0], np.cumsum(r)])
+    means = (c[window:] - c[:-window]) / window
+    hit = np.nonzero(means >= threshold)[0]
+    if len(hit) == 0:
+        return None, None
+    e = int(hit[0]) + window
+    return e, int(np.sum(np.asarray(lengths[:e])))
+
+
+def load_checkpoint(path: str | os.PathLike) -> dict:
+    """Load a training checkpoint safely (``weights_only=True``) and check its format."""
+    path = Path(path)
+    if not path.exists():
+        raise CheckpointError(f"no checkpoint at {path}. Fix: pass the checkpoint.pt of a run.")
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
+        raise CheckpointError(
+            f"{path} is not a scoregrad.rl checkpoint (format {CHECKPOINT_FORMAT}). Fix: pass "
+            "the checkpoint.pt written by `scoregrad rl train`."
+        )
+    return state
+
+
+def _spaces_signature(envs) -> str:
+    return f"{envs.single_observation_space!r} -> {envs.single_action_space!r}"
+
+
+class Trainer:
+    """REINFORCE training on a Gymnasium environment (see the module docstring)."""
+
+    def __init__(
+        self,
+        config: TrainConfig,
+        out_dir: str | os.PathLike | None = None,
+        *,
+        progress: bool = True,
+        checkpoint_every: int = 10,
+    ):
+        self.config = config
+        self.out_dir = Path(out_dir) if out_dir is not None else None
+        self.progress = progress
+        self.checkpoint_every = int(checkpoint_every)
+        c = config
+        self.device = torch.device(c.device)
+        num_envs = min(c.num_envs or c.batch_episodes, c.batch_episodes)
+        self.envs, self.horizon = make_envs(c.env_id, num_envs, c.max_steps)
+        seeds = np.random.SeedSequence(c.seed).generate_state(3)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(int(seeds[0]))
+            self.policy = make_policy(
+                self.envs.single_observation_space,
+                self.envs.single_action_space,
+                c.hidden,
+                c.log_std_init,
+            ).to(self.device)
+            baseline = make_baseline(
+                c.baseline,
+                horizon=self.horizon,
+                encoder=self.policy.encoder,
+                decay=c.ma_decay,
+                value_lr=c.value_lr,
+                value_steps=c.value_steps,
+                value_hidden=c.hidden,
+            )
+            if hasattr(baseline, "model"):
+                baseline.model.to(self.device)
+        self.agent = REINFORCE(
+            self.policy,
+            baseline,
+            gamma=c.gamma,
+            lr=c.lr,
+            normalize_advantages=c.normalize_advantages,
+            entropy_coef=c.entropy_coef,
+            max_grad_norm=c.max_grad_norm,
+        )
+        self.generator = torch.Generator(device=self.device)
+        self.generator.manual_seed(int(seeds[1]))
+        self.env_rng = np.random.default_rng(int(seeds[2]))
+        self.returns: list[float] = []
+        self.lengths: list[int] = []
+        self.log: list[dict] = []
+        self.env_steps = 0
+        self.iterations = 0
+        self.seconds = 0.0
+        self.signature = _spaces_signature(self.envs)
+
+    # -- checkpoints -------------------------------------------------------------------------------
+    def state_dict(self) -> dict:
+        return {
+            "format": CHECKPOINT_FORMAT,
+            "env_id": self.config.env_id,
+            "spaces": self.signature,
+            "config": self.config.to_dict(),
+            "agent": self.agent.state_dict(),
+            "torch_generator": self.generator.get_state(),
+            "numpy_rng": self.env_rng.bit_generator.state,
+            "returns": list(self.returns),
+            "lengths": list(self.lengths),
+            "log": list(self.log),
+            "env_steps": self.env_steps,
+            "iterations": self.iterations,
+            "seconds": self.seconds,
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        if state["env_id"] != self.config.env_id or state["spaces"] != self.signature:
+            raise CheckpointError(
+                f"the checkpoint was trained on {state['env_id']} ({state['spaces']}), not on "
+                f"{self.config.env_id} ({self.signature}). Fix: use the same environment id, or "
+                "start a new run without --resume."
+            )
+        self.agent.load_state_dict(state["agent"])
+        self.generator.set_state(state["torch_generator"])
+        self.env_rng.bit_generator.state = state["numpy_rng"]
+        self.returns, self.lengths = list(state["returns"]), list(state["lengths"])
+        self.log = list(state["log"])
+        self.env_steps, self.iterations = int(state["env_steps"]), int(state["iterations"])
+        self.seconds = float(state["seconds"])
+
+    def save(self, path: str | os.PathLike | None = None) -> Path:
+        path = Path(path) if path is not None else self._path("checkpoint.pt")
+        tmp = path.with_suffix(".tmp")
+        torch.save(self.state_dict(), tmp)
+        os.replace(tmp, path)
+        return path
+
+    @classmethod
+    def resume(
+        cls,
+        path: str | os.PathLike,
+        out_dir: str | os.PathLike | None = None,
+        *,
+        episodes: int | None = None,
+        env_id: str | None = None,
+        **kwargs,
+    ) -> Trainer:
+        """Continue a run from its checkpoint (optionally with a larger episode budget)."""
+        state = load_checkpoint(path)
+        cfg = dict(state["config"])
+        if env_id is not None and env_id != cfg["env_id"]:
+            raise CheckpointError(
+                f"the checkpoint {path} was trained on {cfg['env_id']}, not {env_id}. Fix: resume "
+                f"with {cfg['env_id']}, or train {env_id} from scratch."
+            )
+        if episodes is not None:
+            cfg["episodes"] = int(episodes)
+        out = out_dir if out_dir is not None else Path(path).parent
+        trainer = cls(TrainConfig.from_dict(cfg), out, **kwargs)
+        trainer.load_state_dict(state)
+        return trainer
+
+    # -- logs --------------------------------------------------------------------------------------
+    def _path(self, name: str) -> Path:
+        if self.out_dir is None:
+            raise ValueError("this Trainer has no out_dir; pass a path to save().")
+        return self.out_dir / name
+
+    def _rewrite_logs(self) -> None:
+        if self.out_dir is None:
+            return
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        with open(self._path("episodes.csv"), "w", newline="") as fh:
+            w = csv.writer(fh)
+            w.writerow(["episode", "return", "length", "env_steps"])
+            steps = 0
+            for i, (r, n) in enumerate(zip(self.returns, self.lengths, strict=True), 1):
+                steps += n
+                w.writerow([i, r, n, steps])
+        with open(self._path("log.jsonl"), "w") as fh:
+            for row in self.log:
+                fh.write(json.dumps(row) + "\n")
+
+    def _append_logs(self, first_episode: int, row: dict) -> None:
+        if self.out_dir is None:
+            return
+        with open(self._path("episodes.csv"), "a", newline="") as fh:
+            w = csv.writer(fh)
+            steps = sum(self.lengths[:first_episode])
+            for i in range(first_episode, len(self.returns)):
+                steps += self.lengths[i]
+                w.writerow([i + 1, self.returns[i], self.lengths[i], steps])
+        with open(self._path("log.jsonl"), "a") as fh:
+            fh.write(json.dumps(row) + "\n")
+
+    def plot(self, path: str | os.PathLike | None = None) -> Path:
+        """Learning curve: episode returns and their moving average over ``window`` episodes."""
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        path = Path(path) if path is not None else self._path("learning_curve.png")
+        fig, ax = plt.subplots(figsize=(7, 4))
+        x = np.arange(1, len(self.returns) + 1)
+        ax.plot(x, self.returns, lw=0.5, alpha=0.4, label="episode return")
+        ax.plot(x, moving_average(self.returns, self.config.window), lw=2, label="moving average")
+        ax.set(xlabel="episode", ylabel="return", title=f"{self.config.env_id}: REINFORCE, "
+               f"baseline={self.config.baseline}, seed={self.config.seed}")  # fmt: skip
+        ax.legend()
+        fig.tight_layout()
+        fig.savefig(path, dpi=100)
+        plt.close(fig)
+        return path
+
+    # -- training ----------------------------------------------------------------------------------
+    def _done(self) -> bool:
+        c = self.config
+        if len(self.returns) >= c.episodes:
+            return True
+        if c.env_steps is not None and self.env_steps >= c.env_steps:
+            return True
+        if c.stop_at is not None and len(self.returns) >= c.window:
+            return float(np.mean(self.returns[-c.window :])) >= c.stop_at
+        return False
+
+    def step(self) -> dict:
+        """Collect one batch and update the policy once; returns the log row."""
+        c = self.config
+        n = min(c.batch_episodes, c.episodes - len(self.returns))
+        n = max(n, 2 if c.baseline == "loo" else 1)
+        seeds = [int(s) for s in self.env_rng.integers(0, 2**31 - 1, size=self.envs.num_envs)]
+        t0 = time.perf_counter()
+        batch = collect(
+            self.envs, self.policy, n, self.horizon, self.generator, seeds, self.device
+        ).to(self.device)
+        stats = self.agent.update(batch)
+        dt = time.perf_counter() - t0
+        self.seconds += dt
+        self.iterations += 1
+        self.env_steps += batch.env_steps
+        self.returns.extend(float(r) for r in batch.returns)
+        self.lengths.extend(int(x) for x in batch.lengths)
+        row = {
+            "iteration": self.iterations,
+            "episodes": len(self.returns),
+            "env_steps": self.env_steps,
+            "seconds": round(self.seconds, 4),
+            "mean_return": float(batch.returns.mean()),
+            "window_mean": float(np.mean(self.returns[-c.window :])),
+            "steps_per_s": batch.env_steps / dt if dt > 0 else float("nan"),
+            "loss": stats.loss,
+            "entropy": stats.entropy,
+            "grad_norm": stats.grad_norm,
+        }
+        self.log.append(row)
+        return row
+
+    def train(self) -> TrainResult:
+        """Train until the episode (or env-step) budget is spent or ``stop_at`` is reached."""
+        from tqdm.auto import tqdm
+
+        self._rewrite_logs()
+        bar = tqdm(
+            total=self.config.episodes,
+            initial=len(self.returns),
+            disable=not self.progress,
+            unit="ep",
+            desc=f"{self.config.env_id} [{self.config.baseline}]",
+        )
+        try:
+            while not self._done():
+                first = len(self.returns)
+                row = self.step()
+                self._append_logs(first, row)
+                bar.update(len(self.returns) - first)
+                bar.set_postfix(
+                    ret=f"{row['window_mean']:.1f}",
+                    steps=self.env_steps,
+                    sps=f"{self.env_steps / max(self.seconds, 1e-9):.0f}",
+                )
+                if self.out_dir is not None and self.iterations % self.checkpoint_every == 0:
+                    self.save()
+        finally:
+            bar.close()
+        if self.out_dir is not None:
+            self.save()
+            self.plot()
+        return self.result()
+
+    def result(self) -> TrainResult:
+        c = self.config
+        threshold = c.stop_at
+        if threshold is None:
+            threshold = getattr(__import__("gymnasium").spec(c.env_id), "reward_threshold", None)
+        ep, steps = solved_at(self.returns, self.lengths, threshold, c.window)
+        tail = self.returns[-c.window :]
+        return TrainResult(
+            env_id=c.env_id,
+            baseline=c.baseline,
+            seed=c.seed,
+            episodes=len(self.returns),
+            env_steps=self.env_steps,
+            seconds=self.seconds,
+            returns=list(self.returns),
+            lengths=list(self.lengths),
+            solved_episode=ep,
+            solved_env_steps=steps,
+            final_mean=float(np.mean(tail)) if tail else math.nan,
+        )
+
+    def close(self) -> None:
+        self.envs.close()
+
+
+def moving_average(x, window: int) -> np.ndarray:
+    """Trailing mean over up to ``window`` values (shorter at the start)."""
+    x = np.asarray(x, dtype=np.float64)
+    c = np.concatenate([[0.0], np.cumsum(x)])
+    i = np.arange(1, len(x) + 1)
+    lo = np.maximum(0, i - window)
+    return (c[i] - c[lo]) / (i - lo)

@@ -1,0 +1,123 @@
+"""The fit loop: exact resume from checkpoints, variance logging that leaves training unchanged,
+schedules, time budgets, divergence and bad-checkpoint errors, and the PNG curves."""
+
+import pytest
+import torch
+
+import scoregrad as sg
+from scoregrad.vi import MeanFieldNormal, ScoreFunctionELBO, fit, plot_history
+from scoregrad.vi.fit import make_schedule
+from scoregrad.vi.models.normal_normal import NormalNormal
+
+
+def _setup():
+    model = NormalNormal(dim=3)
+    guide = MeanFieldNormal(3)
+    est = ScoreFunctionELBO(sg.ScoreFunction(sg.baselines.MovingAverage(0.8)))  # has state
+    return model, guide, est
+
+
+def _run(path, steps, stop_at=None, grad_var_every=0):
+    model, guide, est = _setup()
+
+    class Crash(Exception):
+        pass
+
+    def cb(step, history):
+        if stop_at is not None and step + 1 == stop_at:
+            raise Crash
+
+    try:
+        res = fit(
+            lambda s: est(model, guide, 4),
+            guide,
+            steps,
+            lr=0.05,
+            schedule="cosine",
+            stateful=[est],
+            seed=3,
+            checkpoint=path,
+            checkpoint_every=5,
+            progress=False,
+            callback=cb,
+            grad_var_every=grad_var_every,
+            grad_var_repeats=3,
+        )
+    except Crash:
+        return guide, None
+    return guide, res
+
+
+def test_interrupted_run_resumes_exactly(tmp_path):
+    full, res_full = _run(tmp_path / "a.pt", 30)
+    part, _ = _run(tmp_path / "b.pt", 30, stop_at=18)  # crashes after step 18; last ckpt at 15
+    state = torch.load(tmp_path / "b.pt", weights_only=True)
+    assert state["step"] == 15
+    resumed, res = _run(tmp_path / "b.pt", 30)
+    assert res.resumed_from == 15
+    for a, b in zip(full.parameters(), resumed.parameters(), strict=True):
+        assert torch.equal(a, b)
+    assert res.history["elbo"] == res_full.history["elbo"]
+    assert len(res.history["elbo"]) == 30
+
+
+def test_variance_probes_do_not_change_the_trajectory(tmp_path):
+    g0, r0 = _run(None, 20)
+    g1, r1 = _run(None, 20, grad_var_every=5)
+    assert r1.history["grad_var_step"] == [0, 5, 10, 15]
+    assert all(v > 0 for v in r1.history["grad_var"])
+    for a, b in zip(g0.parameters(), g1.parameters(), strict=True):
+        assert torch.equal(a, b)
+
+
+def test_time_budget_stops_early_and_checkpoints(tmp_path):
+    model, guide, est = _setup()
+    res = fit(
+        lambda s: est(model, guide, 4),
+        guide,
+        10**6,
+        time_budget=0.2,
+        progress=False,
+        checkpoint=tmp_path / "c.pt",
+    )
+    assert 0 < res.steps < 10**6
+    assert torch.load(tmp_path / "c.pt", weights_only=True)["step"] == res.steps
+
+
+def test_schedules():
+    p = torch.nn.Parameter(torch.zeros(1))
+    opt = torch.optim.SGD([p], lr=1.0)
+    sch = make_schedule("cosine", opt, 10)
+    for _ in range(10):
+        opt.step()
+        sch.step()
+    assert opt.param_groups[0]["lr"] < 1e-6
+    with pytest.raises(sg.ScoregradError, match="unknown learning-rate schedule"):
+        make_schedule("bogus", opt, 10)
+
+
+def test_divergence_is_reported():
+    guide = MeanFieldNormal(1)
+    with pytest.raises(sg.ScoregradError, match="diverged"):
+        fit(
+            lambda s: ScoreFunctionELBO()(lambda z: -1e30 * z.pow(2).sum(-1), guide, 4),
+            guide,
+            50,
+            optimizer="sgd",
+            lr=1.0,
+            progress=False,
+        )
+
+
+def test_damaged_checkpoint_is_a_clear_error(tmp_path):
+    path = tmp_path / "x.pt"
+    torch.save({"step": 3, "module": {"wrong": torch.zeros(1)}}, path)
+    model, guide, est = _setup()
+    with pytest.raises(sg.ScoregradError, match="could not resume"):
+        fit(lambda s: est(model, guide, 4), guide, 5, checkpoint=path, progress=False)
+
+
+def test_plot_history_writes_png(tmp_path):
+    _, res = _run(None, 10, grad_var_every=5)
+    out = plot_history(res.history, tmp_path / "curve.png", title="t")
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
