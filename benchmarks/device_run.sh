@@ -17,9 +17,9 @@ timeout 120 python3 benchmarks/finance_speed.py --device cuda --repeats 5 2>&1 |
 cp benchmarks/results/finance_speed.json benchmarks/results/finance_speed_cuda.json 2>/dev/null
 cp benchmarks/results/finance_speed.md benchmarks/results/finance_speed_cuda.md 2>/dev/null; save
 # the same CPU benchmarks on two pinned cores of the idle GPU host: clean timings for the 2-core targets
-OMP_NUM_THREADS=2 timeout 150 taskset -c 2,3 python3 benchmarks/core_throughput.py --device cpu \
+OMP_NUM_THREADS=2 timeout 130 taskset -c 2,3 python3 benchmarks/core_throughput.py --device cpu \
   --sections throughput,fixed --repeats 3 --tag gpuhost_2cores 2>&1 | tee "$OUT/core_cpu2.txt"; save
-OMP_NUM_THREADS=1 timeout 100 taskset -c 4 python3 benchmarks/finance_speed.py --device cpu \
+OMP_NUM_THREADS=1 timeout 80 taskset -c 4 python3 benchmarks/finance_speed.py --device cpu \
   --repeats 5 --skip-huge 2>&1 | tee "$OUT/finance_cpu1.txt"
 cp benchmarks/results/finance_speed.json benchmarks/results/finance_speed_gpuhost_1core.json 2>/dev/null
 cp benchmarks/results/finance_speed.md benchmarks/results/finance_speed_gpuhost_1core.md 2>/dev/null; save
