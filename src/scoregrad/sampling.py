@@ -76,6 +76,13 @@ class Antithetic(Sampler):
         return model.from_uniform(uu), 2
 
 
+def _is_discrete(dist) -> bool:
+    try:
+        return bool(dist.support.is_discrete)
+    except NotImplementedError:  # a custom distribution that declares no support
+        return False
+
+
 class QMCDiscreteWarning(UserWarning):
     """QMC on a discrete family: unbiased, but its replicate standard errors are unreliable."""
 
@@ -117,8 +124,7 @@ class QMC(Sampler):
                 f"Sobol sequences have at most {SobolEngine.MAXDIM} dimensions; one draw needs {d}. "
                 "Fix: use IID() or Antithetic() sampling for this distribution."
             )
-        support = getattr(model.dist, "support", None)
-        if support is not None and support.is_discrete:
+        if _is_discrete(model.dist):
             warnings.warn(
                 f"QMC on the discrete {type(model.dist).__name__}: the estimate is unbiased but "
                 "its standard error from replicate spread can be far too small. Use IID() or "
