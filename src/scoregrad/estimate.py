@@ -133,6 +133,9 @@ def _unit_means(t: torch.Tensor, block: int) -> torch.Tensor:
 
 
 def _granularity(estimator: Estimator, n: int) -> int:
+    own = getattr(estimator, "granularity", None)  # e.g. VIMCO's K-sample groups
+    if own:
+        return int(own)
     sampler = getattr(estimator, "sampler", None)
     reps = getattr(sampler, "replicates", None)
     if reps is not None:

@@ -102,3 +102,18 @@ def test_rloo_unbiased():
     params = prob.params()
     est = sg.estimate_grad(prob.f, prob.dist_fn, params, n=20_000, estimator=sg.RLOO(), seed=1)
     assert_unbiased(est, prob.exact(params)[1])
+
+
+def test_vimco_groups_survive_chunking():
+    # chunk_size 7 is not a multiple of K = 3: chunks must still hold whole groups
+    mu = torch.tensor(0.0, dtype=torch.float64, requires_grad=True)
+    a = sg.estimate_grad(
+        lambda x: x,
+        lambda mu: D.Normal(mu, 1.0),
+        {"mu": mu},
+        n=300,
+        estimator=sg.VIMCO(3),
+        seed=0,
+        chunk_size=7,
+    )
+    assert a.n_units == 100

@@ -13,6 +13,7 @@ import math
 import pytest
 import torch
 from scipy.stats import binom
+from scipy.stats import t as student_t
 
 from scoregrad.errors import (
     ControlVariateError,
@@ -45,10 +46,15 @@ Z = 4.42
 ALL = ("delta", "gamma", "vega", "rho", "theta", "vanna", "volga")
 
 
-def check(zs: list[float], label=""):
+def check(zs: list[float], label="", df=None):
+    """With QMC the SE comes from R replicate means, so z is Student-t with df = R - 1: the
+    threshold is then the t quantile with the same 1e-5 two-sided false-alarm rate."""
     zs = torch.as_tensor(zs, dtype=torch.float64)
     assert torch.isfinite(zs).all()
-    assert (zs.abs() < Z).all(), (label, zs.abs().max().item())
+    bound = Z if df is None else float(student_t.isf(5e-6, df))
+    assert (zs.abs() < bound).all(), (label, zs.abs().max().item(), bound)
+    if df is not None:
+        return 0, zs.numel()
     n = zs.numel()
     k = int(binom.isf(1e-4, n, 0.0027))  # P(X > k) < 1e-4
     over = int((zs.abs() > 3).sum())
@@ -185,17 +191,14 @@ def test_geometric_asian_lr_matches_quantlib():
     m = GBM(100.0, 0.3, 0.05, 0.02, 1.0, dates=5)
     ql = oracle.geometric_asian(100.0, 100.0, 0.3, 0.05, 0.02, 1.0, 5)
     ex = exact_greeks(m, GeometricAsian(100.0))  # our theta convention: dates scale with T
-    zs = []
     for method, kw in (("lr", {}), ("lr", {"sampler": "qmc", "replicates": 16}), ("mixed", {})):
         r = estimate_greeks(
             m, GeometricAsian(100.0), 65_536, method=method, greeks=ALL, seed=8, **kw
         )
-        zs += [
-            float((r.greeks[g] - ql[g]) / r.stderr[g]) for g in ("delta", "gamma", "vega", "rho")
-        ]
+        zs = [float((r.greeks[g] - ql[g]) / r.stderr[g]) for g in ("delta", "gamma", "vega", "rho")]
         zs += [float((r.greeks[g] - ex[g]) / r.stderr[g]) for g in ("theta", "vanna", "volga")]
         zs.append(float((r.price - ql["price"]) / r.price_se))
-    check(zs)
+        check(zs, method, df=15 if kw else None)
 
 
 def test_arithmetic_asian_with_geometric_control_variate():
@@ -211,7 +214,7 @@ def test_arithmetic_asian_with_geometric_control_variate():
         float((cv.greeks[k] - ref.greeks[k]) / torch.hypot(cv.stderr[k], ref.stderr[k])) for k in g
     ]
     zs.append(float((cv.price - ref.price) / torch.hypot(cv.price_se, ref.price_se)))
-    check(zs)
+    check(zs, df=15)  # conservative: the QMC reference's SE has 15 degrees of freedom
     for k in g:
         assert cv.stderr[k] < plain.stderr[k] / 3, k
 
@@ -264,15 +267,25 @@ def test_merton_lr_matches_closed_form():
 
 @pytest.mark.parametrize("sampler", ["antithetic", "qmc"])
 def test_antithetic_and_qmc_lr_are_unbiased(sampler):
+    """QMC uses 64 replicates here: with a control variate the coefficients are fitted across
+    replicates, and with few replicates (16) the reported SE is optimistic by ~25% (measured in
+    benchmarks/finance_bg_table.py); 64 keeps it calibrated."""
     m = GBM(100.0, 0.25, 0.1, 0.03, 0.2)
     ex = exact_greeks(m, Call(100.0))
     zs = []
     for cv in (None, "terminal"):
         r = estimate_greeks(
-            m, Call(100.0), 32_768, greeks=ALL, sampler=sampler, control_variate=cv, seed=17
+            m,
+            Call(100.0),
+            65_536,
+            greeks=ALL,
+            sampler=sampler,
+            replicates=64,
+            control_variate=cv,
+            seed=17,
         )
         zs += list(map(float, r.z_scores(ex).values()))
-    check(zs)
+    check(zs, sampler, df=63 if sampler == "qmc" else None)
 
 
 def test_lookback_lr_agrees_with_pathwise():
@@ -373,3 +386,28 @@ def test_standard_errors_are_calibrated():
         )
         sd = zs.std(0)
         assert ((sd > 0.8) & (sd < 1.25)).all(), (kw, sd)
+
+
+def test_lr_weights_equal_dice_derivatives_of_core_expectation():
+    """The LR delta and gamma are the first and second derivatives of the core's DiCE surrogate
+    ``scoregrad.expectation`` on the same paths (no baseline): same estimator, two doors."""
+    import scoregrad as sg
+
+    m = GBM(100.0, 0.25, 0.1, 0.03, 0.2)
+    p = m.params()
+    D = math.exp(-0.1 * 0.2)
+
+    def f(x):
+        return D * torch.relu(x[:, -1] - 100.0)
+
+    loss = sg.expectation(f, m.dist(**p), n=20_000, seed=7)
+    (g,) = torch.autograd.grad(loss, p["spot"], create_graph=True)
+    (h,) = torch.autograd.grad(g, p["spot"])
+    d = m.dist(**{k: v.detach() for k, v in p.items()})
+    with torch.random.fork_rng():
+        torch.manual_seed(7)
+        x = d.sample((20_000,))
+    w = d.lr_weights(d.noise(x), {"delta", "gamma"})
+    fx = f(x)
+    assert torch.allclose(g, (fx * w["delta"]).mean(), rtol=1e-9)
+    assert torch.allclose(h, (fx * w["gamma"]).mean(), rtol=1e-9)

@@ -40,7 +40,7 @@ def test_policy_gradient_is_unbiased(baseline):
     exact, J = _exact_grad(pi, T)
     rng = np.random.default_rng(1)
     g = torch.Generator().manual_seed(2)
-    M = 1000
+    M = 600
     est = torch.empty(M, exact.numel())
     returns = []
     for m in range(M):

@@ -79,6 +79,11 @@ class VIMCO(Estimator):
             )
         self.num_samples = num_samples
 
+    @property
+    def granularity(self) -> int:
+        """estimate_grad never splits a K-sample group across chunks."""
+        return self.num_samples or 1
+
     def _k(self, n: int) -> int:
         return self.num_samples if self.num_samples is not None else n
 

@@ -84,6 +84,10 @@ class _ItemMLP(nn.Module):
             nn.LazyLinear(hidden), nn.Tanh(), nn.Linear(hidden, hidden), nn.Tanh(),
             nn.Linear(hidden, 1),
         )  # fmt: skip
+        # start as c ≡ 0 (plain REINFORCE) rather than at a random function, which can have far
+        # more variance than no control at all; the variance objective then moves it
+        nn.init.zeros_(self.net[-1].weight)
+        nn.init.zeros_(self.net[-1].bias)
 
     def forward(self, z: torch.Tensor, item_dims: int) -> torch.Tensor:
         lead = z.shape[: 1 + item_dims]
@@ -210,7 +214,12 @@ class RELAX(Estimator):
             c_z = self._c(z, evaluator, draw_shape, item_dims)
             c_zt = self._c(z_t, evaluator, draw_shape, item_dims)
             train = self.train and len(self._phi()) > 0
-            (dc,) = torch.autograd.grad((c_z - c_zt).sum(), L, create_graph=train)
+            diff = c_z - c_zt
+            if isinstance(diff, torch.Tensor) and diff.requires_grad:
+                (dc,) = torch.autograd.grad(diff.sum(), L, create_graph=train, allow_unused=True)
+                dc = torch.zeros_like(L) if dc is None else dc
+            else:  # a control that does not depend on z: the correction terms vanish
+                dc = torch.zeros_like(L)
             score = b - torch.sigmoid(L.detach())
             g = per_item(fd - c_zt, L.dim()) * score + dc
         if train:
@@ -220,6 +229,8 @@ class RELAX(Estimator):
 
     def _step(self, g: torch.Tensor) -> None:
         params = self._phi()
+        if not g.requires_grad:  # the control does not depend on its parameters here
+            return
         if self.optimizer is None:
             fn = self._optimizer_fn or (lambda ps: torch.optim.Adam(ps, lr=self.lr))
             self.optimizer = fn(params)

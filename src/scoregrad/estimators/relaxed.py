@@ -60,11 +60,11 @@ def relaxed_sample(dist: D.Distribution, temperature, sample_shape=(), hard: boo
     base = unwrap(dist)
     t = torch.as_tensor(temperature, dtype=base.logits.dtype, device=base.logits.device)
     if isinstance(base, D.Bernoulli):
-        y = D.RelaxedBernoulli(t, logits=base.logits).rsample(sample_shape)
+        y = D.RelaxedBernoulli(t, logits=base.logits, validate_args=False).rsample(sample_shape)
         if hard:
             y = _StraightThrough.apply((y > 0.5).to(y.dtype), y)
         return y
-    y = D.RelaxedOneHotCategorical(t, logits=base.logits).rsample(sample_shape)
+    y = D.RelaxedOneHotCategorical(t, logits=base.logits, validate_args=False).rsample(sample_shape)
     if hard:
         idx = y.argmax(-1)
         one_hot = torch.nn.functional.one_hot(idx, y.shape[-1]).to(y.dtype)

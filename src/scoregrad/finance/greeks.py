@@ -38,6 +38,8 @@ True
 
 from __future__ import annotations
 
+import contextlib
+import copy
 import math
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -52,7 +54,6 @@ from .._stats import RunningMoments
 from ..baselines import LeaveOneOut
 from ..control_variates import ControlVariate
 from ..errors import ControlVariateError, EstimatorNotApplicable, ParameterError, SampleSizeError
-from ..estimate import seeded
 from ..sampling import IID, QMC, Antithetic
 from . import closed_form as cf
 from .models import GBM, GBMPaths, Merton, Model, broadcast_shapes
@@ -64,6 +65,7 @@ from .payoffs import (
     GeometricAsian,
     Payoff,
     Put,
+    _Digital,
     as_payoff,
 )
 
@@ -235,15 +237,31 @@ def exact_greeks(
 
 
 # -- helpers ---------------------------------------------------------------------------------------
+@contextlib.contextmanager
+def _seeded(seed, device):
+    """Like the core's ``seeded`` (the caller's RNG state is restored afterwards), but seeding only
+    the generator in use: ``torch.manual_seed`` also seeds every accelerator backend lazily,
+    which costs milliseconds per call, a visible share of a 1e6-path estimate."""
+    if seed is None:
+        yield
+        return
+    cuda = device is not None and device.type == "cuda"
+    with torch.random.fork_rng(devices=[device] if cuda else []):
+        torch.random.default_generator.manual_seed(seed)
+        if cuda:
+            torch.cuda.manual_seed(seed)
+        yield
+
+
 def _lift(t: torch.Tensor, extra: int) -> torch.Tensor:
     """Insert ``extra`` singleton axes after the sample axis (to broadcast against a batch)."""
     return t.reshape(t.shape[0], *([1] * extra), *t.shape[1:]) if extra else t
 
 
-def _numpy_normals(shape, dtype, gen: np.random.Generator) -> torch.Tensor:
-    out = np.empty(shape, dtype=np.float64 if dtype == torch.float64 else np.float32)
-    gen.standard_normal(out=out, dtype=out.dtype)
-    return torch.from_numpy(out)
+def _numpy_normals(out: torch.Tensor, gen: np.random.Generator) -> torch.Tensor:
+    a = out.numpy()
+    gen.standard_normal(out=a, dtype=a.dtype)
+    return out
 
 
 class _Chunk:
@@ -255,6 +273,10 @@ class _Chunk:
 
 # -- the estimator ---------------------------------------------------------------------------------
 class _Engine:
+    """One estimate's state: the model at its parameters, the payoff, and per-chunk steps
+    (``chunk_lr``, ``chunk_basis``, ``chunk_pathwise``, ``chunk_mixed``) that return per-path
+    contributions {quantity: (c, *batch)} (or, for the one-date GBM kernel, their moments)."""
+
     def __init__(
         self, model, payoff, method, names, sampler, cv, baseline, dtype, device, engine, rng
     ):
@@ -270,6 +292,10 @@ class _Engine:
         self.pb = pb
         self.dist0 = model.dist(**pb)
         payoff.validate(pb["spot"])
+        if isinstance(payoff, _Digital) and payoff.width is None and method == "mixed":
+            payoff = copy.copy(payoff)  # ramp half-width ≈ one standard deviation of S_T
+            payoff.width = _digital_width(payoff, pb)
+            self.payoff = payoff
         self.fast = isinstance(self.dist0, GBMPaths) and engine in ("auto", "analytic")
         if engine == "analytic" and not isinstance(self.dist0, GBMPaths):
             raise EstimatorNotApplicable(
@@ -279,6 +305,7 @@ class _Engine:
         self.np_gen = None
         self._cm = None
         self._coef = {}
+        self._buf = {}
         self._loc = None
 
     # sampling
@@ -286,10 +313,10 @@ class _Engine:
         d = self.dist0
         if isinstance(self.sampler, IID) and self.fast:
             shape = (c, *([1] * len(self.B_dist)), d.event_shape[0])
-            if self.np_gen is not None:
-                z = _numpy_normals(shape, self.dtype, self.np_gen)
-            else:
-                z = torch.randn(shape, dtype=self.dtype, device=self.device)
+            buf = self._buf.get(shape)  # reused across chunks: no fresh pages per chunk
+            if buf is None:
+                buf = self._buf[shape] = torch.empty(shape, dtype=self.dtype, device=self.device)
+            z = _numpy_normals(buf, self.np_gen) if self.np_gen is not None else buf.normal_()
             return _Chunk(None, z, 1)
         x, block = self.sampler.draw(SampleModel.of(d, c))
         z = d.noise(x) if self.fast else None
@@ -297,6 +324,13 @@ class _Engine:
 
     def payoff_values(self, S, c, fn=None, keep_graph=False):
         out = (fn or self.payoff)(S)
+        if (  # fast path: a float tensor of the right shape whose sum is finite needs no more
+            isinstance(out, torch.Tensor)
+            and out.shape == (c, *self.B_tot)
+            and out.dtype == self.dtype
+            and bool(torch.isfinite(out.sum()))
+        ):
+            return out if keep_graph else out.detach()
         return as_values(
             out,
             c,
@@ -474,16 +508,21 @@ class _Engine:
         if not Bt:
             M2 = V @ V.T - c * torch.outer(vmean, vmean)
         else:
-            M2 = torch.einsum("kc...,lc...->...kl", V, V) - c * (
+            Vb = V.reshape(k, c, -1).permute(2, 0, 1)  # (options, k, c)
+            M2 = (Vb @ Vb.transpose(1, 2)).reshape(*Bt, k, k) - c * (
                 vmean.movedim(0, -1).unsqueeze(-1) * vmean.movedim(0, -1).unsqueeze(-2)
             )
         vm = vmean.movedim(0, -1)  # (*Bt, k)
-        beta = f.sum(0) / (c - 1.0) if self.use_baseline else torch.zeros(Bt, dtype=f.dtype)
+        beta = (
+            f.sum(0) / (c - 1.0)
+            if self.use_baseline
+            else torch.zeros(Bt, dtype=f.dtype, device=f.device)
+        )
         A = torch.cat(
             [Af.expand(*Bt, *Af.shape[-2:]), beta.unsqueeze(-1).unsqueeze(-1) * Az], -1
         )  # (*Bt, G, k)
         mean = (A * vm.unsqueeze(-2)).sum(-1) + beta.unsqueeze(-1) * const
-        m2 = torch.einsum("...gk,...kl,...gl->...g", A, M2, A).clamp_min(0)
+        m2 = ((A @ M2) * A).sum(-1).clamp_min(0)
         return c, mean, m2
 
     def _leaves(self, c):
@@ -647,6 +686,12 @@ def pathwise_problem(model: Model, payoff, greek: str) -> str | None:
     return None
 
 
+def _digital_width(payoff, pb) -> torch.Tensor:
+    """K σ √T broadcast over the option batch (strikes on the right, model batch on the left)."""
+    sd = (pb["vol"] * pb["maturity"].sqrt()).detach().cpu()
+    return payoff.strike.to(sd) * sd
+
+
 def _loo_regress(y: torch.Tensor, C: torch.Tensor, block: int = 1) -> torch.Tensor:
     """Per-path y_i - c_uᵀ C_i, with c_u fitted by least squares on the paths of every *other*
     unit u' ≠ u (unit = block of ``block`` consecutive paths): c_u is independent of unit u and
@@ -769,11 +814,11 @@ def estimate_greeks(
     chunk_size = max(gran, chunk_size // gran * gran)
     if isinstance(smp, QMC) and chunk_size < n and (chunk_size // gran) < 2:
         chunk_size = 2 * gran
-    sizes = []
-    left = n
-    while left > 0:
-        sizes.append(min(chunk_size, left))
-        left -= sizes[-1]
+    # equal chunks (whole units each): one buffer and one set of coefficients serve them all
+    units, per_chunk = n // gran, max(1, chunk_size // gran)
+    n_chunks = max(1, min(math.ceil(units / per_chunk), units // 3))  # >= 3 units per chunk
+    base, extra = divmod(units, n_chunks)
+    sizes = [(base + (i < extra)) * gran for i in range(n_chunks)]
     if cv is not None and any(s // gran < 3 for s in sizes):
         raise SampleSizeError(
             "leave-one-out control-variate coefficients need at least 3 independent units per "
@@ -781,7 +826,7 @@ def estimate_greeks(
         )
     names = ["price", *greeks]
     stats = RunningMoments()
-    with seeded(seed, device):
+    with _seeded(seed, device):
         if eng.fast and isinstance(smp, IID):
             use_np = rng == "numpy" or (
                 rng == "auto"

@@ -164,6 +164,7 @@ def brownian_bridge(z: torch.Tensor, times: torch.Tensor) -> torch.Tensor:
 
 
 def _gauss_from_uniform(u: torch.Tensor, times: torch.Tensor, bridge: bool) -> torch.Tensor:
+    u = u.to(device=times.device, dtype=times.dtype)  # the core samplers draw float64 on CPU
     eps = torch.finfo(u.dtype).eps
     z = torch.special.ndtri(u.clamp(eps, 1.0 - eps))
     return brownian_bridge(z, times) if bridge else z
@@ -239,8 +240,12 @@ class GBMPaths(PathDistribution):
 
     def path(self, z):
         dt = self._dt()
-        inc = self._mu() * dt + self.vol.unsqueeze(-1) * dt.sqrt() * z
-        return self.spot.unsqueeze(-1) * torch.exp(torch.cumsum(inc, -1))
+        drift = self._mu() * dt
+        drift = torch.cat([drift[..., :1] + torch.log(self.spot).unsqueeze(-1), drift[..., 1:]], -1)
+        inc = torch.addcmul(drift, self.vol.unsqueeze(-1) * dt.sqrt(), z)  # one fused pass
+        if torch.is_grad_enabled() and inc.requires_grad:
+            return torch.exp(torch.cumsum(inc, -1))
+        return torch.cumsum(inc, -1, out=inc).exp_()
 
     def log_increments(self, x):
         logx = torch.log(x)
@@ -286,9 +291,9 @@ class GBMPaths(PathDistribution):
         if m == 1:
             A, W = C * C, C * sq1
         else:
-            A = (z * z).sum(-1) if {"vega", "theta", "vanna", "volga"} & need else None
+            A = torch.linalg.vecdot(z, z) if {"vega", "theta", "vanna", "volga"} & need else None
             W = (
-                (z * dt.sqrt()).sum(-1)
+                torch.linalg.vecdot(z, dt.sqrt().to(z))
                 if {"vega", "rho", "theta", "vanna", "volga"} & need
                 else None
             )
@@ -446,6 +451,7 @@ class HestonPaths(PathDistribution):
         return x[..., idx, 0]
 
     def from_uniform(self, u):
+        u = u.to(device=self.spot.device, dtype=self.spot.dtype)
         eps = torch.finfo(u.dtype).eps
         z = torch.special.ndtri(u.clamp(eps, 1 - eps))
         if self.bridge:

@@ -15,8 +15,8 @@ differentiate it:
 
 For the mixed estimator a payoff may split itself as f = f_smooth + f_rough (``smooth``): the smooth
 part goes pathwise, the rough remainder by LR (Glasserman 2004, §7.3.3). Digitals smooth their
-jump linearly over a width ε around the strike; the remainder is non-zero only near the strike, so
-its LR term has little variance.
+jump linearly over a half-width ε around the strike (default K σ √T); the remainder is non-zero
+only near the strike, so its LR term has little variance.
 
 >>> import torch
 >>> S = torch.tensor([[90.0, 110.0], [100.0, 95.0]])      # two paths, two dates
@@ -127,7 +127,10 @@ class _Digital(_Vanilla):
     def __init__(self, strike, option="call", width=None):
         super().__init__(strike)
         self.option = _kind(option)
-        self.width = width  # smoothing half-width ε for the mixed estimator (default 5% of K)
+        # smoothing half-width ε for the mixed estimator; None: K σ √T, set by estimate_greeks
+        # (about one standard deviation of S_T; measured best or near-best for delta, gamma
+        # and vega), or 5% of K when the payoff is used outside it
+        self.width = width
 
     def _indicator(self, x, K):
         return (x > K).to(x.dtype) if self.option == "call" else (x < K).to(x.dtype)

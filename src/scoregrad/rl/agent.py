@@ -117,19 +117,37 @@ class LeaveOneOutBaseline(ReturnBaseline):
 
 
 class ValueBaseline(ReturnBaseline):
+    """V(s) fitted with the core's ``Learned`` on returns divided by a fixed scale.
+
+    The scale (mean |G| of the first batch it learns from) is set once, at the first update, so
+    the regression targets are O(1) whatever the reward units; b for an episode never depends on
+    that episode's own returns, because the network is only fitted after b is used.
+    """
+
     name = "value"
 
     def __init__(self, model: nn.Module, lr: float = 1e-2, steps: int = 5):
         self.model = model
         self.core = B.Learned(model=model, lr=lr, steps_per_update=steps)
+        self.scale: float | None = None
 
     def __call__(self, G, mask, obs):
         b = torch.zeros_like(G)
-        b[mask] = self.core(G[mask], context=obs[mask])
+        s = self.scale if self.scale is not None else 1.0
+        b[mask] = self.core(G[mask], context=obs[mask]) * s
         return b
 
     def update(self, G, mask, obs):
-        self.core.update(G[mask], context=obs[mask])
+        if self.scale is None:
+            self.scale = max(float(G[mask].abs().mean()), 1e-6)
+        self.core.update(G[mask] / self.scale, context=obs[mask])
+
+    def state_dict(self):
+        return {"core": self.core.state_dict(), "scale": self.scale}
+
+    def load_state_dict(self, state):
+        self.core.load_state_dict(state["core"])
+        self.scale = state["scale"]
 
     def parameters(self):
         return list(self.model.parameters())

@@ -37,7 +37,7 @@ def train(
     env_id: str = typer.Argument(..., help="Gymnasium environment id, e.g. CartPole-v1."),
     baseline: str = typer.Option("value", help="none | ma | loo | value"),
     episodes: int = typer.Option(1000, help="Budget of training episodes."),
-    batch_episodes: int = typer.Option(8, help="Episodes per policy update."),
+    batch_episodes: int = typer.Option(4, help="Episodes per policy update."),
     num_envs: int = typer.Option(0, help="Sub-environments (0: one per episode of a batch)."),
     lr: float = typer.Option(0.02, help="Adam step size of the policy."),
     gamma: float = typer.Option(0.99, help="Discount of the reward-to-go."),
@@ -56,7 +56,10 @@ def train(
     stop_at: float = typer.Option(None, help="Stop when the 100-episode mean reaches this."),
     seed: int = typer.Option(0),
     device: str = typer.Option("cpu"),
-    out: Path = typer.Option(Path("runs/rl"), help="Directory for logs, plot and checkpoint."),
+    out: Path = typer.Option(
+        None,
+        help="Directory for logs, plot and checkpoint (default runs/rl, or the resumed one's).",
+    ),
     resume: Path = typer.Option(None, help="Continue from this checkpoint.pt."),
     checkpoint_every: int = typer.Option(10, help="Updates between checkpoints."),
     threads: int = typer.Option(1, help="torch threads."),
@@ -75,6 +78,7 @@ def train(
                 checkpoint_every=checkpoint_every,
             )  # fmt: skip
         else:
+            out = out if out is not None else Path("runs/rl")
             threshold = stop_at
             if stop_when_solved and threshold is None:
                 from .rollout import check_env_id
@@ -109,7 +113,7 @@ def train(
             else "not solved"
         )
     )
-    typer.echo(f"logs and checkpoint in {out}")
+    typer.echo(f"logs and checkpoint in {trainer.out_dir}")
 
 
 @rl_app.command("eval")
@@ -145,7 +149,7 @@ def compare(
     baselines: str = typer.Option("none,ma,loo,value", help="Comma-separated baselines."),
     seeds: str = typer.Option("0,1,2", help="Comma-separated seeds."),
     episodes: int = typer.Option(1000),
-    batch_episodes: int = typer.Option(8),
+    batch_episodes: int = typer.Option(4),
     lr: float = typer.Option(0.02),
     gamma: float = typer.Option(0.99),
     stop_when_solved: bool = typer.Option(True),

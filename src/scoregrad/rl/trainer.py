@@ -64,10 +64,10 @@ class TrainConfig:
     env_id: str
     baseline: str = "value"
     episodes: int = 1000  # budget of training episodes
-    batch_episodes: int = 8  # episodes per policy update
+    batch_episodes: int = 4  # episodes per policy update
     num_envs: int | None = None  # sub-environments (default: batch_episodes)
     gamma: float = 0.99
-    lr: float = 1e-2
+    lr: float = 2e-2
     hidden: tuple[int, ...] = (64,)
     normalize_advantages: bool = True
     entropy_coef: float = 0.0

@@ -1,0 +1,229 @@
+"""REINFORCE with scoregrad's baselines on Gymnasium classic control, over several seeds.
+
+Measures, per seed, with one torch thread:
+
+* CartPole-v1: episodes and env steps until the 100-episode mean return reaches 475, for each
+  baseline (none / moving average / RLOO / learned value), plus wall time and env steps per second.
+* Acrobot-v1: episodes and env steps until the 100-episode mean reaches -100.
+* Pendulum-v1: the return reached after a fixed budget of env steps (mean of the last 100
+  training episodes, and a deterministic evaluation of the final policy over 20 episodes).
+
+Reference in the same run (``--sb3``): Stable-Baselines3 PPO with RL-Zoo hyperparameters on
+CartPole-v1, measured the same way (episodes to a 100-episode mean of 475). Published reference:
+SB3 A2C on Pendulum-v1 (RL Zoo, 1e6 steps, gSDE): -141.19 ± 122.27 (huggingface.co/araffin/
+a2c-Pendulum-v1, 10 deterministic episodes).
+
+    python benchmarks/rl_benchmark.py                      # everything, 5 seeds
+    python benchmarks/rl_benchmark.py --envs cartpole --seeds 0 --baselines loo   # quick look
+
+Writes benchmarks/results/rl_benchmark.{json,md} and learning-curve PNGs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from scoregrad.rl import TrainConfig, Trainer
+from scoregrad.rl.compare import plot_curves, summarise
+from scoregrad.rl.evaluate import evaluate
+
+RESULTS = Path(__file__).parent / "results"
+
+CONFIGS = {
+    "CartPole-v1": dict(batch_episodes=4, lr=0.02, gamma=0.99, episodes=1500, stop_at=475.0),
+    "Acrobot-v1": dict(
+        batch_episodes=4, lr=0.02, gamma=0.99, episodes=1000, stop_at=-100.0, env_steps=300_000
+    ),
+    "Pendulum-v1": dict(batch_episodes=8, lr=0.01, gamma=0.9, episodes=10**9, env_steps=200_000),
+}
+
+
+def run(env_id, baseline, seed, device, out, **overrides):
+    cfg = dict(CONFIGS[env_id])
+    cfg.update(overrides)
+    trainer = Trainer(
+        TrainConfig(env_id, baseline=baseline, seed=seed, device=device, **cfg),
+        out / env_id / baseline / f"seed{seed}",
+        progress=False,
+        checkpoint_every=10**9,
+    )
+    t0 = time.perf_counter()
+    res = trainer.train()
+    wall = time.perf_counter() - t0
+    trainer.close()
+    print(
+        f"  {env_id:12} {baseline:6} seed {seed}: solved at {res.solved_episode} episodes / "
+        f"{res.solved_env_steps} steps; {res.episodes} eps, {res.env_steps} steps, {wall:.1f} s "
+        f"({res.env_steps / wall:.0f} steps/s), last-100 mean {res.final_mean:.1f}",
+        flush=True,
+    )
+    return res, wall
+
+
+def sb3_ppo_cartpole(seed, max_steps=200_000):
+    """SB3 PPO, RL-Zoo CartPole-v1 hyperparameters; episodes to a 100-episode mean of 475."""
+    from stable_baselines3 import PPO
+    from stable_baselines3.common.callbacks import BaseCallback
+    from stable_baselines3.common.env_util import make_vec_env
+
+    class Stop(BaseCallback):
+        def __init__(self):
+            super().__init__()
+            self.returns, self.lengths = [], []
+
+        def _on_step(self):
+            for info in self.locals["infos"]:
+                if "episode" in info:
+                    self.returns.append(info["episode"]["r"])
+                    self.lengths.append(info["episode"]["l"])
+            r = self.returns
+            return not (len(r) >= 100 and np.mean(r[-100:]) >= 475)
+
+    env = make_vec_env("CartPole-v1", n_envs=8, seed=seed)
+    lin = lambda v: lambda progress: progress * v
+    model = PPO(
+        "MlpPolicy", env, n_steps=32, batch_size=256, gae_lambda=0.8, gamma=0.98, n_epochs=20,
+        ent_coef=0.0, learning_rate=lin(0.001), clip_range=lin(0.2), seed=seed, verbose=0,
+        device="cpu",
+    )  # fmt: skip
+    cb = Stop()
+    t0 = time.perf_counter()
+    model.learn(total_timesteps=max_steps, callback=cb)
+    wall = time.perf_counter() - t0
+    from scoregrad.rl.trainer import solved_at
+
+    ep, steps = solved_at(cb.returns, cb.lengths, 475.0)
+    print(
+        f"  SB3 PPO seed {seed}: solved at {ep} episodes / {steps} steps, {wall:.1f} s", flush=True
+    )
+    return {"seed": seed, "episodes": ep, "env_steps": steps, "seconds": wall,
+            "total_steps": int(model.num_timesteps)}  # fmt: skip
+
+
+def _fmt(s, digits=0):
+    if s is None:
+        return "-"
+    return f"{s['median']:.{digits}f} ({s['min']:.{digits}f}-{s['max']:.{digits}f})"
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--envs", default="cartpole,acrobot,pendulum")
+    p.add_argument("--seeds", default="0,1,2,3,4")
+    p.add_argument("--baselines", default="none,ma,loo,value", help="CartPole baselines")
+    p.add_argument("--acrobot-baselines", default="value,loo")
+    p.add_argument("--pendulum-baselines", default="value")
+    p.add_argument("--pendulum-steps", type=int, default=200_000)
+    p.add_argument("--sb3", action="store_true", help="also run SB3 PPO on CartPole (reference)")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--out", default=str(RESULTS))
+    args = p.parse_args()
+    torch.set_num_threads(1)
+    seeds = [int(s) for s in args.seeds.split(",")]
+    out = Path(args.out)
+    runs_dir = out / "rl_runs"
+    envs = {e.strip().lower() for e in args.envs.split(",")}
+    report = {"machine": platform.processor() or platform.machine(), "seeds": seeds,
+              "torch_threads": 1, "device": args.device, "configs": {}, "results": {}}  # fmt: skip
+    md = ["# rl_benchmark", "", f"Seeds {seeds}, one torch thread, device {args.device}.", ""]
+
+    plan = []
+    if "cartpole" in envs:
+        plan.append(("CartPole-v1", args.baselines.split(","), {}))
+    if "acrobot" in envs:
+        plan.append(("Acrobot-v1", args.acrobot_baselines.split(","), {}))
+    if "pendulum" in envs:
+        plan.append(("Pendulum-v1", args.pendulum_baselines.split(","),
+                     {"env_steps": args.pendulum_steps}))  # fmt: skip
+    for env_id, baselines, overrides in plan:
+        cfg = {**CONFIGS[env_id], **overrides}
+        report["configs"][env_id] = {k: v for k, v in cfg.items()}
+        print(f"{env_id}: {cfg}", flush=True)
+        curves, rows = {}, []
+        for b in baselines:
+            results, walls = [], []
+            for s in seeds:
+                r, w = run(env_id, b, s, args.device, runs_dir, **overrides)
+                results.append(r)
+                walls.append(w)
+            row = summarise(results)
+            row["wall_seconds"] = {"median": float(np.median(walls)), "min": float(np.min(walls)),
+                                   "max": float(np.max(walls))}  # fmt: skip
+            row["total_env_steps"] = [r.env_steps for r in results]
+            if env_id == "Pendulum-v1":
+                evals = [
+                    evaluate(runs_dir / env_id / b / f"seed{s}" / "checkpoint.pt", episodes=20,
+                             seed=1000 + s, greedy=True)["mean"]
+                    for s in seeds
+                ]  # fmt: skip
+                row["greedy_eval_mean"] = {
+                    "median": float(np.median(evals)),
+                    "min": float(np.min(evals)),
+                    "max": float(np.max(evals)),
+                    "per_seed": evals,
+                }
+            rows.append(row)
+            curves[b] = [r.returns for r in results]
+        plot_curves(curves, out / f"rl_benchmark_{env_id}.png", f"{env_id}: REINFORCE, "
+                    f"{len(seeds)} seeds (median, min-max)")  # fmt: skip
+        report["results"][env_id] = rows
+        md += [f"## {env_id}", "", f"Config: `{cfg}`", ""]
+        if env_id == "Pendulum-v1":
+            md += ["| baseline | env steps | last-100 training mean | greedy eval (20 eps) | "
+                   "wall s/seed | steps/s |", "|---|---|---|---|---|---|"]  # fmt: skip
+            for r in rows:
+                md.append(
+                    f"| {r['baseline']} | {r['total_env_steps'][0]} | "
+                    f"{_fmt(r['final_mean_return'], 1)} | {_fmt(r['greedy_eval_mean'], 1)} | "
+                    f"{_fmt(r['wall_seconds'], 1)} | {_fmt(r['steps_per_s'])} |"
+                )
+            md += [
+                "",
+                "Reference: SB3 A2C (RL Zoo, 1e6 env steps, gSDE, normalised obs): -141.19 ± "
+                "122.27 (published on huggingface.co/araffin/a2c-Pendulum-v1).",
+                "",
+            ]
+        else:
+            md += ["| baseline | solved | episodes to solve median (min-max) | per seed | "
+                   "env steps to solve | wall s/seed | steps/s |",
+                   "|---|---|---|---|---|---|---|"]  # fmt: skip
+            for r in rows:
+                md.append(
+                    f"| {r['baseline']} | {r['solved']} | {_fmt(r['episodes_to_solve'])} | "
+                    f"{r['per_seed_episodes']} | {_fmt(r['env_steps_to_solve'])} | "
+                    f"{_fmt(r['wall_seconds'], 1)} | {_fmt(r['steps_per_s'])} |"
+                )
+            md.append("")
+        md.append(f"![{env_id}](rl_benchmark_{env_id}.png)")
+        md.append("")
+
+    if args.sb3 and "cartpole" in envs:
+        print("SB3 PPO reference on CartPole-v1", flush=True)
+        ppo = [sb3_ppo_cartpole(s) for s in seeds]
+        report["results"]["sb3_ppo_cartpole"] = ppo
+        eps = [r["episodes"] for r in ppo if r["episodes"] is not None]
+        steps = [r["env_steps"] for r in ppo if r["env_steps"] is not None]
+        md += ["## Reference: SB3 PPO (RL-Zoo hyperparameters) on CartPole-v1, same machine/run",
+               "", "| solved | episodes median (min-max) | per seed | env steps median | "
+               "wall s median |",
+               "|---|---|---|---|---|",
+               f"| {len(eps)}/{len(ppo)} | {np.median(eps) if eps else '-'} "
+               f"({min(eps) if eps else '-'}-{max(eps) if eps else '-'}) | "
+               f"{[r['episodes'] for r in ppo]} | {np.median(steps) if steps else '-'} | "
+               f"{np.median([r['seconds'] for r in ppo]):.1f} |", ""]  # fmt: skip
+
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "rl_benchmark.json").write_text(json.dumps(report, indent=2))
+    (out / "rl_benchmark.md").write_text("\n".join(md) + "\n")
+    print("\n".join(md))
+
+
+if __name__ == "__main__":
+    main()
