@@ -92,6 +92,7 @@ def main():
     ap.add_argument("--quick", action="store_true", help="smaller grid, fewer repeats")
     ap.add_argument("--memory-n", type=float, default=1e8)
     ap.add_argument("--repeats", type=int, default=None, help="timing rounds (default 7, quick 3)")
+    ap.add_argument("--tag", default="", help="suffix for the results file (e.g. the machine)")
     ap.add_argument(
         "--sections",
         default="throughput,fixed,memory",
@@ -160,6 +161,8 @@ def main():
     name = f"core_throughput_{args.device.split(':')[0]}_{args.dtype}"
     if sections != {"throughput", "fixed", "memory"}:
         name += "_" + "_".join(sorted(sections))
+    if args.tag:
+        name += f"_{args.tag}"
     path = write_results(
         name,
         rows,

@@ -68,6 +68,10 @@ def main():
             except sg.ScoregradError as e:  # not applicable to this family
                 rows.append(dict(problem=pname, estimator=label, status=f"n/a: {type(e).__name__}"))
                 continue
+            except Exception as e:  # a device bug: record it and go on with the other checks
+                failures += 1
+                rows.append(dict(problem=pname, estimator=label, status=f"ERROR: {e}"[:120]))
+                continue
             sec = time.perf_counter() - t
             on_device = all(g.device.type == "cuda" for g in est.grad.values())
             dtype_ok = all(g.dtype == torch.float64 for g in est.grad.values())

@@ -2,6 +2,7 @@
 
 import re
 
+import torch
 from typer.testing import CliRunner
 
 from scoregrad import problems as P
@@ -19,6 +20,7 @@ def test_demo_command_prints_table_and_writes_png(tmp_path):
         assert label in result.output
     assert out.exists() and out.stat().st_size > 10_000
     assert re.search(r"exact: ∂/∂mu = -4", result.output)
+    assert torch.get_default_dtype() == torch.float32  # the command leaves no global state behind
 
 
 def test_demo_rows_are_unbiased():

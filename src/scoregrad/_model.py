@@ -60,17 +60,20 @@ def from_uniform(dist: D.Distribution, u: torch.Tensor) -> torch.Tensor:
 
 
 def _shape_u(dist: D.Distribution, u: torch.Tensor) -> torch.Tensor:
-    dtype = _dtype_of(dist)
+    ref = _parameter_of(dist)
+    dtype = ref.dtype if ref is not None else torch.get_default_dtype()
     eps = torch.finfo(dtype).eps
-    return u.to(dtype=dtype).clamp(eps, 1.0 - eps)  # keep inverse CDFs finite after rounding
+    u = u.to(dtype=dtype, device=ref.device if ref is not None else u.device)
+    return u.clamp(eps, 1.0 - eps)  # keep inverse CDFs finite after rounding
 
 
-def _dtype_of(dist: D.Distribution) -> torch.dtype:
+def _parameter_of(dist: D.Distribution) -> torch.Tensor | None:
+    """A floating parameter tensor of `dist` (its dtype and device are the samples')."""
     for v in vars(dist).values():
         if isinstance(v, torch.Tensor) and v.is_floating_point():
-            return v.dtype
+            return v
     base = getattr(dist, "base_dist", None)
-    return _dtype_of(base) if base is not None else torch.get_default_dtype()
+    return _parameter_of(base) if base is not None else None
 
 
 @register_icdf(D.Normal)

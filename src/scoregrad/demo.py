@@ -140,11 +140,15 @@ def register(app: typer.Typer) -> None:
         from rich.markup import escape
         from rich.table import Table
 
-        torch.set_default_dtype(torch.float64)
         kwargs = {"k": k} if problem.startswith("normal_") else {}
         prob = P.get(problem, **kwargs)
         start = time.perf_counter()
-        rows = run_demo(prob, n, seed)
+        previous = torch.get_default_dtype()
+        torch.set_default_dtype(torch.float64)
+        try:
+            rows = run_demo(prob, n, seed)
+        finally:  # a command must not change the caller's default dtype (tests run in-process)
+            torch.set_default_dtype(previous)
         names = list(rows[0]["params"])
         exact_txt = ", ".join(f"∂/∂{k} = {rows[0]['params'][k]['exact']:.5g}" for k in names)
         table = Table(

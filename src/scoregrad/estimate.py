@@ -28,8 +28,10 @@ from .estimators.base import Estimator
 
 __all__ = ["GradientEstimate", "estimate_grad", "expectation", "score"]
 
-#: elements (samples × parameter and draw sizes) one chunk may hold before estimate_grad streams
+#: elements (samples × parameter and draw sizes) one chunk may hold before estimate_grad streams;
+#: accelerators get a larger budget, since each chunk costs a fixed number of kernel launches
 CHUNK_ELEMENTS = 2**22
+CHUNK_ELEMENTS_ACCELERATOR = 2**26
 
 
 @dataclass
@@ -108,15 +110,22 @@ def seeded(seed: int | None, device: torch.device | None = None):
     if seed is None:
         yield
         return
-    devices = [device] if device is not None and device.type == "cuda" else []
-    with torch.random.fork_rng(devices=devices):
-        torch.manual_seed(seed)
+    on_cuda = device is not None and device.type == "cuda"
+    with torch.random.fork_rng(devices=[device] if on_cuda else []):
+        # seed only the generator in use: torch.manual_seed also seeds every accelerator back-end,
+        # which costs milliseconds per call
+        if on_cuda:
+            torch.cuda.manual_seed(seed)
+        torch.default_generator.manual_seed(seed)
         yield
 
 
-def _chunk_sizes(n: int, per_sample: int, granularity: int, chunk_size: int | None) -> list[int]:
+def _chunk_sizes(
+    n: int, per_sample: int, granularity: int, chunk_size: int | None, device=None
+) -> list[int]:
     if chunk_size is None:
-        chunk_size = max(granularity, CHUNK_ELEMENTS // max(1, per_sample))
+        budget = CHUNK_ELEMENTS if device is None or device.type == "cpu" else CHUNK_ELEMENTS_ACCELERATOR
+        chunk_size = max(granularity, budget // max(1, per_sample))
     if chunk_size >= n:
         return [n]
     units = n // granularity
@@ -194,7 +203,7 @@ def estimate_grad(
         f, dtype=ref.dtype, device=ref.device, executor=executor, batch_size=batch_size
     )
     per_sample_size = sum(p.numel() for p in params.values()) + 8
-    sizes = _chunk_sizes(n, per_sample_size, _granularity(estimator, n), chunk_size)
+    sizes = _chunk_sizes(n, per_sample_size, _granularity(estimator, n), chunk_size, ref.device)
     start = time.perf_counter()
     with seeded(seed, ref.device):
         if len(sizes) == 1:  # one chunk: all moments from one var_mean, no streaming merge

@@ -89,9 +89,8 @@ def _bernoulli_cost(x, t):
 
 
 def _table(x, costs):
-    return costs.to(
-        dtype=torch.get_default_dtype() if not costs.is_floating_point() else costs.dtype
-    )[x]
+    dtype = costs.dtype if costs.is_floating_point() else torch.get_default_dtype()
+    return costs.to(device=x.device, dtype=dtype)[x]
 
 
 def _poly(x, coeffs):

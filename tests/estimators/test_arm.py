@@ -136,3 +136,28 @@ def test_not_applicable_on_normal_names_alternatives():
     assert "Pathwise" in str(e.value) and "ScoreFunction" in str(e.value)
     with pytest.raises(sg.EstimatorNotApplicable):
         sg.expectation(lambda x: x, D.Normal(mu, 1.0), n=10, estimator=sg.DisARM())
+
+
+@pytest.mark.parametrize("cls", [sg.ARM, sg.DisARM])
+def test_categorical_by_stick_breaking_with_items(cls):
+    # 3 data points (items), each with 2 independent 4-way categoricals; f per item
+    torch.manual_seed(1)
+    logits = torch.randn(3, 2, 4, dtype=torch.float64).requires_grad_()
+    table = torch.tensor([[1.0, -2.0, 0.5, 3.0], [0.3, 0.0, -1.0, 2.0]], dtype=torch.float64)
+
+    def f(x):  # (n, 3, 2) indices -> (n, 3)
+        c0 = table[0][x[..., 0]]
+        c1 = table[1][x[..., 1]]
+        return c0 * c1 + c0
+
+    reps = []
+    for seed in range(300):
+        loss = sg.expectation(
+            f, D.Categorical(logits=logits), n=10, estimator=cls(), item_shape=(3,), seed=seed
+        )
+        (g,) = torch.autograd.grad(loss, logits)
+        reps.append(g.flatten())
+    p = torch.softmax(logits, -1)
+    e0, e1 = p[:, 0] @ table[0], p[:, 1] @ table[1]
+    (g,) = torch.autograd.grad((e0 * e1 + e0).sum(), logits)
+    assert mean_z(torch.stack(reps), g.flatten()).abs().max() < Z_MAX

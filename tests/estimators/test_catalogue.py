@@ -38,8 +38,8 @@ ESTIMATORS = {
     "pathwise": (lambda: sg.Pathwise(), CONTINUOUS_RSAMPLE),
     "mvd_coupled": (lambda: sg.MeasureValued(coupling=True), MVD),
     "mvd_independent": (lambda: sg.MeasureValued(coupling=False), MVD),
-    "arm": (lambda: sg.ARM(), BERNOULLI),
-    "disarm": (lambda: sg.DisARM(), BERNOULLI),
+    "arm": (lambda: sg.ARM(), BERNOULLI | {"categorical_table"}),
+    "disarm": (lambda: sg.DisARM(), BERNOULLI | {"categorical_table"}),
     "rebar": (lambda: sg.REBAR(), BERNOULLI),
     "relax": (lambda: sg.RELAX(), BERNOULLI),
 }

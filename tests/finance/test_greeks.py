@@ -39,10 +39,11 @@ from scoregrad.finance import (
     exact_greeks,
 )
 from scoregrad.finance import greeks as G
+from scoregrad.testing import Z_CRIT
 
 from . import oracle
 
-Z = 4.42
+Z = Z_CRIT  # 4.42: two-sided 1e-5 per comparison (scoregrad.testing)
 ALL = ("delta", "gamma", "vega", "rho", "theta", "vanna", "volga")
 
 

@@ -13,8 +13,9 @@ import scoregrad as sg
 from scoregrad.errors import ParameterError
 from scoregrad.finance import GBM, Heston, Merton
 from scoregrad.finance.models import brownian_bridge, fractions_of
+from scoregrad.testing import Z_CRIT
 
-Z = 4.42
+Z = Z_CRIT  # 4.42: two-sided 1e-5 per comparison (scoregrad.testing)
 f64 = torch.float64
 
 

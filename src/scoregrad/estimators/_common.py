@@ -39,7 +39,7 @@ def applicable_estimators(dist: D.Distribution) -> list[str]:
     if isinstance(base, D.Bernoulli):
         names += ["ARM", "DisARM", "REBAR", "RELAX", "GumbelSoftmax", "StraightThrough"]
     if isinstance(base, D.Categorical) and not isinstance(base, D.OneHotCategorical):
-        names += ["GumbelSoftmax", "StraightThrough"]
+        names += ["ARM", "DisARM", "GumbelSoftmax", "StraightThrough"]
     if isinstance(base, D.OneHotCategorical):
         names += ["GumbelSoftmax", "StraightThrough"]
     return names

@@ -12,6 +12,10 @@ antithetic pair b = 1[u < σ(θ)], b̃ = 1[1 - u < σ(θ)]; both are exact Berno
 
       ∇θ_i E[f(b)] = E[½ (f(b) - f(b̃)) (-1)^{b̃_i} 1[b_i ≠ b̃_i] σ(|θ_i|)].
 
+A Categorical is handled through its K-1 stick-breaking Bernoullis,
+σ(η_k) = p_k / (1 - Σ_{j<k} p_j), x = the first k with b_k = 1: ARM/DisARM on those bits,
+chained back to the probabilities.
+
 Both need no gradient of f and cost two evaluations of f per pair; here ``n`` is the number of
 pairs, so ``n_evals = 2 n`` and every pair is one independent unit behind the standard errors.
 The value reported is the mean of f over both members of each pair (unbiased for E[f]).
@@ -45,18 +49,44 @@ import torch.distributions as D
 
 from .._model import SampleModel
 from ..errors import SampleSizeError
-from ._common import NaturalParams, linear_term, per_item, require_family
+from ._common import NaturalParams, linear_term, not_applicable, per_item, require_family
 from .base import Contributions, Estimator
 
-__all__ = ["ARM", "DisARM"]
+__all__ = ["ARM", "DisARM", "stick_logits"]
 
 
 def _logits(d: D.Distribution) -> tuple[torch.Tensor]:
     return (d.logits,)
 
 
+def stick_logits(probs: torch.Tensor) -> torch.Tensor:
+    """Logits η (..., K-1) of the stick-breaking Bernoullis of a Categorical(probs):
+    x = the first k with b_k = 1 (K-1 if none), b_k ~ Bernoulli(σ(η_k)),
+    σ(η_k) = p_k / (1 - Σ_{j<k} p_j)."""
+    eps = torch.finfo(probs.dtype).eps
+    rest = 1.0 - torch.cumsum(probs, -1) + probs  # 1 - Σ_{j<k} p_j
+    q = (probs[..., :-1] / rest[..., :-1].clamp_min(eps)).clamp(eps, 1.0 - eps)
+    return torch.logit(q)
+
+
+def _sticks(d: D.Distribution) -> tuple[torch.Tensor]:
+    return (stick_logits(d.probs),)
+
+
+def _first_one(b: torch.Tensor) -> torch.Tensor:
+    """Category index from stick-breaking bits (..., K-1): the first 1, or K-1 if none."""
+    ones = torch.ones(*b.shape[:-1], 1, dtype=b.dtype, device=b.device)
+    return torch.cat([b, ones], -1).argmax(-1)
+
+
 class _BernoulliPair(Estimator):
-    """Shared machinery of ARM and DisARM: antithetic Bernoulli pairs, two evaluations of f."""
+    """Shared machinery of ARM and DisARM: antithetic Bernoulli pairs, two evaluations of f.
+
+    A Categorical is handled through its stick-breaking Bernoullis (``stick_logits``): the estimator
+    is applied to those K-1 binary decisions and the gradient carried back to the probabilities by
+    the chain rule (the construction of Dong, Mnih & Tucker 2021, "Coupled Gradient Estimators for
+    Discrete Latent Variables", §3).
+    """
 
     def check(self, n: int) -> None:
         if not isinstance(n, int) or n < 1:
@@ -76,28 +106,38 @@ class _BernoulliPair(Estimator):
     def _logit_grad(self, u, b, b_tilde, logits, f_b, f_bt) -> torch.Tensor:
         raise NotImplementedError
 
+    def _family(self, dist):
+        base = require_family(dist, (D.Bernoulli, D.Categorical), type(self).__name__)
+        if isinstance(base, D.OneHotCategorical):
+            raise not_applicable(type(self).__name__, dist, "it takes Categorical (indices), not "
+                                 "OneHotCategorical")  # fmt: skip
+        if isinstance(base, D.Bernoulli):
+            return base, _logits, lambda b: b
+        return base, _sticks, _first_one
+
     def contributions(self, evaluator, dist_fn, params, n, context=None) -> Contributions:
         self.check(n)
         model = SampleModel.expand(dist_fn, params, n)
-        require_family(model.dist, (D.Bernoulli,), type(self).__name__)
-        nat = NaturalParams(model, _logits)
+        _, getter, decode = self._family(model.dist)
+        nat = NaturalParams(model, getter)
         logits = nat.value[0]
         u, b, bt = self._pair(logits)
         shape = model.draw_shape
-        fx = evaluator(torch.cat([b.reshape(shape), bt.reshape(shape)]))
+        fx = evaluator(torch.cat([decode(b).reshape(shape), decode(bt).reshape(shape)]))
         f_b, f_bt = fx[:n], fx[n:]
         g = self._logit_grad(u, b, bt, logits, f_b, f_bt)
         return Contributions(values=0.5 * (f_b + f_bt), grads=nat.pullback((g,)), block=1)
 
     def surrogate(self, evaluator, dist, n, context=None):
         self.check(n)
-        base = require_family(dist, (D.Bernoulli,), type(self).__name__)
+        base, getter, decode = self._family(dist)
         with torch.enable_grad():
-            logits_t = base.logits
+            (logits_t,) = getter(base)
         logits = logits_t.detach().unsqueeze(0).expand(n, *logits_t.shape)
         u, b, bt = self._pair(logits)
         shape = (n, *dist.batch_shape, *dist.event_shape)
-        fx = evaluator(torch.cat([b.reshape(shape), bt.reshape(shape)]), keep_graph=True)
+        both = torch.cat([decode(b).reshape(shape), decode(bt).reshape(shape)])
+        fx = evaluator(both, keep_graph=True)
         f_b, f_bt = fx[:n], fx[n:]
         g = self._logit_grad(u, b, bt, logits, f_b.detach(), f_bt.detach())
         surrogate = 0.5 * (f_b + f_bt).mean(0).sum() + linear_term((logits_t,), (g.mean(0),))

@@ -33,11 +33,13 @@ On N(1, 1) with f = x² the coupled single-sample variances are 1.093 (μ) and 8
 
 >>> import torch, scoregrad as sg
 >>> from torch.distributions import Normal
->>> mu, sigma = torch.tensor(1.0, requires_grad=True), torch.tensor(1.0, requires_grad=True)
+>>> mu = torch.tensor(1.0, dtype=torch.float64, requires_grad=True)
+>>> sigma = torch.tensor(1.0, dtype=torch.float64, requires_grad=True)
 >>> est = sg.estimate_grad(lambda x: x ** 2, lambda mu, sigma: Normal(mu, sigma),
 ...                        {"mu": mu, "sigma": sigma}, n=20_000, estimator=MeasureValued(), seed=0)
->>> [round(float(est.variance_per_sample[k]), 1) for k in ("mu", "sigma")], est.n_evals
-([1.1, 8.0], 100000)
+>>> v = est.variance_per_sample                     # exact: 1.093 and 8
+>>> abs(float(v["mu"]) - 1.093) < 0.1, abs(float(v["sigma"]) - 8.0) < 0.8, est.n_evals
+(True, True, 100000)
 """
 
 from __future__ import annotations
