@@ -17,6 +17,7 @@ Uniform-to-sample maps (inverse CDFs) live in a registry keyed by family, like t
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Callable, Mapping
 
@@ -168,25 +169,22 @@ class SampleModel:
     # -- construction -------------------------------------------------------------------------
     @classmethod
     def expand(cls, dist_fn, params: Mapping[str, torch.Tensor], n: int) -> SampleModel:
+        # validate the parameter values once, on the unexpanded parameters (a few elements) ...
+        base = build_distribution(dist_fn, {k: p.detach() for k, p in params.items()})
         leaves = {
             k: p.detach().unsqueeze(0).expand(n, *p.shape).requires_grad_()
             for k, p in params.items()
         }
         try:
-            dist = dist_fn(**leaves)
+            # ... not again on n copies of them, nor on our own samples in log_prob
+            with validation_disabled():
+                dist = dist_fn(**leaves)
             ok = isinstance(dist, D.Distribution) and tuple(dist.batch_shape[:1]) == (n,)
-        except ValueError:
-            build_distribution(dist_fn, params)  # raises ParameterError if the values are invalid
-            ok = False
-        except (RuntimeError, IndexError, TypeError):
-            ok = False
+        except (ValueError, RuntimeError, IndexError, TypeError):
+            ok = False  # dist_fn does not broadcast over a leading sample axis
         if ok:
-            # the parameters were validated on construction; our own samples need no support
-            # check in log_prob (this instance only: the user's distributions are untouched)
-            dist._validate_args = False
             return cls(dist, n, expanded=True, leaves=leaves, dist_fn=dist_fn, params=params)
-        dist = build_distribution(dist_fn, {k: p.detach() for k, p in params.items()})
-        return cls(dist, n, expanded=False, dist_fn=dist_fn, params=params)
+        return cls(base, n, expanded=False, dist_fn=dist_fn, params=params)
 
     @classmethod
     def of(cls, dist: D.Distribution, n: int) -> SampleModel:
@@ -260,6 +258,22 @@ def build_distribution(dist_fn, params: Mapping[str, torch.Tensor]) -> D.Distrib
     return dist
 
 
+@contextlib.contextmanager
+def validation_disabled():
+    """Switch off torch.distributions' argument validation for distributions built inside.
+
+    torch keeps this switch on the Distribution class (as Pyro's ``validation_enabled`` does, we
+    flip it for the duration and restore it): used where the values were already validated, or
+    where the checks cannot run (under vmap).
+    """
+    prev = D.Distribution._validate_args
+    D.Distribution.set_default_validate_args(False)
+    try:
+        yield
+    finally:
+        D.Distribution.set_default_validate_args(prev)
+
+
 def vmap_score(dist_fn, params: Mapping[str, torch.Tensor], x: torch.Tensor):
     """Per-sample scores by torch.func.vmap(torch.func.grad(log p)) over the sample axis."""
     from torch.func import grad, vmap
@@ -269,9 +283,5 @@ def vmap_score(dist_fn, params: Mapping[str, torch.Tensor], x: torch.Tensor):
     def logp(p, xi):
         return dist_fn(**p).log_prob(xi).sum()
 
-    prev = D.Distribution._validate_args
-    D.Distribution.set_default_validate_args(False)  # data-dependent checks cannot run under vmap
-    try:
+    with validation_disabled():  # data-dependent checks cannot run under vmap
         return vmap(grad(logp), in_dims=(None, 0))(p0, x)
-    finally:
-        D.Distribution.set_default_validate_args(prev)

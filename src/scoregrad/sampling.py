@@ -26,13 +26,15 @@ True
 
 from __future__ import annotations
 
+import warnings
+
 import torch
 from torch.quasirandom import SobolEngine
 
 from ._model import SampleModel, register_icdf
 from .errors import SampleSizeError
 
-__all__ = ["Sampler", "IID", "Antithetic", "QMC", "register_icdf"]
+__all__ = ["Sampler", "IID", "Antithetic", "QMC", "QMCDiscreteWarning", "register_icdf"]
 
 
 class Sampler:
@@ -74,11 +76,22 @@ class Antithetic(Sampler):
         return model.from_uniform(uu), 2
 
 
+class QMCDiscreteWarning(UserWarning):
+    """QMC on a discrete family: unbiased, but its replicate standard errors are unreliable."""
+
+
 class QMC(Sampler):
     """Randomised quasi-Monte Carlo: ``replicates`` scrambled Sobol sets of n/replicates points.
 
     Each scrambled point is marginally U(0,1)^d, so every replicate mean is unbiased; the spread
     of the replicate means gives the standard error. Use n/replicates a power of two.
+
+    Discrete families: the estimate stays unbiased, but a scrambled net puts either ⌊m p⌋ or
+    ⌈m p⌉ of its m points below a threshold p, so replicate means take a handful of values and
+    all R replicates can agree by chance: the standard error from their spread is then far too
+    small (measured here: |z| up to 370 in 40 runs with R = 16 on a Bernoulli problem whose mean
+    error over the runs was zero). ``draw`` warns (``QMCDiscreteWarning``); prefer IID or
+    Antithetic there, or many replicates.
     """
 
     def __init__(self, replicates: int = 16, scramble: bool = True):
@@ -103,6 +116,15 @@ class QMC(Sampler):
             raise SampleSizeError(
                 f"Sobol sequences have at most {SobolEngine.MAXDIM} dimensions; one draw needs {d}. "
                 "Fix: use IID() or Antithetic() sampling for this distribution."
+            )
+        support = getattr(model.dist, "support", None)
+        if support is not None and support.is_discrete:
+            warnings.warn(
+                f"QMC on the discrete {type(model.dist).__name__}: the estimate is unbiased but "
+                "its standard error from replicate spread can be far too small. Use IID() or "
+                "Antithetic() sampling for honest error bars, or many more replicates.",
+                QMCDiscreteWarning,
+                stacklevel=4,
             )
         seeds = torch.randint(0, 2**62, (self.replicates,))
         u = torch.cat(
