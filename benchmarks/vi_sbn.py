@@ -85,6 +85,67 @@ def shared_variance(data, args, names):
     return {"steps": steps, "variance": out}
 
 
+def speed_pass(data, args, names, rounds: int = 3) -> dict:
+    """Steps per second of each estimator, timed round-robin (``rounds`` rounds of
+    ``--speed-steps`` steps each, after 10 warm-up steps; best round kept), so that the load of a
+    shared machine hits every estimator alike. Training-run wall times are reported separately."""
+    best = {k: 0.0 for k in names}
+    for _ in range(rounds):
+        for k in names:
+            train(
+                data,
+                k,
+                steps=args.speed_steps + 10,
+                batch_size=args.batch_size,
+                lr=args.lr,
+                nonlinear=args.nonlinear,
+                seed=args.seed,
+                progress=False,
+                device=args.device,
+                callback=_Timer.cb,
+            )
+            best[k] = max(best[k], _Timer.rate(args.speed_steps))
+    return best
+
+
+class _Timer:
+    """Times steps 10 .. end of a run (excluding start-up and warm-up)."""
+
+    t0 = None
+    t_end = None
+
+    @classmethod
+    def cb(cls, step, model, batch):
+        if step == 9:
+            cls.t0 = time.perf_counter()
+        cls.t_end = time.perf_counter()
+
+    @classmethod
+    def rate(cls, steps):
+        return steps / max(cls.t_end - cls.t0, 1e-9)
+
+
+def write_tables(out: Path, config: dict, rows: list, args) -> str:
+    fmt = lambda v, f=".2f": "—" if v is None else format(v, f)
+    lines = [
+        f"| estimator | samples (evals)/image | train ELBO (last 10% of steps) | train ELBO "
+        f"({args.train_subset} imgs) | test ELBO ({args.test_subset} imgs) | test IW bound "
+        f"k={args.iw_samples} | enc. grad var, shared params (median) | enc. grad var, own run "
+        "(median) | steps/s (round-robin) |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['estimator']} | {r['samples_per_image']} ({r['evals_per_image']}) | "
+            f"{fmt(r['train_elbo_last10pct'])} | {fmt(r['train_elbo'])} | {fmt(r['test_elbo'])} | "
+            f"{fmt(r['test_iw_bound'])} | {fmt(r.get('grad_var_median_shared'), '.3g')} | "
+            f"{fmt(r['grad_var_median_own'], '.3g')} | {fmt(r.get('steps_per_second_rr'), '.1f')} |"
+        )
+    table = "\n".join(lines)
+    out.with_suffix(".md").write_text(f"# {out.name}\n\nconfig: {json.dumps(config)}\n\n{table}\n")
+    return table
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--data", default=str(DEFAULT_DATA))
@@ -102,6 +163,12 @@ def main(argv=None):
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--speed-steps", type=int, default=100)
+    ap.add_argument(
+        "--speed-only",
+        action="store_true",
+        help="only (re)run the round-robin speed pass and update the existing results",
+    )
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     path = Path(args.data)
@@ -113,6 +180,18 @@ def main(argv=None):
     if missing:
         print(f"not available in this install (skipped): {missing}", flush=True)
     names = [k for k in names if k not in missing]
+    suffix = "_nonlinear" if args.nonlinear else ""
+    out = ROOT / "benchmarks" / "results" / f"vi_sbn{suffix}"
+    if args.speed_only:
+        saved = json.loads(out.with_suffix(".json").read_text())
+        rows = saved["results"]
+        speeds = speed_pass(data, args, [r["estimator"] for r in rows])
+        for r in rows:
+            r["steps_per_second_rr"] = speeds[r["estimator"]]
+        saved["config"]["speed_steps"] = args.speed_steps
+        out.with_suffix(".json").write_text(json.dumps(saved, indent=1))
+        print(write_tables(out, saved["config"], rows, args))
+        return
     xtr = subset(data.train, args.train_subset, seed=1).to(args.device)
     xte = subset(data.test, args.test_subset, seed=2).to(args.device)
     rows, histories = [], {}
@@ -156,8 +235,9 @@ def main(argv=None):
     med = {k: statistics.median(v) for k, v in shared["variance"].items() if v}
     for row in rows:
         row["grad_var_median_shared"] = med.get(row["estimator"])
-    suffix = "_nonlinear" if args.nonlinear else ""
-    out = ROOT / "benchmarks" / "results" / f"vi_sbn{suffix}"
+    speeds = speed_pass(data, args, names)
+    for row in rows:
+        row["steps_per_second_rr"] = speeds[row["estimator"]]
     out.parent.mkdir(parents=True, exist_ok=True)
     config = dict(vars(args), data_name=data.name, torch_threads=torch.get_num_threads())
     out.with_suffix(".json").write_text(
@@ -171,24 +251,7 @@ def main(argv=None):
             indent=1,
         )
     )
-    fmt = lambda v, f=".2f": "—" if v is None else format(v, f)
-    lines = [
-        f"| estimator | samples (evals)/image | train ELBO (last 10%) | train ELBO ({args.train_subset}"
-        f" imgs) | test ELBO ({args.test_subset} imgs) | test IW bound k={args.iw_samples} | "
-        "enc. grad var, shared params (median) | enc. grad var, own run (median) | steps/s |",
-        "|---|---|---|---|---|---|---|---|---|",
-    ]
-    for r in rows:
-        lines.append(
-            f"| {r['estimator']} | {r['samples_per_image']} ({r['evals_per_image']}) | "
-            f"{fmt(r['train_elbo_last10pct'])} | {fmt(r['train_elbo'])} | {fmt(r['test_elbo'])} | "
-            f"{fmt(r['test_iw_bound'])} | {fmt(r['grad_var_median_shared'], '.3g')} | "
-            f"{fmt(r['grad_var_median_own'], '.3g')} | {r['steps_per_second']:.1f} |"
-        )
-    table = "\n".join(lines)
-    out.with_suffix(".md").write_text(
-        f"# vi_sbn{suffix}\n\nconfig: {json.dumps(config)}\n\n{table}\n"
-    )
+    table = write_tables(out, config, rows, args)
     print(table)
     fig = ROOT / "docs" / "figures" / f"vi_sbn{suffix}.png"
     plot_comparison(

@@ -27,7 +27,7 @@ def test_beta_bernoulli_exact_posterior():
 
 @pytest.mark.parametrize("baseline, n", [("moving-average", 1), ("loo", 8)])
 def test_beta_bernoulli_recovers_posterior(baseline, n):
-    r = fit_beta_bernoulli(baseline, n=n, steps=1500, lr=0.01, schedule="cosine", seed=0)
+    r = fit_beta_bernoulli(baseline, n=n, steps=700, lr=0.01, schedule="cosine", seed=0)
     # the tolerance is 0.8; the score function gets much closer than that
     assert abs(r.a - 16.0) < 0.3 and abs(r.b - 14.0) < 0.3, (r.a, r.b)
 
