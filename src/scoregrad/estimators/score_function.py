@@ -73,54 +73,70 @@ class ScoreFunction(Estimator):
         x, block = self.sampler.draw(model)
         fx = evaluator(x)
         scores = model.score(x)
+        cv = self.control_variate
+        fixed = cv is not None and cv.coefficient != "loo"
+        signal = fx
+        if fixed:
+            # a fixed coefficient c: the baseline acts on the residual f - c h, not on f (else a
+            # baseline near E[f] is subtracted twice when h already tracks f)
+            c = float(cv.coefficient)
+            h, mean, d_mean = self._control_terms(evaluator, dist_fn, params, x)
+            signal = fx - c * h
         if isinstance(self.baseline, NoBaseline):
-            w = fx
+            w = signal
         else:
-            w = fx - self.baseline(fx, block=block, context=context)
+            w = signal - self.baseline(signal, block=block, context=context)
         grads = {k: broadcast_rows(w, s) * s for k, s in scores.items()}
         values = fx
-        if self.control_variate is not None:
-            values, grads = self._apply_control_variate(
+        if fixed:
+            grads = {k: g + c * d_mean[k].to(g) for k, g in grads.items()}
+            if mean is not None:
+                values = fx - c * (h - mean.detach())
+        elif cv is not None:
+            values, grads = self._apply_loo_control_variate(
                 evaluator, dist_fn, params, x, fx, scores, grads, block
             )
-        self.baseline.update(fx, context)
+        self.baseline.update(signal, context)
         return Contributions(values=values, grads=grads, block=block)
 
-    def _apply_control_variate(self, evaluator, dist_fn, params, x, fx, scores, grads, block):
-        cv = self.control_variate
+    def _control_terms(self, evaluator, dist_fn, params, x):
+        """h(x), E_θ[h] (or None when constant) and ∇θ E_θ[h] at the parameters."""
         leaves = {k: p.detach().requires_grad_() for k, p in params.items()}
         with torch.enable_grad():
-            h, mean = cv.functions(x, evaluator.f, dist_fn(**leaves))
+            h, mean = self.control_variate.functions(x, evaluator.f, dist_fn(**leaves))
         if mean is None:  # E[h] is a constant: its gradient is zero
-            d_mean = {k: torch.zeros_like(p) for k, p in leaves.items()}
-        else:
-            dm = torch.autograd.grad(mean, list(leaves.values()), allow_unused=True)
-            d_mean = {
-                k: g if g is not None else torch.zeros_like(leaves[k]) for k, g in zip(leaves, dm)
-            }
+            return h, None, {k: torch.zeros_like(p) for k, p in leaves.items()}
+        dm = torch.autograd.grad(mean, list(leaves.values()), allow_unused=True)
+        d_mean = {
+            k: g if g is not None else torch.zeros_like(leaves[k]) for k, g in zip(leaves, dm)
+        }
+        return h, mean, d_mean
+
+    def _apply_loo_control_variate(self, evaluator, dist_fn, params, x, fx, scores, grads, block):
+        """Subtract c ⊙ H with per-element coefficients estimated from the other blocks."""
+        h, mean, d_mean = self._control_terms(evaluator, dist_fn, params, x)
         centred_by_batch = isinstance(self.baseline, LeaveOneOut)
         out = {}
         for k, s in scores.items():
             H = broadcast_rows(h, s) * s - d_mean[k].to(s)
-            if cv.coefficient == "loo":
-                c = (
-                    loo_coefficient(H, block, f=fx, s=s)
-                    if centred_by_batch
-                    else loo_coefficient(H, block, g=grads[k])
-                )
-            else:
-                c = float(cv.coefficient)
+            c = (
+                loo_coefficient(H, block, f=fx, s=s)
+                if centred_by_batch
+                else loo_coefficient(H, block, g=grads[k])
+            )
             out[k] = grads[k] - c * H
         values = fx
         if mean is not None:
             hv = h - mean.detach()
-            c_v = (
-                loo_coefficient(hv, block, f=fx, s=torch.ones_like(fx))
-                if cv.coefficient == "loo"
-                else float(cv.coefficient)
-            )
-            values = fx - c_v * hv
+            values = fx - loo_coefficient(hv, block, f=fx, s=torch.ones_like(fx)) * hv
         return values, out
+
+    def state_dict(self) -> dict:
+        """The baseline's state (moving average, learned network), for checkpoints."""
+        return {"baseline": self.baseline.state_dict()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.baseline.load_state_dict(state["baseline"])
 
     # -- expectation door (DiCE) --------------------------------------------------------------------
     def surrogate(self, evaluator, dist, n, context=None):
