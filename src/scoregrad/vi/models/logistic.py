@@ -196,12 +196,13 @@ def run(
         raise ValueError(f"unknown estimator {estimator!r}; use one of {sorted(ESTIMATORS)}.")
     data = load_breast_cancer_split(seed=0, dtype=dtype)
     model = LogisticRegression(data, batch_size=batch_size, seed=seed)
+    previous = torch.get_default_dtype()
     with torch.random.fork_rng(devices=[]):
         torch.set_default_dtype(dtype)
         try:
             guide = MeanFieldNormal(model.dim, init_scale=init_scale)
         finally:
-            torch.set_default_dtype(torch.float32)
+            torch.set_default_dtype(previous)  # leave the caller's default as it was
     est = ESTIMATORS[estimator]()
     res = fit(
         lambda step: est(model.minibatch(step), guide, n),
