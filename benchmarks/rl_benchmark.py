@@ -121,6 +121,13 @@ def _stats(x):
     return {"median": float(np.median(x)), "min": float(np.min(x)), "max": float(np.max(x))}
 
 
+def _returns(csv_path: Path) -> list[float]:
+    import csv
+
+    with open(csv_path) as fh:
+        return [float(row["return"]) for row in csv.DictReader(fh)]
+
+
 def markdown(report: dict) -> str:
     md = [
         "# rl_benchmark",
@@ -239,9 +246,18 @@ def main():
                 row["greedy_eval_mean"] = {**_stats(evals), "per_seed": evals}
             rows.append(row)
             curves[b] = [r.returns for r in results]
-        plot_curves(curves, out / f"rl_benchmark_{env_id}.png", f"{env_id}: REINFORCE, "
-                    f"{len(seeds)} seeds (median, min-max)")  # fmt: skip
-        report["results"][env_id] = rows
+        # replace this invocation's baselines, keep the others stored by earlier invocations
+        ran = {r["baseline"] for r in rows}
+        kept = [r for r in report["results"].get(env_id, []) if r["baseline"] not in ran]
+        report["results"][env_id] = kept + rows
+        for r in kept:  # their learning curves, from their runs' episode logs
+            curves[r["baseline"]] = [
+                _returns(runs_dir / env_id / r["baseline"] / f"seed{s}" / "episodes.csv")
+                for s in r["seeds"]
+            ]
+        order = [r["baseline"] for r in report["results"][env_id]]
+        plot_curves({b: curves[b] for b in order}, out / f"rl_benchmark_{env_id}.png",
+                    f"{env_id}: REINFORCE, {len(seeds)} seeds (median, min-max)")  # fmt: skip
         save()
 
     if args.sb3:
