@@ -13,7 +13,8 @@ CartPole-v1, measured the same way (episodes to a 100-episode mean of 475). Publ
 SB3 A2C on Pendulum-v1 (RL Zoo, 1e6 steps, gSDE): -141.19 ± 122.27 (huggingface.co/araffin/
 a2c-Pendulum-v1, 10 deterministic episodes).
 
-    python benchmarks/rl_benchmark.py                      # everything, 5 seeds
+    python benchmarks/rl_benchmark.py --sb3 --fresh        # everything, 5 seeds, SB3 reference
+    python benchmarks/rl_benchmark.py --envs pendulum --pendulum-steps 1000000  # adds a row
     python benchmarks/rl_benchmark.py --envs cartpole --seeds 0 --baselines loo   # quick look
 
 Writes benchmarks/results/rl_benchmark.{json,md} and learning-curve PNGs.
@@ -47,11 +48,16 @@ CONFIGS = {
 OVERRIDES = {("Acrobot-v1", "loo"): dict(batch_episodes=8)}
 
 
+def _run_name(baseline: str, cfg: dict) -> str:
+    """Run folder: the baseline, plus the step budget for fixed-budget (Pendulum) runs."""
+    return baseline if cfg.get("stop_at") is not None else f"{baseline}-{cfg['env_steps']}"
+
+
 def run(env_id, baseline, seed, device, out, **overrides):
     cfg = {**CONFIGS[env_id], **OVERRIDES.get((env_id, baseline), {}), **overrides}
     trainer = Trainer(
         TrainConfig(env_id, baseline=baseline, seed=seed, device=device, **cfg),
-        out / env_id / baseline / f"seed{seed}",
+        out / env_id / _run_name(baseline, cfg) / f"seed{seed}",
         progress=False,
         checkpoint_every=10**9,
     )
@@ -239,23 +245,26 @@ def main():
             row["total_env_steps"] = [r.env_steps for r in results]
             if env_id == "Pendulum-v1":
                 evals = [
-                    evaluate(runs_dir / env_id / b / f"seed{s}" / "checkpoint.pt", episodes=20,
+                    evaluate(runs_dir / env_id / _run_name(b, cfg) / f"seed{s}" / "checkpoint.pt",
+                             episodes=20,
                              seed=1000 + s, greedy=True)["mean"]
                     for s in seeds
                 ]  # fmt: skip
                 row["greedy_eval_mean"] = {**_stats(evals), "per_seed": evals}
             rows.append(row)
-            curves[b] = [r.returns for r in results]
+            curves[_run_name(b, cfg)] = [r.returns for r in results]
         # replace this invocation's baselines, keep the others stored by earlier invocations
-        ran = {r["baseline"] for r in rows}
-        kept = [r for r in report["results"].get(env_id, []) if r["baseline"] not in ran]
+        key = lambda r: (_run_name(r["baseline"], r["config"]), r["config"].get("env_steps"))
+        ran = {key(r) for r in rows}
+        kept = [r for r in report["results"].get(env_id, []) if key(r) not in ran]
         report["results"][env_id] = kept + rows
         for r in kept:  # their learning curves, from their runs' episode logs
-            curves[r["baseline"]] = [
-                _returns(runs_dir / env_id / r["baseline"] / f"seed{s}" / "episodes.csv")
+            curves[_run_name(r["baseline"], r["config"])] = [
+                _returns(runs_dir / env_id / _run_name(r["baseline"], r["config"]) / f"seed{s}"
+                         / "episodes.csv")
                 for s in r["seeds"]
-            ]
-        order = [r["baseline"] for r in report["results"][env_id]]
+            ]  # fmt: skip
+        order = [_run_name(r["baseline"], r["config"]) for r in report["results"][env_id]]
         plot_curves({b: curves[b] for b in order}, out / f"rl_benchmark_{env_id}.png",
                     f"{env_id}: REINFORCE, {len(seeds)} seeds (median, min-max)")  # fmt: skip
         save()
