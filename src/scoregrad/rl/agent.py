@@ -162,7 +162,7 @@ class _ValueNet(nn.Module):
         self.net = mlp([encoder.dim, *hidden, 1])
 
     def forward(self, obs):
-        return self.net(self.encoder(obs)).squeeze(-1)
+        return self.net(self.encoder(obs).to(self.net[0].weight.dtype)).squeeze(-1)
 
 
 def make_baseline(
