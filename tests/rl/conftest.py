@@ -91,3 +91,10 @@ def _one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(n)
+
+
+@pytest.fixture(autouse=True)
+def _keep_global_rng():
+    """Tests here may seed torch's global RNG; restore it so other tests see no difference."""
+    with torch.random.fork_rng(devices=[]):
+        yield

@@ -45,3 +45,17 @@ def test_normalize_uses_only_unmasked_entries():
 def test_normalize_single_entry_is_zero_not_nan():
     z = normalize(torch.tensor([[5.0]]), torch.tensor([[True]]))
     assert torch.isfinite(z).all() and float(z) == 0.0
+
+
+def test_normalize_returns_zero_when_spread_is_round_off():
+    """Advantages that are zero up to float round-off (all episodes had the same returns) must
+    not be blown up to unit scale by dividing by their own tiny std."""
+    from scoregrad.baselines import LeaveOneOut
+
+    G = torch.full((8, 5), -63.39676, dtype=torch.float32)  # identical returns, e.g. Acrobot
+    m = torch.ones(8, 5, dtype=torch.bool)
+    A = G - LeaveOneOut()(G)
+    z = normalize(A, m, tol=1e-5 * float(G.abs().max()))
+    assert (z == 0).all()
+    assert (normalize(torch.tensor([[1.0, 2.0]]), torch.ones(1, 2, dtype=torch.bool), tol=1e-4)
+            .abs().sum() > 1)  # fmt: skip

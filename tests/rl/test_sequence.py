@@ -111,3 +111,9 @@ def test_bad_reward_function():
     t.reward_fn = lambda p, y: np.zeros((len(p), 2))
     with pytest.raises(FunctionOutputError, match="one value per sequence"):
         t.step()
+
+
+def test_group_norm_equal_rewards_up_to_round_off_give_zero():
+    r = torch.full((8, 3), 0.1) + torch.tensor([0.0, 1e-9, 0.0]).expand(8, 3)
+    r[0, 2] = 0.1 + 3e-8  # round-off-size spread
+    assert (group_advantages(r, "norm") == 0).all()

@@ -100,3 +100,17 @@ def test_config_errors():
         TrainConfig("CartPole-v1", baseline="critic")
     with pytest.raises(ValueError, match="at least 2 episodes"):
         TrainConfig("CartPole-v1", baseline="loo", batch_episodes=1)
+
+
+@pytest.mark.parametrize("env_id", ["CartPole-v1", "Pendulum-v1"])
+def test_trains_under_float64_default_dtype(env_id):
+    """Observations are cast to the networks' dtype, whatever torch's default dtype is."""
+    old = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    try:
+        cfg = TrainConfig(env_id, baseline="value", episodes=4, batch_episodes=2, max_steps=20)
+        t = Trainer(cfg, progress=False)
+        t.train()
+        assert t.policy.net[0].weight.dtype == torch.float64
+    finally:
+        torch.set_default_dtype(old)

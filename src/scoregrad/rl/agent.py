@@ -162,7 +162,7 @@ class _ValueNet(nn.Module):
         self.net = mlp([encoder.dim, *hidden, 1])
 
     def forward(self, obs):
-        return self.net(self.encoder(obs)).squeeze(-1)
+        return self.net(self.encoder(obs).to(self.net[0].weight.dtype)).squeeze(-1)
 
 
 def make_baseline(
@@ -239,7 +239,9 @@ class REINFORCE:
         b = self.baseline(G, batch.mask, batch.obs)
         A = (G - b) * batch.mask
         if self.normalize_advantages:
-            A = normalize(A, batch.mask)
+            # advantages whose spread is round-off of the returns' size carry no signal
+            tol = 1e-5 * float(G[batch.mask].abs().max()) if batch.mask.any() else 0.0
+            A = normalize(A, batch.mask, tol=tol)
         return G, A.detach()
 
     def surrogate(self, batch: Batch, A: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

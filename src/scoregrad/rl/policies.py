@@ -88,7 +88,7 @@ class _Policy(nn.Module):
         self.hidden = tuple(int(h) for h in hidden)
 
     def features(self, obs: torch.Tensor) -> torch.Tensor:
-        return self.encoder(obs)
+        return self.encoder(obs).to(self.net[0].weight.dtype)  # the network's dtype, any default
 
     def dist(self, obs: torch.Tensor) -> D.Distribution:  # pragma: no cover - abstract
         raise NotImplementedError

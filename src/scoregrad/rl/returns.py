@@ -49,10 +49,20 @@ def masked_mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return (x * m).sum() / m.sum().clamp_min(1.0)
 
 
-def normalize(x: torch.Tensor, mask: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
-    """(x - mean) / std over the unmasked entries; padding stays 0. A single entry maps to 0."""
+def normalize(
+    x: torch.Tensor, mask: torch.Tensor, eps: float = 1e-8, tol: float = 0.0
+) -> torch.Tensor:
+    """(x - mean) / std over the unmasked entries; padding stays 0. A single entry maps to 0.
+
+    When the spread is at most ``tol`` (e.g. round-off of advantages that are exactly zero in
+    exact arithmetic, as when every episode of a batch has the same returns) the result is 0:
+    dividing round-off by its own tiny std would turn it into full-size random updates.
+    """
     m = mask.to(x.dtype)
     count = m.sum()
     mean = (x * m).sum() / count.clamp_min(1.0)
     var = (((x - mean) * m) ** 2).sum() / (count - 1.0).clamp_min(1.0)
-    return (x - mean) / (var.sqrt() + eps) * m
+    std = var.sqrt()
+    if float(std) <= tol:
+        return torch.zeros_like(x)
+    return (x - mean) / (std + eps) * m

@@ -154,7 +154,10 @@ def group_advantages(rewards: torch.Tensor, method: str, eps: float = 1e-6) -> t
         if K == 1:
             return torch.zeros_like(rewards)
         centred = rewards - rewards.mean(0, keepdim=True)
-        return centred / (rewards.std(0, keepdim=True) + eps)
+        std = rewards.std(0, keepdim=True)
+        # a group whose rewards agree up to round-off has no signal: exactly 0, not noise / eps
+        tol = 1e-6 * rewards.abs().amax(0, keepdim=True)
+        return torch.where(std > tol, centred / (std + eps), torch.zeros_like(centred))
     if method == "none":
         return rewards.clone()
     raise ValueError(f"unknown group method {method!r}; choose 'loo', 'norm' or 'none'.")
