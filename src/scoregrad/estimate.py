@@ -22,7 +22,7 @@ import torch.distributions as D
 
 from ._evaluate import Evaluator
 from ._model import SampleModel
-from ._stats import RunningMoments
+from ._stats import RunningMoments, shifted_moments
 from .errors import ParameterError, SampleSizeError
 from .estimators.base import Estimator
 
@@ -124,7 +124,9 @@ def _chunk_sizes(
     n: int, per_sample: int, granularity: int, chunk_size: int | None, device=None
 ) -> list[int]:
     if chunk_size is None:
-        budget = CHUNK_ELEMENTS if device is None or device.type == "cpu" else CHUNK_ELEMENTS_ACCELERATOR
+        budget = (
+            CHUNK_ELEMENTS if device is None or device.type == "cpu" else CHUNK_ELEMENTS_ACCELERATOR
+        )
         chunk_size = max(granularity, budget // max(1, per_sample))
     if chunk_size >= n:
         return [n]
@@ -206,23 +208,11 @@ def estimate_grad(
     sizes = _chunk_sizes(n, per_sample_size, _granularity(estimator, n), chunk_size, ref.device)
     start = time.perf_counter()
     with seeded(seed, ref.device):
-        if len(sizes) == 1:  # one chunk: all moments from one var_mean, no streaming merge
+        if len(sizes) == 1:  # one chunk: moments straight from shifted sums, no streaming merge
             c = estimator.contributions(evaluator, dist_fn, params, n, context=context)
-            names = list(c.grads)
-            flat = [c.values.reshape(n, 1)] + [c.grads[k].reshape(n, -1) for k in names]
-            units_all = _unit_means(torch.cat(flat, dim=1), c.block)
-            mean, se, units = _moments(units_all)
-            sizes_k = [1] + [params[k].numel() for k in names]
-            means, ses = mean.split(sizes_k), se.split(sizes_k)
-            value, value_se = means[0][0], ses[0][0]
-            grads = dict(zip(names, means[1:]))
-            stderrs = dict(zip(names, ses[1:]))
-            per_sample = None
-            if return_per_sample:
-                per_sample = {
-                    k: u.reshape(units, *params[k].shape)
-                    for k, u in zip(names, units_all.detach()[:, 1:].split(sizes_k[1:], dim=1))
-                }
+            value, value_se, grads, stderrs, units, per_sample = _chunk_moments(
+                c, params, return_per_sample
+            )
         else:
             value, value_se, grads, stderrs, units, per_sample = _streamed(
                 estimator, evaluator, dist_fn, params, sizes, context, return_per_sample
@@ -243,11 +233,43 @@ def estimate_grad(
     )
 
 
+#: below this many numbers, one chunk's moments are taken from a single concatenated tensor
+#: (fewest tensor operations); above it, tensor by tensor (no extra copy)
+_CONCAT_BELOW = 2**16
+
+
+def _chunk_moments(c, params, keep):
+    """Estimate, standard error and unit count of the value and every gradient of one chunk."""
+    names = list(c.grads)
+    units_v = _unit_means(c.values, c.block)
+    units_g = {k: _unit_means(c.grads[k], c.block) for k in names}
+    m = units_v.shape[0]
+    per_sample = {k: u.detach() for k, u in units_g.items()} if keep else None
+    widths = [1] + [params[k].numel() for k in names]
+    if m * sum(widths) <= _CONCAT_BELOW:
+        flat = torch.cat([units_v.reshape(m, 1)] + [units_g[k].reshape(m, -1) for k in names], 1)
+        mean, se, _ = _moments(flat)
+        means, ses = mean.split(widths), se.split(widths)
+        return (
+            means[0][0],
+            ses[0][0],
+            dict(zip(names, means[1:])),
+            dict(zip(names, ses[1:])),
+            m,
+            per_sample,
+        )
+    value, value_se, _ = _moments(units_v)
+    grads, stderrs = {}, {}
+    for k in names:
+        grads[k], stderrs[k], _ = _moments(units_g[k])
+    return value, value_se, grads, stderrs, m, per_sample
+
+
 def _moments(units: torch.Tensor):
-    """(mean, standard error of the mean, number of units) over axis 0."""
-    m = units.shape[0]
-    var, mean = torch.var_mean(units.detach(), dim=0)
-    return mean, (var / m).sqrt(), m
+    """(mean, standard error of the mean, number of units) over axis 0, in float64."""
+    count, mean, m2 = shifted_moments(units)
+    var = m2 / (count - 1) if count > 1 else torch.full_like(m2, float("nan"))
+    return mean, (var / count).sqrt(), count
 
 
 def _streamed(estimator, evaluator, dist_fn, params, sizes, context, keep):
