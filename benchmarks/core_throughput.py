@@ -65,20 +65,24 @@ def ours(mu, log_sigma, n, loo=False):
 def peak_memory_mb(n: int, dim: int, device: str, dtype: str) -> dict:
     """Run one chunked estimate in a fresh process; report its peak RSS above the import baseline."""
     code = f"""
-import resource, time, torch, json, scoregrad as sg
+import time, torch, json, scoregrad as sg
 from torch.distributions import Normal
 torch.set_default_dtype(getattr(torch, "{dtype}"))
 dev = torch.device("{device}")
-base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+def hwm_mb():  # this process's peak resident memory (VmHWM; ru_maxrss can carry the parent's)
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+base = hwm_mb()
 mu = torch.zeros({dim}, device=dev, requires_grad=True)
 ls = torch.zeros({dim}, device=dev, requires_grad=True)
 t = time.perf_counter()
 est = sg.estimate_grad(lambda x: ((x - 1.0) ** 2).sum(-1), lambda mu, log_sigma: Normal(mu, log_sigma.exp()),
                        {{"mu": mu, "log_sigma": ls}}, n={n}, seed=0)
 sec = time.perf_counter() - t
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+peak = hwm_mb()
 gpu = torch.cuda.max_memory_allocated() / 2**20 if dev.type == "cuda" else 0.0
-print(json.dumps(dict(base_mb=base / 1024, peak_mb=peak / 1024, seconds=sec, gpu_peak_mb=gpu,
+print(json.dumps(dict(base_mb=base, peak_mb=peak, seconds=sec, gpu_peak_mb=gpu,
                       grad_mu0=float(est.grad["mu"][0]), stderr_mu0=float(est.stderr["mu"][0]))))
 """
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
