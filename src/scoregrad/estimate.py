@@ -246,7 +246,9 @@ def _chunk_moments(c, params, keep):
     m = units_v.shape[0]
     per_sample = {k: u.detach() for k, u in units_g.items()} if keep else None
     widths = [1] + [params[k].numel() for k in names]
-    if m * sum(widths) <= _CONCAT_BELOW:
+    # one pass over a concatenation on accelerators (kernel launches dominate there) and for small
+    # chunks; tensor by tensor on the CPU for large ones (no extra copy)
+    if m * sum(widths) <= _CONCAT_BELOW or units_v.device.type != "cpu":
         flat = torch.cat([units_v.reshape(m, 1)] + [units_g[k].reshape(m, -1) for k in names], 1)
         mean, se, _ = _moments(flat)
         means, ses = mean.split(widths), se.split(widths)
