@@ -148,10 +148,7 @@ def _granularity(estimator: Estimator, n: int) -> int:
     if own:
         return int(own)
     sampler = getattr(estimator, "sampler", None)
-    reps = getattr(sampler, "replicates", None)
-    if reps is not None:
-        return reps
-    return getattr(sampler, "granularity", 2 if type(sampler).__name__ == "Antithetic" else 1)
+    return getattr(sampler, "granularity", 1)
 
 
 def estimate_grad(

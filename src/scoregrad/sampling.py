@@ -40,9 +40,15 @@ __all__ = ["Sampler", "IID", "Antithetic", "QMC", "QMCDiscreteWarning", "registe
 class Sampler:
     """Base class: ``draw(model)`` returns (samples of shape (n, ...), block size)."""
 
-    #: the sample count must be a multiple of this
+    #: n must be a multiple of this (chunks of a streamed estimate are too)
+    granularity: int = 1
+
     def check_n(self, n: int) -> None:
         pass
+
+    def block_size(self, n: int) -> int:
+        """How many consecutive samples of n form one independent unit."""
+        return 1
 
     def draw(self, model: SampleModel) -> tuple[torch.Tensor, int]:
         raise NotImplementedError
@@ -60,6 +66,11 @@ class IID(Sampler):
 
 class Antithetic(Sampler):
     """Antithetic pairs by the inverse CDF: u and 1 - u, interleaved as (x₁, x₁', x₂, x₂', ...)."""
+
+    granularity = 2
+
+    def block_size(self, n):
+        return 2
 
     def check_n(self, n):
         if n % 2 or n < 2:
@@ -106,6 +117,13 @@ class QMC(Sampler):
             raise ValueError("QMC needs at least 2 replicates to report a standard error.")
         self.replicates = int(replicates)
         self.scramble = scramble
+
+    @property
+    def granularity(self) -> int:
+        return self.replicates
+
+    def block_size(self, n):
+        return n // self.replicates
 
     def check_n(self, n):
         if n % self.replicates or n < 2 * self.replicates:

@@ -26,7 +26,7 @@ from ..baselines import Baseline, LeaveOneOut, NoBaseline
 from ..control_variates import ControlVariate, ScoreControlVariate, loo_coefficient
 from ..dice import magic_box
 from ..errors import EstimatorNotApplicable, SampleSizeError
-from ..sampling import IID, QMC, Antithetic, Sampler
+from ..sampling import IID, Sampler
 from .base import Contributions, Estimator, broadcast_rows
 
 
@@ -48,9 +48,7 @@ class ScoreFunction(Estimator):
     # -- checks ---------------------------------------------------------------------------------
     def check(self, n: int) -> None:
         self.sampler.check_n(n)
-        block = {Antithetic: 2}.get(type(self.sampler), 1)
-        if isinstance(self.sampler, QMC):
-            block = n // self.sampler.replicates
+        block = self.sampler.block_size(n)
         units = n // block
         need = max(self.baseline.min_units, 2 if self._loo_cv else 1)
         if units < need:
