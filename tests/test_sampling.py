@@ -7,7 +7,7 @@ import torch
 import torch.distributions as D
 
 import scoregrad as sg
-from scoregrad._model import SampleModel, from_uniform
+from scoregrad.core.model import SampleModel, from_uniform
 from scoregrad.sampling import QMC, Antithetic
 from scoregrad.testing import Z_CRIT
 

@@ -11,7 +11,7 @@
 -4
 """
 
-from . import baselines, control_variates, problems, sampling
+from . import baselines, control_variates, core, diagnostics, problems, sampling
 from .dice import magic_box
 from .errors import (
     ControlVariateError,
@@ -42,6 +42,8 @@ __version__ = "0.1.0"
 __all__ = [
     "baselines",
     "control_variates",
+    "core",
+    "diagnostics",
     "problems",
     "sampling",
     "magic_box",

@@ -25,8 +25,8 @@ def _root() -> None:
 
 
 _APPLICATIONS = (
-    "scoregrad.demo",
-    "scoregrad.diagnostics_cli",
+    "scoregrad.diagnostics.demo",
+    "scoregrad.diagnostics.cli",
     "scoregrad.rl.cli",
     "scoregrad.vi.cli",
     "scoregrad.finance.cli",

@@ -10,8 +10,6 @@ merged with a numerically stable running mean and variance, so memory stays cons
 
 from __future__ import annotations
 
-import contextlib
-import math
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import Executor
@@ -20,18 +18,15 @@ from dataclasses import dataclass, field
 import torch
 import torch.distributions as D
 
-from ._evaluate import Evaluator
-from ._model import SampleModel
-from ._stats import RunningMoments, shifted_moments
+from .core.chunks import chunk_sizes, unit_means
+from .core.evaluate import Evaluator
+from .core.model import SampleModel
+from .core.seeding import seeded
+from .core.stats import RunningMoments, shifted_moments
 from .errors import ParameterError, SampleSizeError
 from .estimators.base import Estimator
 
 __all__ = ["GradientEstimate", "estimate_grad", "expectation", "score"]
-
-#: elements (samples × parameter and draw sizes) one chunk may hold before estimate_grad streams;
-#: accelerators get a larger budget, since each chunk costs a fixed number of kernel launches
-CHUNK_ELEMENTS = 2**22
-CHUNK_ELEMENTS_ACCELERATOR = 2**26
 
 
 @dataclass
@@ -104,45 +99,6 @@ def check_params(params: Mapping[str, torch.Tensor]) -> None:
             )
 
 
-@contextlib.contextmanager
-def seeded(seed: int | None, device: torch.device | None = None):
-    """Run with torch's RNG seeded, restoring the caller's RNG state afterwards (no global change)."""
-    if seed is None:
-        yield
-        return
-    on_cuda = device is not None and device.type == "cuda"
-    with torch.random.fork_rng(devices=[device] if on_cuda else []):
-        # seed only the generator in use: torch.manual_seed also seeds every accelerator back-end,
-        # which costs milliseconds per call
-        if on_cuda:
-            torch.cuda.manual_seed(seed)
-        torch.default_generator.manual_seed(seed)
-        yield
-
-
-def _chunk_sizes(
-    n: int, per_sample: int, granularity: int, chunk_size: int | None, device=None
-) -> list[int]:
-    if chunk_size is None:
-        budget = (
-            CHUNK_ELEMENTS if device is None or device.type == "cpu" else CHUNK_ELEMENTS_ACCELERATOR
-        )
-        chunk_size = max(granularity, budget // max(1, per_sample))
-    if chunk_size >= n:
-        return [n]
-    units = n // granularity
-    chunks = math.ceil(n / chunk_size)
-    base, extra = divmod(units, chunks)
-    return [(base + (i < extra)) * granularity for i in range(chunks)]
-
-
-def _unit_means(t: torch.Tensor, block: int) -> torch.Tensor:
-    """Average consecutive blocks of `block` rows: the independent units behind standard errors."""
-    if block == 1:
-        return t
-    return t.reshape(t.shape[0] // block, block, *t.shape[1:]).mean(1)
-
-
 def _granularity(estimator: Estimator, n: int) -> int:
     own = getattr(estimator, "granularity", None)  # e.g. VIMCO's K-sample groups
     if own:
@@ -202,7 +158,7 @@ def estimate_grad(
         f, dtype=ref.dtype, device=ref.device, executor=executor, batch_size=batch_size
     )
     per_sample_size = sum(p.numel() for p in params.values()) + 8
-    sizes = _chunk_sizes(n, per_sample_size, _granularity(estimator, n), chunk_size, ref.device)
+    sizes = chunk_sizes(n, per_sample_size, _granularity(estimator, n), chunk_size, ref.device)
     start = time.perf_counter()
     with seeded(seed, ref.device):
         if len(sizes) == 1:  # one chunk: moments straight from shifted sums, no streaming merge
@@ -238,8 +194,8 @@ _CONCAT_BELOW = 2**16
 def _chunk_moments(c, params, keep):
     """Estimate, standard error and unit count of the value and every gradient of one chunk."""
     names = list(c.grads)
-    units_v = _unit_means(c.values, c.block)
-    units_g = {k: _unit_means(c.grads[k], c.block) for k in names}
+    units_v = unit_means(c.values, c.block)
+    units_g = {k: unit_means(c.grads[k], c.block) for k in names}
     m = units_v.shape[0]
     per_sample = {k: u.detach() for k, u in units_g.items()} if keep else None
     widths = [1] + [params[k].numel() for k in names]
@@ -282,9 +238,9 @@ def _streamed(estimator, evaluator, dist_fn, params, sizes, context, keep):
             ctx = context[offset : offset + size]
         offset += size
         c = estimator.contributions(evaluator, dist_fn, params, size, context=ctx)
-        value_stats.update(_unit_means(c.values, c.block))
+        value_stats.update(unit_means(c.values, c.block))
         for k, g in c.grads.items():
-            u = _unit_means(g, c.block)
+            u = unit_means(g, c.block)
             grad_stats[k].update(u)
             if keep:
                 kept[k].append(u.detach())

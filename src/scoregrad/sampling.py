@@ -31,7 +31,7 @@ import warnings
 import torch
 from torch.quasirandom import SobolEngine
 
-from ._model import SampleModel, register_icdf
+from .core.model import SampleModel, register_icdf
 from .errors import SampleSizeError
 
 __all__ = ["Sampler", "IID", "Antithetic", "QMC", "QMCDiscreteWarning", "register_icdf"]

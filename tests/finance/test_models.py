@@ -74,7 +74,7 @@ def test_closed_form_gbm_weights_equal_autograd_scores(dates):
     z = d.noise(x)
     need = {"delta", "gamma", "vega", "rho", "theta", "vanna", "volga"}
     w = d.lr_weights(z, need)
-    model = sg._model.SampleModel.expand(m.dist, p, 50)
+    model = sg.core.SampleModel.expand(m.dist, p, 50)
     s = model.score(x, create_graph=True)
     L = model.leaves
     ds = torch.autograd.grad(s["spot"].sum(), [L["spot"], L["vol"]], retain_graph=True)
@@ -122,7 +122,7 @@ def test_core_estimate_grad_works_on_path_distributions():
 def test_core_samplers_draw_paths():
     m = GBM(100.0, 0.25, 0.1, 0.03, 1.0, dates=8, bridge=True)
     d = m.dist(**{k: v.detach() for k, v in m.params().items()})
-    model = sg._model.SampleModel.of(d, 64)
+    model = sg.core.SampleModel.of(d, 64)
     x, block = sg.sampling.QMC(replicates=4).draw(model)
     assert x.shape == (64, 8) and block == 16
     x, block = sg.sampling.Antithetic().draw(model)

@@ -47,7 +47,7 @@ from __future__ import annotations
 import torch
 import torch.distributions as D
 
-from .._model import SampleModel
+from ..core.model import SampleModel
 from ..errors import SampleSizeError
 from ._common import NaturalParams, linear_term, not_applicable, per_item, require_family
 from .base import Contributions, Estimator

@@ -51,7 +51,7 @@ from dataclasses import dataclass
 import torch
 import torch.distributions as D
 
-from .._model import SampleModel
+from ..core.model import SampleModel
 from ._common import NaturalParams, linear_term, not_applicable, unwrap
 from .base import Contributions, Estimator
 

@@ -36,8 +36,8 @@ import math
 
 import torch
 
-from .._model import SampleModel
 from ..baselines import LeaveOneOut
+from ..core.model import SampleModel
 from ..errors import SampleSizeError
 from .base import Contributions, Estimator, broadcast_rows
 from .score_function import ScoreFunction

@@ -30,7 +30,7 @@ from collections.abc import Callable
 import torch
 import torch.distributions as D
 
-from .._model import SampleModel, build_distribution
+from ..core.model import SampleModel, build_distribution
 from ._common import not_applicable
 from .base import Contributions, Estimator
 

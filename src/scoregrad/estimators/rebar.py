@@ -48,7 +48,7 @@ import torch
 import torch.distributions as D
 from torch import nn
 
-from .._model import SampleModel
+from ..core.model import SampleModel
 from ..errors import EstimatorNotApplicable, SampleSizeError
 from ._common import NaturalParams, linear_term, per_item, require_family
 from .base import Contributions, Estimator

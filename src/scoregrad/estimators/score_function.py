@@ -21,9 +21,9 @@ from __future__ import annotations
 
 import torch
 
-from .._model import SampleModel
 from ..baselines import Baseline, LeaveOneOut, NoBaseline
 from ..control_variates import ControlVariate, ScoreControlVariate, loo_coefficient
+from ..core.model import SampleModel
 from ..dice import magic_box
 from ..errors import EstimatorNotApplicable, SampleSizeError
 from ..sampling import IID, Sampler

@@ -48,11 +48,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from .._evaluate import as_values
-from .._model import SampleModel
-from .._stats import RunningMoments
 from ..baselines import LeaveOneOut
 from ..control_variates import ControlVariate
+from ..core import RunningMoments, SampleModel, as_values
 from ..errors import ControlVariateError, EstimatorNotApplicable, ParameterError, SampleSizeError
 from ..sampling import IID, QMC, Antithetic
 from . import closed_form as cf

@@ -43,7 +43,7 @@ from collections.abc import Mapping
 import torch
 import torch.distributions as D
 
-from .._model import register_icdf
+from ..core import register_icdf
 from ..errors import ParameterError
 
 __all__ = [

@@ -53,9 +53,9 @@ import torch.distributions as D
 import torch.nn.functional as F
 from torch.distributions import constraints
 
-from .._model import SampleModel, _sum_trailing
 from ..baselines import Baseline, LeaveOneOut, NoBaseline
 from ..control_variates import excluding_own_block, loo_coefficient
+from ..core import SampleModel, sum_trailing
 from ..errors import EstimatorNotApplicable, SampleSizeError
 from ..estimate import expectation
 from ..estimators.base import Estimator
@@ -246,8 +246,8 @@ def _log_q(q: D.Distribution, z: torch.Tensor, keep: int, fixed: bool = False) -
     if logits is not None:
         a = logits.detach() if fixed else logits
         lp = z * F.logsigmoid(a) + (1.0 - z) * F.logsigmoid(-a)
-        return _sum_trailing(lp, keep=keep)
-    out = _sum_trailing(q.log_prob(z), keep=keep)
+        return sum_trailing(lp, keep=keep)
+    out = sum_trailing(q.log_prob(z), keep=keep)
     return out.detach() if fixed else out
 
 
@@ -419,7 +419,7 @@ class RaoBlackwellELBO(ELBOEstimator):
             lq = base.log_prob(z)  # (n, *latent): one column per component
         lp = call_log_joint(log_joint, z)
         lp_d = lp.detach()
-        f_full = lp_d - _sum_trailing(lq, keep=1)
+        f_full = lp_d - sum_trailing(lq, keep=1)
         local_fn = getattr(log_joint, "log_joint_local", None)
         local = None
         if local_fn is not None:
@@ -448,7 +448,7 @@ class RaoBlackwellELBO(ELBOEstimator):
             grads[k] = g.mean(0)
         self.baseline.update(f_comp)
         self.last_terms = terms
-        value = (lp - _sum_trailing(lq, keep=1)).mean()
+        value = (lp - sum_trailing(lq, keep=1)).mean()
         surrogate = value + sum(
             (grads[k].detach() * (p - p.detach())).sum() for k, p in params.items()
         )
@@ -503,7 +503,7 @@ class PathwiseELBO(ELBOEstimator):
                     "parameters)."
                 )
             qd = guide.dist_fn(**{k: p.detach() for k, p in guide.params().items()})
-            lq = _sum_trailing(qd.log_prob(z), keep=keep)  # detached parameters, graph to z
+            lq = sum_trailing(qd.log_prob(z), keep=keep)  # detached parameters, graph to z
         else:
             lq = _log_q(q, z, keep)
         lp = call_log_joint(log_joint, z, tuple(item_shape))
@@ -630,7 +630,7 @@ def exact_elbo(log_joint, guide) -> torch.Tensor:
     q = _as_dist(guide)
     base = q.base_dist if isinstance(q, D.Independent) else q
     z = _configurations(base)
-    log_q = _sum_trailing(base.log_prob(z), keep=1)
+    log_q = sum_trailing(base.log_prob(z), keep=1)
     lp = call_log_joint(log_joint, z)
     return (log_q.exp() * (lp - log_q)).sum()
 
@@ -669,7 +669,7 @@ class EstimateGradELBO(ELBOEstimator):
         qd = guide.dist_fn(**{k: p.detach() for k, p in params.items()})
 
         def f(z):
-            return call_log_joint(log_joint, z) - _sum_trailing(qd.log_prob(z), keep=1)
+            return call_log_joint(log_joint, z) - sum_trailing(qd.log_prob(z), keep=1)
 
         est = estimate_grad(f, guide.dist_fn, params, n, self.estimator, context=context)
         self.last = est

@@ -78,7 +78,7 @@ def register(app: typer.Typer) -> None:
         """Compare gradient estimators on a problem with an exact gradient."""
         from rich.console import Console
 
-        from . import diagnostics as dg
+        from .. import diagnostics as dg
         from . import problems
 
         console = Console(width=None if Console().is_terminal else 150)

@@ -24,7 +24,7 @@ from collections.abc import Callable, Mapping
 import torch
 import torch.distributions as D
 
-from .errors import EstimatorNotApplicable, ParameterError
+from ..errors import EstimatorNotApplicable, ParameterError
 
 _ICDF: dict[type, Callable[[D.Distribution, torch.Tensor], torch.Tensor]] = {}
 
@@ -213,7 +213,7 @@ def _gamma_score(d, x):
     ]
 
 
-def _sum_trailing(t: torch.Tensor, keep: int = 1) -> torch.Tensor:
+def sum_trailing(t: torch.Tensor, keep: int = 1) -> torch.Tensor:
     """Sum over all dimensions after the first ``keep`` (sample axis, then any item axes)."""
     return t.reshape(*t.shape[:keep], -1).sum(-1) if t.dim() > keep else t
 
@@ -286,7 +286,7 @@ class SampleModel:
     def log_prob(self, x: torch.Tensor, item_dims: int = 0) -> torch.Tensor:
         """log p(x_i), shape (n,), summed over the batch and event dimensions of one draw; with
         ``item_dims`` = k the first k batch dimensions are kept, shape (n, *items)."""
-        return _sum_trailing(self.dist.log_prob(x), keep=1 + item_dims)
+        return sum_trailing(self.dist.log_prob(x), keep=1 + item_dims)
 
     def score(self, x: torch.Tensor, create_graph: bool = False) -> dict[str, torch.Tensor]:
         """Per-sample scores {name: (n, *param.shape)} with one backward pass (or one vmap).

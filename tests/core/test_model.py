@@ -4,7 +4,7 @@ import pytest
 import torch
 import torch.distributions as D
 
-from scoregrad._model import SampleModel
+from scoregrad.core.model import SampleModel
 
 CASES = {
     "normal": (lambda mu, ls: D.Normal(mu, ls.exp()), {"mu": (3,), "ls": (3,)}),

@@ -7,7 +7,7 @@ from typer.testing import CliRunner
 
 from scoregrad import problems as P
 from scoregrad.cli import app
-from scoregrad.demo import demo_estimators, run_demo
+from scoregrad.diagnostics.demo import demo_estimators, run_demo
 
 
 def test_demo_command_prints_table_and_writes_png(tmp_path):

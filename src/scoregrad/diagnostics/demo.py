@@ -16,12 +16,12 @@ from pathlib import Path
 import torch
 import typer
 
-from . import baselines as B
-from . import control_variates as CV
+from .. import baselines as B
+from .. import control_variates as CV
+from .. import sampling as S
+from ..estimate import estimate_grad
+from ..estimators.score_function import ScoreFunction
 from . import problems as P
-from . import sampling as S
-from .estimate import estimate_grad
-from .estimators.score_function import ScoreFunction
 
 
 def demo_estimators() -> list[tuple[str, callable, int | None]]:

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 import scoregrad as sg
 from scoregrad import diagnostics as dg
-from scoregrad.diagnostics_cli import register
+from scoregrad.diagnostics.cli import register
 
 
 @pytest.fixture(autouse=True)

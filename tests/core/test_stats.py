@@ -3,7 +3,7 @@
 import numpy as np
 import torch
 
-from scoregrad._stats import RunningMoments, shifted_moments
+from scoregrad.core.stats import RunningMoments, shifted_moments
 
 
 def test_merge_matches_numpy_with_large_offset():

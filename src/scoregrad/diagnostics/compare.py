@@ -40,10 +40,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import estimators as E
-from .control_variates import ScoreControlVariate
-from .errors import EstimatorNotApplicable, ScoregradError
-from .estimate import estimate_grad
+from .. import estimators as E
+from ..control_variates import ScoreControlVariate
+from ..errors import EstimatorNotApplicable, ScoregradError
+from ..estimate import estimate_grad
 from .problems import Problem
 
 __all__ = [

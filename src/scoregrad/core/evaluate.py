@@ -8,7 +8,7 @@ from concurrent.futures import Executor
 import numpy as np
 import torch
 
-from .errors import FunctionOutputError
+from ..errors import FunctionOutputError
 from .parallel import map_batches
 
 
