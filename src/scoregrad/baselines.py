@@ -28,7 +28,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .errors import SampleSizeError
+from .errors import ArgumentError, SampleSizeError
 
 __all__ = ["Baseline", "NoBaseline", "Constant", "MovingAverage", "LeaveOneOut", "Learned"]
 
@@ -38,6 +38,11 @@ class Baseline:
 
     #: fewest independent blocks (units) the baseline needs.
     min_units: int = 1
+    #: whether b for a sample is computed from the other samples of the same batch; estimators then
+    #: fit anything else from the batch (control-variate coefficients) leave-one-out as well
+    uses_batch: bool = False
+    #: b ≡ 0, so estimators may skip it
+    zero: bool = False
 
     def __call__(
         self, f_values: torch.Tensor, block: int = 1, context: torch.Tensor | None = None
@@ -59,6 +64,8 @@ class Baseline:
 
 class NoBaseline(Baseline):
     """b = 0: the plain score-function (REINFORCE) estimator."""
+
+    zero = True
 
     def __call__(self, f_values, block=1, context=None):
         return torch.zeros_like(f_values)
@@ -99,7 +106,9 @@ class MovingAverage(Baseline):
 
     def __init__(self, decay: float = 0.9):
         if not 0.0 <= decay < 1.0:
-            raise ValueError(f"MovingAverage decay must lie in [0, 1), got {decay}.")
+            raise ArgumentError(
+                f"MovingAverage decay must lie in [0, 1), got {decay!r}. Fix: use e.g. 0.9."
+            )
         self.decay = float(decay)
         self.steps = 0
         self.average: torch.Tensor | None = None
@@ -141,6 +150,7 @@ class LeaveOneOut(Baseline):
     """
 
     min_units = 2
+    uses_batch = True
 
     def __call__(self, f_values, block=1, context=None):
         n = f_values.shape[0]

@@ -37,7 +37,7 @@ from collections.abc import Callable
 import torch
 import torch.distributions as D
 
-from .errors import ControlVariateError, EstimatorNotApplicable
+from .errors import ArgumentError, ControlVariateError, EstimatorNotApplicable
 
 __all__ = ["ControlVariate", "ScoreControlVariate", "DeltaMethod", "UserControlVariate"]
 
@@ -87,9 +87,20 @@ class ControlVariate:
     """h(x) with E_θ[h] known; subclasses give ``functions`` → (h(x) of shape (n,), E_θ[h])."""
 
     def __init__(self, coefficient: str | float = "loo"):
-        if coefficient != "loo" and not isinstance(coefficient, (int, float)):
-            raise ValueError(f"coefficient must be 'loo' or a number, got {coefficient!r}.")
+        if coefficient != "loo" and (
+            isinstance(coefficient, bool) or not isinstance(coefficient, int | float)
+        ):
+            raise ArgumentError(
+                f"coefficient must be 'loo' or a number, got {coefficient!r}. Fix: "
+                "coefficient='loo' (fitted leave-one-out) or a fixed float such as 1.0."
+            )
         self.coefficient = coefficient
+
+    @property
+    def uses_batch(self) -> bool:
+        """Whether the coefficient is fitted from the batch (``"loo"``), and so needs the
+        per-parameter gradient terms that only ``estimate_grad`` has."""
+        return self.coefficient == "loo"
 
     def functions(self, x, f, dist: D.Distribution):
         """h(x) for the samples x (shape (n,)) and E[h] under `dist` (differentiable, or None
@@ -148,7 +159,7 @@ class DeltaMethod(ControlVariate):
     def __init__(self, f: Callable | None = None, order: int = 2, coefficient: str | float = 1.0):
         super().__init__(coefficient)
         if order not in (1, 2):
-            raise ValueError("DeltaMethod order must be 1 or 2.")
+            raise ArgumentError(f"DeltaMethod order must be 1 or 2, got {order!r}.")
         self.f, self.order = f, order
 
     def functions(self, x, f, dist):

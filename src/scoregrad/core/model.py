@@ -46,6 +46,13 @@ def _lookup_icdf(dist: D.Distribution):
     return None
 
 
+def has_icdf(dist: D.Distribution) -> bool:
+    """Whether an inverse CDF is registered for ``dist``'s family (looking through Independent)."""
+    while isinstance(dist, D.Independent):
+        dist = dist.base_dist
+    return _lookup_icdf(dist) is not None
+
+
 def from_uniform(dist: D.Distribution, u: torch.Tensor) -> torch.Tensor:
     """Map uniforms u, shaped like the draws (sample, batch and event dims), to samples of `dist`
     by its inverse CDF; raise if the family has none registered."""

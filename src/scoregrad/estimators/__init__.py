@@ -1,4 +1,9 @@
-"""Gradient estimators, one module per family, all honouring ``estimators.base.Estimator``."""
+"""Gradient estimators, one module per family, all honouring ``estimators.base.Estimator``.
+
+Each estimator declares its capabilities (``supports``, ``biased``, ``unit``, ``evals_per_unit``,
+``doors``, ...; see ``base``) and registers itself (``registry.register_estimator``), so
+``registry.applicable(dist)`` knows which apply to a distribution.
+"""
 
 from .arm import ARM, DisARM
 from .base import Contributions, Estimator
@@ -6,12 +11,16 @@ from .measure_valued import MeasureValued, register_mvd
 from .multisample import RLOO, VIMCO
 from .pathwise import Pathwise
 from .rebar import REBAR, RELAX
+from .registry import applicable, register_estimator, registered
 from .relaxed import GumbelSoftmax, StraightThrough
 from .score_function import ScoreFunction
 
 __all__ = [
     "Contributions",
     "Estimator",
+    "register_estimator",
+    "registered",
+    "applicable",
     "ScoreFunction",
     "ARM",
     "DisARM",

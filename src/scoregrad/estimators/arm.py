@@ -49,8 +49,10 @@ import torch.distributions as D
 
 from ..core.model import SampleModel
 from ..errors import SampleSizeError
-from ._common import NaturalParams, linear_term, not_applicable, per_item, require_family
+from .applicability import family_reason, not_applicable, unwrap
 from .base import Contributions, Estimator
+from .natural import NaturalParams, linear_term, per_item
+from .registry import register_estimator
 
 __all__ = ["ARM", "DisARM", "stick_logits"]
 
@@ -86,7 +88,16 @@ class _BernoulliPair(Estimator):
     is applied to those K-1 binary decisions and the gradient carried back to the probabilities by
     the chain rule (the construction of Dong, Mnih & Tucker 2021, "Coupled Gradient Estimators for
     Discrete Latent Variables", §3).
+
+    Declares: unbiased; f a black box; one unit of n is an antithetic pair of samples, costing two
+    evaluations of f.
     """
+
+    unit = "antithetic pair"
+    samples_per_unit = 2
+
+    def supports(self, dist) -> str | None:
+        return family_reason(dist, (D.Bernoulli, D.Categorical), exclude=(D.OneHotCategorical,))
 
     def check(self, n: int) -> None:
         if not isinstance(n, int) or n < 1:
@@ -107,11 +118,11 @@ class _BernoulliPair(Estimator):
         raise NotImplementedError
 
     def _family(self, dist):
-        base = require_family(dist, (D.Bernoulli, D.Categorical), type(self).__name__)
-        if isinstance(base, D.OneHotCategorical):
-            raise not_applicable(type(self).__name__, dist, "it takes Categorical (indices), not "
-                                 "OneHotCategorical")  # fmt: skip
-        if isinstance(base, D.Bernoulli):
+        why = self.supports(dist)
+        if why is not None:
+            raise not_applicable(type(self).__name__, dist, why)
+        base = unwrap(dist)
+        if isinstance(base, D.Bernoulli):  # dispatch on the input's family, checked above
             return base, _logits, lambda b: b
         return base, _sticks, _first_one
 
@@ -145,6 +156,7 @@ class _BernoulliPair(Estimator):
         return value, surrogate
 
 
+@register_estimator
 class ARM(_BernoulliPair):
     """Augment-REINFORCE-Merge (Yin & Zhou 2019) for Bernoulli variables; n pairs, 2n evaluations.
 
@@ -158,6 +170,7 @@ class ARM(_BernoulliPair):
         return per_item(diff, u.dim()) * (u - 0.5)
 
 
+@register_estimator
 class DisARM(_BernoulliPair):
     """DisARM (Dong, Mnih & Tucker 2020): ARM with u integrated out given the pair.
 

@@ -40,7 +40,8 @@ from ..baselines import LeaveOneOut
 from ..core.model import SampleModel
 from ..errors import SampleSizeError
 from .base import Contributions, Estimator, broadcast_rows
-from .score_function import ScoreFunction
+from .registry import register_estimator
+from .score_function import ScoreFunction, score_reason
 
 __all__ = ["VIMCO", "RLOO", "vimco_signals"]
 
@@ -61,8 +62,13 @@ def vimco_signals(log_w: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return L_hat, L_hat.unsqueeze(0) - L_minus
 
 
+@register_estimator
 class VIMCO(Estimator):
     """VIMCO for the K-sample log-mean-exp objective E[log (1/K) Σ_k exp f(x_k)].
+
+    Declares: ``estimates`` is that objective, not E[f]; one unit of n is a sample, and K
+    consecutive samples form one objective (``granularity``), which chunks never split. Built on
+    ∇θ log q, so not applicable where the support moves with θ.
 
     Args:
         num_samples: K, the samples per objective for ``estimate_grad`` (n must be a multiple of
@@ -70,6 +76,10 @@ class VIMCO(Estimator):
     """
 
     name = "vimco"
+    estimates = "E[log mean_K exp f]"
+
+    def supports(self, dist) -> str | None:
+        return super().supports(dist) or score_reason(dist)
 
     def __init__(self, num_samples: int | None = None):
         if num_samples is not None and (not isinstance(num_samples, int) or num_samples < 2):
@@ -125,6 +135,7 @@ class VIMCO(Estimator):
         return f"VIMCO(num_samples={self.num_samples})" if self.num_samples else "VIMCO()"
 
 
+@register_estimator
 class RLOO(ScoreFunction):
     """The score function with a leave-one-out baseline across the n samples (Kool et al. 2019).
 

@@ -49,9 +49,11 @@ import torch.distributions as D
 from torch import nn
 
 from ..core.model import SampleModel
-from ..errors import EstimatorNotApplicable, SampleSizeError
-from ._common import NaturalParams, linear_term, per_item, require_family
+from ..errors import ArgumentError, EstimatorNotApplicable, SampleSizeError
+from .applicability import family_reason, not_applicable, unwrap
 from .base import Contributions, Estimator
+from .natural import NaturalParams, linear_term, per_item
+from .registry import register_estimator
 
 __all__ = ["RELAX", "REBAR"]
 
@@ -94,6 +96,7 @@ class _ItemMLP(nn.Module):
         return self.net(z.reshape(*lead, -1)).squeeze(-1)
 
 
+@register_estimator
 class RELAX(Estimator):
     """RELAX (Grathwohl et al. 2018) for Bernoulli variables with a learned control variate.
 
@@ -111,6 +114,23 @@ class RELAX(Estimator):
 
     name = "relax"
 
+    @property
+    def needs_differentiable_f(self) -> bool:
+        """Only the relaxed f, η f(σ(z/λ)), differentiates f."""
+        return self.relaxed_f
+
+    def evals_per_unit(self, dist) -> int:
+        return 3 if self.relaxed_f else 1
+
+    def supports(self, dist) -> str | None:
+        return family_reason(dist, (D.Bernoulli,))
+
+    def _require(self, dist) -> D.Distribution:
+        why = self.supports(dist)
+        if why is not None:
+            raise not_applicable(type(self).__name__, dist, why)
+        return unwrap(dist)
+
     def __init__(
         self,
         control: nn.Module | None | bool = None,
@@ -125,9 +145,15 @@ class RELAX(Estimator):
         train: bool = True,
     ):
         if control is False and not relaxed_f:
-            raise ValueError("RELAX needs a control: a network, relaxed_f=True, or both.")
-        if temperature <= 0:
-            raise ValueError(f"temperature must be positive, got {temperature}.")
+            raise ArgumentError("RELAX needs a control: a network, relaxed_f=True, or both.")
+        if (
+            isinstance(temperature, bool)
+            or not isinstance(temperature, int | float)
+            or not (temperature > 0)
+        ):
+            raise ArgumentError(
+                f"temperature must be a positive number, got {temperature!r}. Fix: e.g. 0.5."
+            )
         self.control = _ItemMLP(hidden) if control is None else (control or None)
         self.relaxed_f = relaxed_f
         self.eta = nn.Parameter(torch.tensor(float(eta)))
@@ -244,14 +270,14 @@ class RELAX(Estimator):
     def contributions(self, evaluator, dist_fn, params, n, context=None) -> Contributions:
         self.check(n)
         model = SampleModel.expand(dist_fn, params, n)
-        require_family(model.dist, (D.Bernoulli,), type(self).__name__)
+        self._require(model.dist)
         nat = NaturalParams(model, _logits)
         g, f_b = self._core(evaluator, nat.value[0], model.draw_shape, 0, keep_graph=False)
         return Contributions(values=f_b, grads=nat.pullback((g,)), block=1)
 
     def surrogate(self, evaluator, dist, n, context=None):
         self.check(n)
-        base = require_family(dist, (D.Bernoulli,), type(self).__name__)
+        base = self._require(dist)
         with torch.enable_grad():
             logits_t = base.logits
         logits = logits_t.detach().unsqueeze(0).expand(n, *logits_t.shape)
@@ -291,6 +317,7 @@ class RELAX(Estimator):
         return f"{type(self).__name__}({', '.join(parts)})"
 
 
+@register_estimator
 class REBAR(RELAX):
     """REBAR (Tucker, Mnih, Maddison, Lawson, Sohl-Dickstein 2017): RELAX whose control is the
     relaxed f alone, c(z) = η f(σ(z/λ)), with η and the temperature λ learned online."""
