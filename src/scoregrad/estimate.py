@@ -288,5 +288,5 @@ def score(
     tensor([ 0.5000, -1.0000])
     """
     check_params(params)
-    args.check_in_support(build_distribution(dist_fn, params), x)
-    return SampleModel.expand(dist_fn, params, x.shape[0]).score(x, create_graph=create_graph)
+    model = SampleModel.expand(dist_fn, params, x.shape[0])
+    return model.score(x, create_graph=create_graph, check_support=True)

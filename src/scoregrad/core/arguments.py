@@ -164,7 +164,7 @@ def require_instance(value, base: type, what: str, default=None):
             f"one of {known}."
         )
     raise EstimatorArgumentError(
-        f"{what} must be a {base.__name__} instance, got {type(value).__name__} ({value!r})."
+        f"{what} must be an instance of {base.__name__}, got {type(value).__name__} ({value!r})."
     )
 
 
@@ -238,7 +238,7 @@ def check_distribution(dist) -> D.Distribution:
         )
     ref = distribution_reference(dist)
     if ref is not None and ref.dtype in _LOW_PRECISION:
-        raise _low_precision(ref.dtype, f"the {type(dist).__name__}'s parameters")
+        raise _low_precision(ref.dtype, f"the parameter of the {type(dist).__name__}")
     return dist
 
 

@@ -295,14 +295,23 @@ class SampleModel:
         ``item_dims`` = k the first k batch dimensions are kept, shape (n, *items)."""
         return sum_trailing(self.dist.log_prob(x), keep=1 + item_dims)
 
-    def score(self, x: torch.Tensor, create_graph: bool = False) -> dict[str, torch.Tensor]:
+    def score(
+        self, x: torch.Tensor, create_graph: bool = False, check_support: bool = False
+    ) -> dict[str, torch.Tensor]:
         """Per-sample scores {name: (n, *param.shape)} with one backward pass (or one vmap).
+
+        With ``check_support`` points outside the support raise ``SupportError`` (naming them)
+        instead of getting a formula's value; samples the model drew itself need no check.
 
         For families with a registered closed-form score (``register_score``) the backward pass
         runs only through ``dist_fn`` (from the family's own parameters to the user's), not
         through ``log_prob``: a few autograd nodes instead of a dozen, which is most of the fixed
         cost of a small-n estimate.
         """
+        if check_support:
+            from .arguments import check_in_support
+
+            check_in_support(self.dist, x)
         if self.expanded:
             natural = None if create_graph else _natural_scores(self.dist, x)
             leaves = list(self.leaves.values())

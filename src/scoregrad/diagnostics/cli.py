@@ -84,7 +84,7 @@ def register(app: typer.Typer) -> None:
         console = Console(width=None if Console().is_terminal else 150)
         names = [e.strip() for e in estimators.split(",") if e.strip()] or list(dg.ESTIMATORS)
         for name in names:
-            if name not in dg.ESTIMATORS:
+            if name not in dg.ESTIMATORS and name not in dg.ALIASES:
                 raise typer.BadParameter(
                     f"unknown estimator {name!r}; known: {', '.join(dg.ESTIMATORS)}."
                 )

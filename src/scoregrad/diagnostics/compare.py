@@ -44,10 +44,13 @@ from .. import estimators as E
 from ..control_variates import ScoreControlVariate
 from ..errors import EstimatorNotApplicable, ScoregradError
 from ..estimate import estimate_grad
+from ..estimators.registry import registered
 from .problems import Problem
 
 __all__ = [
     "ESTIMATORS",
+    "CONFIGURED",
+    "ALIASES",
     "make_estimator",
     "compare",
     "Comparison",
@@ -62,32 +65,40 @@ __all__ = [
 #: |z| above which a bias is flagged (two-sided 1e-5 false-alarm rate per component)
 Z_FLAG = 4.42
 
-#: estimator names accepted by ``compare`` and ``scoregrad compare``
-ESTIMATORS: dict[str, Callable[[], E.Estimator]] = {
-    "score_function": lambda: E.ScoreFunction(),
-    "rloo": lambda: E.RLOO(),
+#: configurations compare offers beyond each registered estimator's defaults
+CONFIGURED: dict[str, Callable[[], E.Estimator]] = {
     "optimal_baseline": lambda: E.ScoreFunction(control_variate=ScoreControlVariate()),
-    "pathwise": lambda: E.Pathwise(),
     "mvd": lambda: E.MeasureValued(coupling=False),
-    "mvd_coupled": lambda: E.MeasureValued(coupling=True),
-    "arm": lambda: E.ARM(),
-    "disarm": lambda: E.DisARM(),
-    "rebar": lambda: E.REBAR(),
-    "relax": lambda: E.RELAX(),
-    "gumbel_softmax": lambda: E.GumbelSoftmax(0.5),
-    "straight_through": lambda: E.StraightThrough(1.0),
 }
+#: other spellings that keep working (the registry's name is the one shown)
+ALIASES = {"mvd_coupled": "measure_valued"}
+
+
+def _estimator_table() -> dict[str, Callable[[], E.Estimator]]:
+    """Every registered estimator of ∇E[f] (VIMCO's log-mean-exp objective has another exact
+    gradient) under its registry name, then the configured variants."""
+    table: dict[str, Callable[[], E.Estimator]] = {
+        name: cls for name, cls in registered().items() if cls.estimates == "E[f]"
+    }
+    table.update(CONFIGURED)
+    return table
+
+
+#: estimator names accepted by ``compare`` and ``scoregrad compare`` (built from the registry)
+ESTIMATORS: dict[str, Callable[[], E.Estimator]] = _estimator_table()
 
 
 def make_estimator(name: str) -> E.Estimator:
-    """A fresh estimator by its ``ESTIMATORS`` name."""
-    if name not in ESTIMATORS:
+    """A fresh estimator by its ``ESTIMATORS`` name (or an alias such as ``mvd_coupled``)."""
+    table = _estimator_table()  # estimators registered after import count too
+    key = ALIASES.get(name, name)
+    if key not in table:
         import difflib
 
-        close = difflib.get_close_matches(name, ESTIMATORS, n=2)
+        close = difflib.get_close_matches(name, [*table, *ALIASES], n=2)
         hint = f" Did you mean {' or '.join(close)}?" if close else ""
-        raise ScoregradError(f"unknown estimator {name!r}.{hint} Known: {', '.join(ESTIMATORS)}.")
-    return ESTIMATORS[name]()
+        raise ScoregradError(f"unknown estimator {name!r}.{hint} Known: {', '.join(table)}.")
+    return table[key]()
 
 
 def _resolve(estimators) -> dict[str, E.Estimator]:
@@ -98,7 +109,7 @@ def _resolve(estimators) -> dict[str, E.Estimator]:
         if isinstance(e, str):
             out[e] = make_estimator(e)
         else:
-            out[getattr(e, "name", type(e).__name__)] = e
+            out[e.name] = e
     return out
 
 
@@ -245,7 +256,7 @@ def compare(
             out.skipped[label] = str(e)
             continue
         seconds = statistics.median(x.seconds for x in runs)
-        biased = bool(getattr(estimator, "biased", False))
+        biased = bool(estimator.biased)
         for k in params:
             grads = torch.stack([x.grad[k].detach() for x in runs])
             ses = torch.stack([x.stderr[k].detach() for x in runs])

@@ -42,20 +42,21 @@ def implements(dist: D.Distribution, method: str) -> bool:
     return getattr(type(dist), method, None) is not getattr(D.Distribution, method)
 
 
-def _tensors(obj) -> list[torch.Tensor]:
-    """Tensors held by a constraint or transform (one level of attributes, lists and parts)."""
+def _tensors(obj, seen=None) -> list[torch.Tensor]:
+    """Tensors held by a constraint or transform (its attributes, lists and parts, recursively;
+    each object once, since a transform and its inverse refer to each other)."""
+    seen = set() if seen is None else seen
+    if id(obj) in seen or not hasattr(obj, "__dict__"):
+        return []
+    seen.add(id(obj))
     out = []
-    for v in vars(obj).values() if hasattr(obj, "__dict__") else ():
-        if isinstance(v, torch.Tensor):
-            out.append(v)
-        elif isinstance(v, constraints.Constraint | D.Transform):
-            out += _tensors(v)
-        elif isinstance(v, list | tuple):
-            for item in v:
-                if isinstance(item, torch.Tensor):
-                    out.append(item)
-                elif isinstance(item, constraints.Constraint | D.Transform):
-                    out += _tensors(item)
+    for v in vars(obj).values():
+        items = v if isinstance(v, list | tuple) else (v,)
+        for item in items:
+            if isinstance(item, torch.Tensor):
+                out.append(item)
+            elif isinstance(item, constraints.Constraint | D.Transform):
+                out += _tensors(item, seen)
     return out
 
 

@@ -25,7 +25,14 @@ from __future__ import annotations
 import difflib
 import re
 
-__all__ = ["register_estimator", "registered", "applicable", "estimator_class", "default_instance"]
+__all__ = [
+    "register_estimator",
+    "unregister_estimator",
+    "registered",
+    "applicable",
+    "estimator_class",
+    "default_instance",
+]
 
 _REGISTRY: dict[str, type] = {}
 _DEFAULTS: dict[str, object] = {}
@@ -81,3 +88,9 @@ def default_instance(name: str):
 def applicable(dist) -> list[str]:
     """Names of the registered estimators whose ``supports(dist)`` is None, i.e. that apply."""
     return [name for name in registered() if default_instance(name).supports(dist) is None]
+
+
+def unregister_estimator(name: str) -> None:
+    """Remove a registered estimator (for plug-ins that are unloaded, and tests)."""
+    _REGISTRY.pop(name, None)
+    _DEFAULTS.pop(name, None)
