@@ -49,12 +49,12 @@ import torch.distributions as D
 
 from ..core.model import SampleModel
 from ..errors import SampleSizeError
-from .applicability import family_reason, not_applicable, unwrap
+from .applicability import not_applicable, unwrap
 from .base import Contributions, Estimator
 from .natural import NaturalParams, linear_term, per_item
 from .registry import register_estimator
 
-__all__ = ["ARM", "DisARM", "stick_logits"]
+__all__ = ["ARM", "DisARM", "stick_logits", "BINARY_ENCODINGS"]
 
 
 def _logits(d: D.Distribution) -> tuple[torch.Tensor]:
@@ -81,6 +81,21 @@ def _first_one(b: torch.Tensor) -> torch.Tensor:
     return torch.cat([b, ones], -1).argmax(-1)
 
 
+#: family -> (natural logits of its binary decisions, decisions -> sample); looked up by MRO, so a
+#: subclass of a registered family is handled like it (OneHotCategorical is not a Categorical)
+BINARY_ENCODINGS: dict[type, tuple] = {
+    D.Bernoulli: (_logits, lambda b: b),
+    D.Categorical: (_sticks, _first_one),
+}
+
+
+def _encoding(dist):
+    for cls in type(unwrap(dist)).__mro__:
+        if cls in BINARY_ENCODINGS:
+            return BINARY_ENCODINGS[cls]
+    return None
+
+
 class _BernoulliPair(Estimator):
     """Shared machinery of ARM and DisARM: antithetic Bernoulli pairs, two evaluations of f.
 
@@ -97,7 +112,10 @@ class _BernoulliPair(Estimator):
     samples_per_unit = 2
 
     def supports(self, dist) -> str | None:
-        return family_reason(dist, (D.Bernoulli, D.Categorical), exclude=(D.OneHotCategorical,))
+        if _encoding(dist) is not None:
+            return None
+        known = " or ".join(c.__name__ for c in BINARY_ENCODINGS)
+        return f"it needs {known} random variables, got {type(unwrap(dist)).__name__}"
 
     def check(self, n: int) -> None:
         if not isinstance(n, int) or n < 1:
@@ -121,10 +139,8 @@ class _BernoulliPair(Estimator):
         why = self.supports(dist)
         if why is not None:
             raise not_applicable(type(self).__name__, dist, why)
-        base = unwrap(dist)
-        if isinstance(base, D.Bernoulli):  # dispatch on the input's family, checked above
-            return base, _logits, lambda b: b
-        return base, _sticks, _first_one
+        getter, decode = _encoding(dist)
+        return unwrap(dist), getter, decode
 
     def contributions(self, evaluator, dist_fn, params, n, context=None) -> Contributions:
         self.check(n)

@@ -33,6 +33,7 @@ True
 from __future__ import annotations
 
 import math
+from numbers import Integral
 
 import torch
 
@@ -82,12 +83,16 @@ class VIMCO(Estimator):
         return super().supports(dist) or score_reason(dist)
 
     def __init__(self, num_samples: int | None = None):
-        if num_samples is not None and (not isinstance(num_samples, int) or num_samples < 2):
+        if num_samples is not None and (
+            isinstance(num_samples, bool)
+            or not isinstance(num_samples, Integral)
+            or num_samples < 2
+        ):
             raise SampleSizeError(
                 f"VIMCO needs K ≥ 2 samples per objective (a leave-one-out signal), got "
                 f"num_samples={num_samples!r}."
             )
-        self.num_samples = num_samples
+        self.num_samples = None if num_samples is None else int(num_samples)
 
     @property
     def granularity(self) -> int:
