@@ -225,6 +225,27 @@ REFUSED = [
         r"float16.*float32",
         True,
     ),
+    (
+        "dist_fn not callable",
+        est(dist_fn=3),
+        sg.ParameterError,
+        r"dist_fn must be a function",
+        True,
+    ),
+    (
+        "dist_fn with other argument names",
+        est(dist_fn=lambda m: D.Normal(m, 1.0)),
+        sg.ParameterError,
+        r"names mu.*lambda mu",
+        True,
+    ),
+    (
+        "score of a bare number",
+        lambda f: sg.score(normal, P(), 1.0),
+        sg.errors.SupportError,
+        r"leading sample axis",
+        True,
+    ),
     # item 2: supports that move with θ
     (
         "score function on Uniform(0, θ)",
@@ -414,8 +435,10 @@ def test_scores_outside_the_support():
     model = sg.core.SampleModel.expand(lambda lam: D.Poisson(lam), poisson, 2)
     with pytest.raises(sg.errors.SupportError):
         model.score(torch.tensor([3.0, 2.5]), check_support=True)
-    # inside the support: (x/λ - 1), exactly
+    # inside the support: (x/λ - 1), exactly; a list of points is taken as a tensor
     s = sg.score(lambda lam: D.Poisson(lam), poisson, torch.tensor([0.0, 4.0]))
+    assert torch.allclose(s["lam"], torch.tensor([-1.0, 1.0]))
+    s = sg.score(lambda lam: D.Poisson(lam), poisson, [0, 4])
     assert torch.allclose(s["lam"], torch.tensor([-1.0, 1.0]))
 
 

@@ -22,7 +22,7 @@ from .core import arguments as args
 from .core.arguments import check_params
 from .core.chunks import chunk_sizes, unit_means
 from .core.evaluate import Evaluator
-from .core.model import SampleModel, build_distribution
+from .core.model import SampleModel
 from .core.seeding import seeded
 from .core.stats import RunningMoments, shifted_moments
 from .errors import SampleSizeError
@@ -120,7 +120,7 @@ def estimate_grad(
     seed = args.check_seed(seed)
     chunk_size = args.positive_size(chunk_size, "chunk_size")
     batch_size = args.positive_size(batch_size, "batch_size")
-    dist = build_distribution(dist_fn, params)
+    dist = args.build_checked(dist_fn, params)
     estimator = args.check_estimator(estimator, "estimate_grad", dist=dist, executor=executor)
     estimator.check(n)
     ref = next(iter(params.values()))
@@ -288,5 +288,7 @@ def score(
     tensor([ 0.5000, -1.0000])
     """
     check_params(params)
+    args.build_checked(dist_fn, params)
+    x = args.as_points(x, params)
     model = SampleModel.expand(dist_fn, params, x.shape[0])
     return model.score(x, create_graph=create_graph, check_support=True)

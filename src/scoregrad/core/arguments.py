@@ -36,6 +36,8 @@ from ..errors import (
 
 __all__ = [
     "check_params",
+    "build_checked",
+    "as_points",
     "sample_size",
     "check_seed",
     "positive_size",
@@ -98,6 +100,47 @@ def check_params(params: Mapping[str, torch.Tensor]) -> None:
             f"moments need one of each. Fix: move them together, e.g. "
             f"p.to(dtype={ref.dtype}, device='{ref.device}') like {ref_name!r}."
         )
+
+
+def build_checked(dist_fn, params: Mapping[str, torch.Tensor]) -> D.Distribution:
+    """dist_fn(**params) for a door: a clear error when dist_fn is not callable or does not take
+    the parameters' names (and ``build_distribution``'s for invalid values or a non-Distribution)."""
+    from .model import build_distribution
+
+    if not callable(dist_fn):
+        raise ParameterError(
+            f"dist_fn must be a function from the parameters to a Distribution, got "
+            f"{type(dist_fn).__name__}. Fix: e.g. dist_fn=lambda mu: Normal(mu, 1.0); for a ready "
+            "distribution use scoregrad.expectation."
+        )
+    try:
+        return build_distribution(dist_fn, params)
+    except TypeError as e:
+        names = ", ".join(params)
+        raise ParameterError(
+            f"dist_fn(**params) failed with the parameter names {names}: {e}. Fix: name dist_fn's "
+            f"arguments like the keys of params (e.g. lambda {names}: ...)."
+        ) from e
+
+
+def as_points(x, params: Mapping[str, torch.Tensor]) -> torch.Tensor:
+    """Points to score as a tensor with a leading sample axis (lists and arrays are converted to
+    the parameters' dtype and device)."""
+    ref = next(iter(params.values()))
+    if not isinstance(x, torch.Tensor):
+        try:
+            x = torch.as_tensor(x, dtype=ref.dtype, device=ref.device)
+        except (TypeError, ValueError, RuntimeError) as e:
+            raise SupportError(
+                f"x must be a tensor of points with the sample axis first, got "
+                f"{type(x).__name__}: {e}."
+            ) from e
+    if x.dim() == 0:
+        raise SupportError(
+            "x is a single number; score takes points with a leading sample axis. Fix: pass "
+            "x.reshape(1) (or a 1-element list)."
+        )
+    return x
 
 
 def sample_size(n, what: str = "n") -> int:
