@@ -22,6 +22,10 @@ pathwise (or any f-differentiating estimator)          ExecutorError
 float64 parameters                                     float64 values, gradients, standard errors
 f = 1e9 + x (float64) with float32 parameters          value error ≈ 1/√n, not 0 (z-tested)
 float16 / bfloat16 parameters                          ParameterError: use float32
+f modifying its input in place                         FunctionOutputError (the scores would use
+                                                       the modified samples)
+a parameter dist_fn never uses (float(p), p.item())    UnreachedParameterWarning (the 0 ± 0 is a
+                                                       broken graph, not a measurement)
 =====================================================  ===========================================
 """
 
@@ -185,6 +189,20 @@ REFUSED = [
         sg.FunctionOutputError,
         r"callable",
         True,
+    ),
+    (
+        "f modifies x in place",
+        est(f=lambda x: x.sub_(1.0)),
+        sg.FunctionOutputError,
+        r"in place.*clone",
+        False,
+    ),
+    (
+        "f modifies x in place (expectation)",
+        exp(f=lambda x: x.clamp_(min=0.0)),
+        sg.FunctionOutputError,
+        r"in place",
+        False,
     ),
     # distributions and parameters
     (
@@ -440,6 +458,24 @@ def test_scores_outside_the_support():
     assert torch.allclose(s["lam"], torch.tensor([-1.0, 1.0]))
     s = sg.score(lambda lam: D.Poisson(lam), poisson, [0, 4])
     assert torch.allclose(s["lam"], torch.tensor([-1.0, 1.0]))
+
+
+# --- doubtful inputs: a warning --------------------------------------------------------------
+
+
+def test_a_parameter_that_never_reaches_the_distribution_warns():
+    """dist_fn(float(mu)) breaks the graph: the gradient 0 ± 0 is not a measurement."""
+    mu = leaf(0.5)
+    with pytest.warns(sg.core.arguments.UnreachedParameterWarning, match=r"float\(mu\)"):
+        e = sg.estimate_grad(lambda x: x**2, lambda mu: D.Normal(mu.item(), 1.0), {"mu": mu},
+                             n=64, seed=0)  # fmt: skip
+    assert float(e.grad["mu"]) == 0.0
+    import warnings
+
+    with warnings.catch_warnings():  # a parameter that reaches it, with an exact zero: no warning
+        warnings.simplefilter("error", sg.core.arguments.UnreachedParameterWarning)
+        sg.estimate_grad(lambda x: x[:, 1], lambda mu: D.Normal(torch.stack([mu, 0 * mu]), 1.0),
+                         {"mu": mu}, n=64, estimator=sg.Pathwise(), seed=0)  # fmt: skip
 
 
 # --- inputs that are right, checked as statistics ---------------------------------------------

@@ -141,6 +141,7 @@ def estimate_grad(
                 estimator, evaluator, dist_fn, params, sizes, context, return_per_sample
             )
     seconds = time.perf_counter() - start
+    args.warn_unreached(dist, params, grads)
     dtype = ref.dtype
     value_dtype = torch.promote_types(evaluator.value_dtype or dtype, dtype)  # f's own precision
     return GradientEstimate(

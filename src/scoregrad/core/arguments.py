@@ -47,6 +47,8 @@ __all__ = [
     "check_distribution",
     "distribution_reference",
     "check_in_support",
+    "warn_unreached",
+    "UnreachedParameterWarning",
 ]
 
 #: dtypes whose rounding makes Monte Carlo moments and scores unreliable
@@ -269,6 +271,56 @@ def check_estimator(estimator, door: str, *, dist=None, executor=None):
     if dist is not None:
         estimator.require(dist)
     return estimator
+
+
+class UnreachedParameterWarning(UserWarning):
+    """A parameter got a gradient of exactly zero because it never reaches the distribution."""
+
+
+def _held_tensors(obj, seen) -> list[torch.Tensor]:
+    if id(obj) in seen or not hasattr(obj, "__dict__"):
+        return []
+    seen.add(id(obj))
+    out = []
+    for v in vars(obj).values():
+        for item in v if isinstance(v, list | tuple) else (v,):
+            if isinstance(item, torch.Tensor):
+                out.append(item)
+            elif isinstance(item, D.Distribution | D.Transform):
+                out += _held_tensors(item, seen)
+    return out
+
+
+def warn_unreached(dist: D.Distribution, params: Mapping[str, torch.Tensor], grads) -> None:
+    """Warn about parameters whose estimated gradient is exactly zero because no tensor of
+    ``dist`` depends on them (dist_fn used ``float(p)``, ``p.item()``, ``p.detach()`` or
+    ``torch.tensor(p)``): the zero is then a broken graph, not a measurement. Free unless some
+    gradient is exactly zero."""
+    import warnings
+
+    zero = [k for k, g in grads.items() if not bool((g != 0).any())]
+    if not zero:
+        return
+    held = [t for t in _held_tensors(dist, set()) if t.requires_grad]
+    with torch.enable_grad():
+        reached = (
+            torch.autograd.grad(
+                [t.sum() for t in held], [params[k] for k in zero], allow_unused=True,
+                retain_graph=True,
+            )
+            if held
+            else [None] * len(zero)
+        )  # fmt: skip
+    for k, r in zip(zero, reached, strict=True):
+        if r is None:
+            warnings.warn(
+                f"parameter {k!r} got a gradient of exactly 0 because the distribution does not "
+                f"depend on it: dist_fn may break the graph (float({k}), {k}.item(), "
+                f"{k}.detach(), torch.tensor({k})). Fix: use {k} in torch operations inside "
+                "dist_fn; if it really does not enter the distribution, drop it from params.",
+                UnreachedParameterWarning,
+                stacklevel=3,
+            )
 
 
 def check_distribution(dist) -> D.Distribution:

@@ -74,7 +74,14 @@ class Evaluator:
                 self._probe(x)
             out = map_batches(self.f, x, self.executor, self.batch_size)
         else:
+            version = x._version  # shared with x.detach(): an in-place change of f's input shows
             out = self.f(x if differentiable else x.detach())
+            if x._version != version:
+                raise FunctionOutputError(
+                    "f modified its input in place (e.g. x -= 1, x.clamp_(...), x[...] = ...); "
+                    "the samples are also used for the scores, which would then be wrong. Fix: "
+                    "work on a copy inside f (x = x.clone(), or out-of-place operations)."
+                )
         values = as_values(
             out,
             n,
