@@ -22,6 +22,8 @@ pathwise (or any f-differentiating estimator)          ExecutorError
 float64 parameters                                     float64 values, gradients, standard errors
 f = 1e9 + x (float64) with float32 parameters          value error ≈ 1/√n, not 0 (z-tested)
 float16 / bfloat16 parameters                          ParameterError: use float32
+f using a parameter directly in estimate_grad          FunctionOutputError naming it (∂f/∂θ would
+                                                       be missing; expectation keeps f's graph)
 f modifying its input in place                         FunctionOutputError (the scores would use
                                                        the modified samples)
 a parameter dist_fn never uses (float(p), p.item())    UnreachedParameterWarning (the 0 ± 0 is a
@@ -85,6 +87,7 @@ def exp(dist=None, f=None, **kw):
 
 theta = leaf(2.0)
 W = leaf(2.0)
+PARAM = {"mu": leaf(0.5)}
 _pool = ThreadPoolExecutor(2)
 
 #: (label, call taking f, error class, message pattern, f must not have run)
@@ -159,6 +162,20 @@ REFUSED = [
     ("chunk_size=2.5", est(chunk_size=2.5), sg.errors.BatchSizeError, r"got 2\.5", True),
     ("batch_size=0", est(batch_size=0), sg.errors.BatchSizeError, r"batch_size", True),
     ("batch_size='8'", est(batch_size="8"), sg.errors.BatchSizeError, r"batch_size", True),
+    (
+        "chunk_size below a leave-one-out's two units",
+        est(estimator=sg.ScoreFunction(B.LeaveOneOut()), chunk_size=1),
+        sg.errors.BatchSizeError,
+        r"chunks of 1 samples.*leave-one-out.*raise chunk_size",
+        True,
+    ),
+    (
+        "chunk_size that splits antithetic pairs",
+        est(estimator=sg.ScoreFunction(sampler=sg.sampling.Antithetic()), chunk_size=1),
+        sg.errors.BatchSizeError,
+        r"whole groups of 2",
+        True,
+    ),
     ("seed as a string", est(seed="0"), sg.errors.SeedError, r"integer.*seed=0", True),
     ("seed as a float", est(seed=1.5), sg.errors.SeedError, r"got 1\.5", True),
     ("seed as a string (expectation)", exp(seed="a"), sg.errors.SeedError, r"seed", True),
@@ -202,6 +219,20 @@ REFUSED = [
         exp(f=lambda x: x.clamp_(min=0.0)),
         sg.FunctionOutputError,
         r"in place",
+        False,
+    ),
+    (
+        "f uses a parameter directly (estimate_grad)",
+        est(f=lambda x: x * PARAM["mu"], params=PARAM),
+        sg.FunctionOutputError,
+        r"uses the parameter\(s\) mu directly.*expectation",
+        False,
+    ),
+    (
+        "f uses a parameter directly (pathwise)",
+        est(f=lambda x: x * PARAM["mu"], params=PARAM, estimator=sg.Pathwise()),
+        sg.FunctionOutputError,
+        r"mu directly",
         False,
     ),
     # distributions and parameters

@@ -125,10 +125,12 @@ def estimate_grad(
     estimator.check(n)
     ref = next(iter(params.values()))
     evaluator = Evaluator(
-        f, dtype=ref.dtype, device=ref.device, executor=executor, batch_size=batch_size
-    )
+        f, dtype=ref.dtype, device=ref.device, executor=executor, batch_size=batch_size,
+        watch=dict(params),
+    )  # fmt: skip
     per_sample_size = sum(p.numel() for p in params.values()) + 8
     sizes = chunk_sizes(n, per_sample_size, estimator.granularity, chunk_size, ref.device)
+    args.check_chunks(estimator, sizes, chunk_size)
     start = time.perf_counter()
     with seeded(seed, ref.device):
         if len(sizes) == 1:  # one chunk: moments straight from shifted sums, no streaming merge

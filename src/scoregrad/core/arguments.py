@@ -41,6 +41,7 @@ __all__ = [
     "sample_size",
     "check_seed",
     "positive_size",
+    "check_chunks",
     "require_instance",
     "resolve_estimator",
     "check_estimator",
@@ -181,6 +182,24 @@ def positive_size(value, what: str) -> int | None:
             f"got {value!r}. Fix: e.g. {what}=4096, or leave it out."
         )
     return int(value)
+
+
+def check_chunks(estimator, sizes: list[int], chunk_size: int | None) -> None:
+    """Every chunk must be a size the estimator can run (whole groups, enough units for a
+    leave-one-out baseline); otherwise a BatchSizeError names the smallest chunk_size that works."""
+    if chunk_size is None:
+        return
+    for size in sorted(set(sizes)):
+        try:
+            if size < estimator.granularity:
+                raise SampleSizeError(f"it must hold whole groups of {estimator.granularity}")
+            estimator.check(size)
+        except SampleSizeError as e:
+            raise BatchSizeError(
+                f"chunk_size={chunk_size} gives chunks of {size} samples, which {estimator!r} "
+                f"cannot run ({str(e).split(' Fix:')[0].rstrip('.')}). Fix: raise chunk_size, "
+                "or leave it out for the default."
+            ) from e
 
 
 def _instance_hint(cls: type) -> str:

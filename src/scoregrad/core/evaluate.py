@@ -43,6 +43,7 @@ class Evaluator:
         executor: Executor | None = None,
         batch_size: int | None = None,
         item_shape: tuple[int, ...] = (),
+        watch: dict[str, torch.Tensor] | None = None,
     ):
         if not callable(f):
             raise FunctionOutputError(
@@ -57,6 +58,7 @@ class Evaluator:
         self.item_shape = tuple(item_shape)
         self.n_evals = 0
         self.value_dtype: torch.dtype | None = None
+        self.watch = watch  # parameters f must not use directly (estimate_grad's)
         self._probed = False
 
     def __call__(
@@ -82,6 +84,8 @@ class Evaluator:
                     "the samples are also used for the scores, which would then be wrong. Fix: "
                     "work on a copy inside f (x = x.clone(), or out-of-place operations)."
                 )
+        if self.watch and not (differentiable or keep_graph):
+            check_not_using(out, self.watch)
         values = as_values(
             out,
             n,
@@ -114,6 +118,26 @@ class Evaluator:
                 "without executor= (f then runs in process and keeps its graph), or detach inside "
                 "f if that gradient is not wanted."
             )
+
+
+def check_not_using(out, params: dict[str, torch.Tensor], what: str = "f") -> None:
+    """Refuse an output of f that depends on one of ``params`` directly: estimate_grad
+    differentiates E[f] through the distribution only, so ∂f/∂θ would be silently missing."""
+    if not isinstance(out, torch.Tensor) or not out.requires_grad:
+        return
+    names = list(params)
+    reached = torch.autograd.grad(
+        out.sum(), [params[k] for k in names], allow_unused=True, retain_graph=True
+    )
+    used = [k for k, r in zip(names, reached, strict=True) if r is not None]
+    if used:
+        raise FunctionOutputError(
+            f"{what} uses the parameter(s) {', '.join(used)} directly (its output depends on them "
+            "through its own graph), but estimate_grad differentiates E[f] only through the "
+            "distribution, so that part of the gradient would be missing. Fix: use "
+            "scoregrad.expectation, which keeps f's graph, or detach them inside f if f should "
+            "treat them as constants."
+        )
 
 
 def as_values(

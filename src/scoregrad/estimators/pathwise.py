@@ -30,6 +30,7 @@ from collections.abc import Callable
 import torch
 import torch.distributions as D
 
+from ..core.evaluate import check_not_using
 from ..core.model import SampleModel, build_distribution
 from .applicability import not_applicable
 from .base import Contributions, Estimator
@@ -104,6 +105,7 @@ def pathwise_contributions(
             fx = differentiable_eval(evaluator, x, model.dist, name)
             leaves = model.leaves
             wrt = ([x] if x.requires_grad else []) + list(leaves.values())
+            check_not_using(fx, params, "f")
             outs = list(torch.autograd.grad(fx.sum(), wrt, allow_unused=True))
             dx = outs.pop(0) if x.requires_grad else None
             check_derivative(dx, fx, model.dist, name)
@@ -116,6 +118,7 @@ def pathwise_contributions(
             dist = build_distribution(dist_fn, leaves)
             x = draw(dist, (n,))
             fx = differentiable_eval(evaluator, x, dist, name)
+            check_not_using(fx, params, "f")
             dx = None
             if x.requires_grad:
                 (dx,) = torch.autograd.grad(fx.sum(), x, retain_graph=True, allow_unused=True)
