@@ -220,11 +220,20 @@ def test_moving_support_checks_are_general():
         D.Independent(D.Uniform(torch.zeros(3), t.expand(3)), 1),
         D.TransformedDistribution(D.Exponential(torch.tensor(1.0)), [D.AffineTransform(t, 2.0)]),
         D.TransformedDistribution(D.Beta(2.0, 2.0), [D.AffineTransform(0.0, t)]),
+        # an unbounded base mapped onto a bounded set that then moves: (t, t + 1), (t, ∞)
+        D.TransformedDistribution(D.Normal(0.0, 1.0), [D.SigmoidTransform(), D.AffineTransform(t, 1.0)]),
+        D.TransformedDistribution(D.Normal(0.0, 1.0), [D.ExpTransform(), D.AffineTransform(t, 1.0)]),
+        D.MixtureSameFamily(D.Categorical(torch.ones(2)), D.Uniform(torch.zeros(2), t.expand(2))),
+        D.Binomial(4 * t, logits=torch.tensor(0.0)),  # total_count bounds the support
     ]  # fmt: skip
     fixed = [
         D.Uniform(0.0, 2.0), D.Normal(t, 1.0), D.Gamma(t, 1.0), D.Pareto(1.0, t), D.Beta(t, 2.0),
         D.TransformedDistribution(D.Normal(t, 1.0), [D.ExpTransform()]),
         D.TransformedDistribution(D.Exponential(torch.tensor(1.0)), [D.PowerTransform(t)]),
+        D.TransformedDistribution(D.Normal(0.0, 1.0), [D.AffineTransform(t, 2.0)]),
+        D.TransformedDistribution(D.Normal(0.0, 1.0), [D.ExpTransform(), D.AffineTransform(0.0, t)]),
+        D.TransformedDistribution(D.Normal(torch.zeros(2), 1.0), [D.StickBreakingTransform()]),
+        D.Binomial(10, logits=t), D.LogNormal(t, 1.0),
     ]  # fmt: skip
     for d in moving:
         assert moving_support(d) is not None, d

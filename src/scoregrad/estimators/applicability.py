@@ -20,6 +20,8 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.distributions as D
 from torch.distributions import constraints
@@ -62,7 +64,7 @@ def _tensors(obj, seen=None) -> list[torch.Tensor]:
 
 def _bounds(support) -> list:
     """Finite lower/upper bounds of a (possibly independent-wrapped) interval-like constraint."""
-    while isinstance(support, constraints.independent):
+    while hasattr(support, "base_constraint"):  # independent, mixture and similar wrappers
         support = support.base_constraint
     out = []
     for name in ("lower_bound", "upper_bound"):
@@ -103,12 +105,13 @@ def moving_support(dist: D.Distribution) -> str | None:
     except NotImplementedError:
         support = None
     if support is not None:
-        for b in _bounds(support):
-            if torch.is_tensor(b) and _moves(b, [b]):
-                return (
-                    f"the support of {type(dist).__name__}, {support}, has a bound that depends on "
-                    "the parameters, so ∇θ log p misses the boundary term of Leibniz' rule"
-                )
+        # any tensor the support constraint holds (interval bounds, under independent or mixture
+        # wrappers, or a user's constraint) that requires grad moves the support
+        if any(t.requires_grad for t in _tensors(support)):
+            return (
+                f"the support of {type(dist).__name__}, {support}, has a bound that depends on "
+                "the parameters, so ∇θ log p misses the boundary term of Leibniz' rule"
+            )
     if isinstance(dist, D.Independent):
         return moving_support(dist.base_dist)
     if isinstance(dist, D.TransformedDistribution):
@@ -120,15 +123,25 @@ def moving_support(dist: D.Distribution) -> str | None:
         except NotImplementedError:
             return None
         params = [t for tr in dist.transforms for t in _tensors(tr)]
-        for b in _bounds(base_support):
-            y = torch.as_tensor(b, dtype=_dtype(dist)).detach()
-            with torch.enable_grad():
-                for tr in dist.transforms:
-                    y = tr(y)
-            if _moves(y, params):
+        if not any(t.requires_grad for t in params):
+            return None
+        # the base's finite bounds, and ±∞ (a sigmoid maps them to 0 and 1, which an affine map
+        # then moves); a bound that stays infinite (an affine map of ±∞) does not move
+        candidates = [*_bounds(base_support), -math.inf, math.inf]
+        for b in candidates:
+            try:
+                y = torch.as_tensor(b, dtype=_dtype(dist)).detach()
+                with torch.enable_grad():
+                    for tr in dist.transforms:
+                        y = tr(y)
+            except (RuntimeError, ValueError, IndexError, TypeError):
+                continue  # a transform of events (stick-breaking, ...) that takes no scalar
+            finite = torch.isfinite(y.detach())
+            if bool(finite.any()) and _moves(torch.where(finite, y, 0.0), params):
+                where = "±∞" if not math.isfinite(float(torch.as_tensor(b).flatten()[0])) else b
                 return (
-                    f"the transforms of {type(dist).__name__} move the bound {float(b):g} of its "
-                    f"base {type(dist.base_dist).__name__}'s support with the parameters, so "
+                    f"the transforms of {type(dist).__name__} move the bound {where} of its base "
+                    f"{type(dist.base_dist).__name__}'s support with the parameters, so "
                     "∇θ log p misses the boundary term of Leibniz' rule"
                 )
     return None
