@@ -267,8 +267,11 @@ def expectation(
             f"item_shape {item_shape} must be the leading batch dimensions of the distribution, "
             f"whose batch shape is {tuple(dist.batch_shape)}."
         )
-    evaluator = Evaluator(f, executor=executor, item_shape=item_shape)
     ref = args.distribution_reference(dist)
+    evaluator = Evaluator(
+        f, executor=executor, item_shape=item_shape,
+        dtype=None if ref is None else ref.dtype, device=None if ref is None else ref.device,
+    )  # fmt: skip
     with seeded(seed, None if ref is None else ref.device):
         value, surrogate = estimator.surrogate(evaluator, dist, n, context=context)
     return surrogate
