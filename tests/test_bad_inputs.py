@@ -22,6 +22,8 @@ pathwise (or any f-differentiating estimator)          ExecutorError
 float64 parameters                                     float64 values, gradients, standard errors
 f = 1e9 + x (float64) with float32 parameters          value error ≈ 1/√n, not 0 (z-tested)
 float16 / bfloat16 parameters                          ParameterError: use float32
+a parameter on its domain's boundary (probs = 1)       ParameterError (the score does not exist;
+                                                       was NaN ± NaN)
 f using a parameter directly in estimate_grad          FunctionOutputError naming it (∂f/∂θ would
                                                        be missing; expectation keeps f's graph)
 f modifying its input in place                         FunctionOutputError (the scores would use
@@ -233,6 +235,20 @@ REFUSED = [
         est(f=lambda x: x * PARAM["mu"], params=PARAM, estimator=sg.Pathwise()),
         sg.FunctionOutputError,
         r"mu directly",
+        False,
+    ),
+    (
+        "context with the wrong number of rows",
+        est(estimator=sg.ScoreFunction(B.Learned()), context=torch.zeros(3, 2), n=10),
+        sg.errors.ArgumentError,
+        r"3 rows for n=10",
+        True,
+    ),
+    (
+        "Bernoulli probs on the boundary (p = 1)",
+        est(params={"p": leaf(1.0)}, dist_fn=lambda p: D.Bernoulli(probs=p), n=32),
+        sg.ParameterError,
+        r"not finite.*boundary.*logits",
         False,
     ),
     # distributions and parameters

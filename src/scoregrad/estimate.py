@@ -131,6 +131,7 @@ def estimate_grad(
     per_sample_size = sum(p.numel() for p in params.values()) + 8
     sizes = chunk_sizes(n, per_sample_size, estimator.granularity, chunk_size, ref.device)
     args.check_chunks(estimator, sizes, chunk_size)
+    args.check_context(context, n)
     start = time.perf_counter()
     with seeded(seed, ref.device):
         if len(sizes) == 1:  # one chunk: moments straight from shifted sums, no streaming merge
@@ -143,6 +144,7 @@ def estimate_grad(
                 estimator, evaluator, dist_fn, params, sizes, context, return_per_sample
             )
     seconds = time.perf_counter() - start
+    args.check_finite_estimate(grads, params, estimator)
     args.warn_unreached(dist, params, grads)
     dtype = ref.dtype
     value_dtype = torch.promote_types(evaluator.value_dtype or dtype, dtype)  # f's own precision

@@ -23,6 +23,7 @@ import torch
 import torch.distributions as D
 
 from ..errors import (
+    ArgumentError,
     BatchSizeError,
     DistributionError,
     EstimatorArgumentError,
@@ -49,6 +50,8 @@ __all__ = [
     "distribution_reference",
     "check_in_support",
     "warn_unreached",
+    "check_context",
+    "check_finite_estimate",
     "UnreachedParameterWarning",
 ]
 
@@ -290,6 +293,29 @@ def check_estimator(estimator, door: str, *, dist=None, executor=None):
     if dist is not None:
         estimator.require(dist)
     return estimator
+
+
+def check_context(context, n: int) -> None:
+    """A context tensor for ``estimate_grad`` has one row per sample (n) or one shared row."""
+    if isinstance(context, torch.Tensor) and context.dim() >= 1 and context.shape[0] not in (1, n):
+        raise ArgumentError(
+            f"context has {context.shape[0]} rows for n={n} samples; a learned baseline needs one "
+            f"row per sample (shape ({n}, ...)) or one row shared by all (shape (1, ...)). Fix: "
+            "pass the context of each sample, in the order of the samples."
+        )
+
+
+def check_finite_estimate(grads, params, estimator) -> None:
+    """A gradient estimate that is not finite is no estimate: say why instead of returning NaN."""
+    bad = [k for k, g in grads.items() if not bool(torch.isfinite(g).all())]
+    if bad:
+        raise ParameterError(
+            f"the gradient estimate of {', '.join(repr(k) for k in bad)} is not finite with "
+            f"{estimator!r}: the per-sample terms overflowed or are undefined, as for a parameter on "
+            "the boundary of its domain (probs 0 or 1, a scale of 0), where the score ∇θ log p does "
+            "not exist. Fix: keep parameters inside their domain, e.g. Bernoulli(logits=theta) or "
+            "Normal(mu, log_sigma.exp()), and check f for overflow."
+        )
 
 
 class UnreachedParameterWarning(UserWarning):
