@@ -115,14 +115,9 @@ def estimate_grad(
     >>> abs(float(est.grad["lam"]) - 5.0) < 4 * float(est.stderr["lam"])  # d/dλ (λ + λ²) = 1 + 2λ
     True
     """
-    check_params(params)
-    n = args.sample_size(n)
-    seed = args.check_seed(seed)
-    chunk_size = args.positive_size(chunk_size, "chunk_size")
-    batch_size = args.positive_size(batch_size, "batch_size")
-    dist = args.build_checked(dist_fn, params)
-    estimator = args.check_estimator(estimator, "estimate_grad", dist=dist, executor=executor)
-    estimator.check(n)
+    n, seed, estimator, dist, chunk_size, batch_size = args.estimate_grad_arguments(
+        dist_fn, params, n, estimator, seed, chunk_size, batch_size, executor
+    )
     ref = next(iter(params.values()))
     evaluator = Evaluator(
         f, dtype=ref.dtype, device=ref.device, executor=executor, batch_size=batch_size,
@@ -130,8 +125,7 @@ def estimate_grad(
     )  # fmt: skip
     per_sample_size = sum(p.numel() for p in params.values()) + 8
     sizes = chunk_sizes(n, per_sample_size, estimator.granularity, chunk_size, ref.device)
-    args.check_chunks(estimator, sizes, chunk_size)
-    args.check_context(context, n)
+    args.check_plan(estimator, sizes, chunk_size, context, n)
     start = time.perf_counter()
     with seeded(seed, ref.device):
         if len(sizes) == 1:  # one chunk: moments straight from shifted sums, no streaming merge
@@ -144,8 +138,7 @@ def estimate_grad(
                 estimator, evaluator, dist_fn, params, sizes, context, return_per_sample
             )
     seconds = time.perf_counter() - start
-    args.check_finite_estimate(grads, params, estimator)
-    args.warn_unreached(dist, params, grads)
+    args.check_estimate(dist, params, grads, estimator)
     dtype = ref.dtype
     value_dtype = torch.promote_types(evaluator.value_dtype or dtype, dtype)  # f's own precision
     return GradientEstimate(
@@ -259,10 +252,8 @@ def expectation(
     >>> abs(float(h) - 2.0) < 0.1
     True
     """
-    args.check_distribution(dist)
-    n = args.sample_size(n)
-    seed = args.check_seed(seed)
-    estimator = args.check_estimator(estimator, "expectation", dist=dist, executor=executor)
+    checked = args.expectation_arguments(dist, n, estimator, seed, executor)
+    n, seed, estimator = checked.n, checked.seed, checked.estimator
     item_shape = tuple(item_shape)
     if item_shape and tuple(dist.batch_shape[: len(item_shape)]) != item_shape:
         raise SampleSizeError(

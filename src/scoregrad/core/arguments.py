@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from numbers import Integral
+from typing import NamedTuple
 
 import torch
 import torch.distributions as D
@@ -36,6 +37,11 @@ from ..errors import (
 )
 
 __all__ = [
+    "DoorArguments",
+    "estimate_grad_arguments",
+    "expectation_arguments",
+    "check_plan",
+    "check_estimate",
     "check_params",
     "build_checked",
     "as_points",
@@ -54,6 +60,54 @@ __all__ = [
     "check_finite_estimate",
     "UnreachedParameterWarning",
 ]
+
+
+class DoorArguments(NamedTuple):
+    """The checked arguments of a door (sizes as ints, the estimator resolved)."""
+
+    n: int
+    seed: int | None
+    estimator: object
+    dist: D.Distribution
+    chunk_size: int | None = None
+    batch_size: int | None = None
+
+
+def estimate_grad_arguments(
+    dist_fn, params, n, estimator, seed, chunk_size, batch_size, executor
+) -> DoorArguments:
+    """Every check ``estimate_grad`` makes before drawing a sample, in one call."""
+    check_params(params)
+    n = sample_size(n)
+    seed = check_seed(seed)
+    chunk_size = positive_size(chunk_size, "chunk_size")
+    batch_size = positive_size(batch_size, "batch_size")
+    dist = build_checked(dist_fn, params)
+    estimator = check_estimator(estimator, "estimate_grad", dist=dist, executor=executor)
+    estimator.check(n)
+    return DoorArguments(n, seed, estimator, dist, chunk_size, batch_size)
+
+
+def expectation_arguments(dist, n, estimator, seed, executor) -> DoorArguments:
+    """Every check ``expectation`` makes before drawing a sample, in one call."""
+    check_distribution(dist)
+    n = sample_size(n)
+    seed = check_seed(seed)
+    estimator = check_estimator(estimator, "expectation", dist=dist, executor=executor)
+    return DoorArguments(n, seed, estimator, dist)
+
+
+def check_plan(estimator, sizes: list[int], chunk_size: int | None, context, n: int) -> None:
+    """The chunk plan and the context fit the estimator (``check_chunks``, ``check_context``)."""
+    check_chunks(estimator, sizes, chunk_size)
+    check_context(context, n)
+
+
+def check_estimate(dist, params, grads, estimator) -> None:
+    """After the estimate: refuse a non-finite gradient, warn about unreached parameters."""
+    check_finite_estimate(grads, params, estimator)
+    warn_unreached(dist, params, grads)
+
 
 #: dtypes whose rounding makes Monte Carlo moments and scores unreliable
 _LOW_PRECISION = (torch.float16, torch.bfloat16)
