@@ -16,6 +16,7 @@ n must be a positive integer number of samples, got True (a
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from numbers import Integral
 from typing import NamedTuple
@@ -103,8 +104,19 @@ def check_plan(estimator, sizes: list[int], chunk_size: int | None, context, n: 
     check_context(context, n)
 
 
+def _all_finite_nonzero(tensors) -> bool:
+    tensors = [t.detach().reshape(-1) for t in tensors]
+    if sum(t.numel() for t in tensors) <= 256:  # a few numbers: Python is faster than kernels
+        return all(math.isfinite(x) and x != 0 for t in tensors for x in t.tolist())
+    flat = torch.cat(tensors)
+    return bool((torch.isfinite(flat) & (flat != 0)).all())
+
+
 def check_estimate(dist, params, grads, estimator) -> None:
-    """After the estimate: refuse a non-finite gradient, warn about unreached parameters."""
+    """After the estimate: refuse a non-finite gradient, warn about unreached parameters (one
+    tensor test in the common case: every component finite and non-zero)."""
+    if _all_finite_nonzero(grads.values()):
+        return
     check_finite_estimate(grads, params, estimator)
     warn_unreached(dist, params, grads)
 
