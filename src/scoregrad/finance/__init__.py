@@ -8,7 +8,7 @@ pathwise and mixed estimators, with standard errors, validated against closed fo
 0.02
 """
 
-from . import closed_form, models, payoffs
+from . import closed_form, models, parameters, paths, payoffs
 from .closed_form import GREEKS
 from .greeks import GREEK_NAMES, GreeksResult, PathControlVariate, estimate_greeks, exact_greeks
 from .models import GBM, GBMPaths, Heston, HestonPaths, Merton, MertonPaths, Model
@@ -28,6 +28,8 @@ from .payoffs import (
 __all__ = [
     "closed_form",
     "models",
+    "parameters",
+    "paths",
     "payoffs",
     "GREEKS",
     "GREEK_NAMES",
