@@ -17,6 +17,7 @@ infinite value is refused by name), give leaf tensors (``params``) and build the
 from __future__ import annotations
 
 from collections.abc import Mapping
+from numbers import Real
 
 import torch
 
@@ -62,6 +63,7 @@ class Model:
         check_parameters(**self.values)
         self.fractions = fractions_of(dates)
         self.bridge = bridge
+        self._memo: dict = {}
 
     @property
     def n_dates(self) -> int:
@@ -77,12 +79,35 @@ class Model:
     def dist(self, **p) -> PathDistribution:
         raise NotImplementedError
 
+    def memo(self, key, build):
+        """``build()``, memoised under ``key`` while the parameter values are the same numbers.
+
+        Estimates derive constants from the parameters (the GBM kernel's LR coefficients); a
+        model whose values are all Python numbers keeps the last few, so repeated estimates
+        prepare nothing. Values are compared each call, so editing ``values`` is safe; tensor or
+        array values (which can change in place) are never memoised."""
+        vals = tuple(self.values.values())
+        if not all(isinstance(v, Real) for v in vals):
+            return build()
+        hit = self._memo.get(key)
+        if hit is not None and hit[0] == vals:
+            return hit[1]
+        out = build()
+        if len(self._memo) >= 8:
+            self._memo.pop(next(iter(self._memo)))
+        self._memo[key] = (vals, out)
+        return out
+
     def batch_shape(self) -> torch.Size:
-        return broadcast_shapes(*[torch.as_tensor(v).shape for v in self.values.values()])
+        return broadcast_shapes(*[_shape(v) for v in self.values.values()])
 
     def __repr__(self):
         vals = ", ".join(f"{k}={_fmt(v)}" for k, v in self.values.items())
         return f"{type(self).__name__}({vals}, dates={self.n_dates})"
+
+
+def _shape(v) -> tuple:
+    return () if isinstance(v, Real) else tuple(torch.as_tensor(v).shape)
 
 
 def _fmt(v):

@@ -57,6 +57,8 @@ _DOMAINS = {
 
 def broadcast_shapes(*shapes) -> torch.Size:
     """torch.broadcast_shapes without its first-call import of sympy (about a second)."""
+    if not any(shapes):  # every one a scalar: the common case, without NumPy
+        return torch.Size()
     return torch.Size(np.broadcast_shapes(*[tuple(s) for s in shapes]))
 
 

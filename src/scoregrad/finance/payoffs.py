@@ -93,6 +93,8 @@ class Payoff:
     smoothing_width_needed = False
 
     def _k(self, S, K):
+        if K.dtype == S.dtype and K.device == S.device:
+            return K
         return K.to(dtype=S.dtype, device=S.device)
 
     def __repr__(self):

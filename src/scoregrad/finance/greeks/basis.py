@@ -16,7 +16,6 @@ round trip).
 
 from __future__ import annotations
 
-import math
 from numbers import Real
 
 import numpy as np
@@ -73,102 +72,120 @@ def poly_weights(S0, sig, T, r, q, names) -> dict[str, list]:
     return {k: w[k] for k in names}
 
 
+def _coefficients(sim, sizes):
+    """(P, W, {c: Af_c}, loc, scale) in float64 NumPy arrays over the model batch: W[..., G, p] =
+    s_G D c_{G,p} (zero for the price row), Af_c = κ W + E on the f columns, log S_T = loc +
+    scale·z."""
+    v = [_host(sim.model.values[k]) for k in ("spot", "vol", "rate", "div", "maturity")]
+    S0, sig, r, q, T = v
+    B = tuple(sim.B_dist)
+    w = poly_weights(S0, sig, T, r, q, sim.names)
+    P = max((len(c) for c in w.values()), default=1) - 1
+    D = np.exp(-np.multiply(r, T))
+    G = 1 + len(sim.names)
+    W = np.zeros((*B, G, P + 1))
+    E = np.zeros((*B, G))
+    E[..., 0] = D
+    for i, name in enumerate(sim.names, start=1):
+        sign = -1.0 if name == "theta" else 1.0
+        for p, cp in enumerate(w[name]):
+            W[..., i, p] = sign * D * cp
+        if name == "rho":
+            E[..., i] = -np.multiply(T, D)
+        elif name == "theta":
+            E[..., i] = np.multiply(r, D)
+    Af = {}
+    for c in set(sizes):
+        Af[c] = W * (c / (c - 1.0) if sim.use_baseline else 1.0)
+        Af[c][..., 0] += E
+    loc = np.broadcast_to(np.log(S0) + (r - q - 0.5 * np.square(sig)) * T, B)
+    scale = np.broadcast_to(np.multiply(sig, np.sqrt(T)), B)
+    return P, W, Af, loc, scale
+
+
 class BasisKernel:
     """The kernel prepared for one estimate: ``chunk(c)`` -> (c, mean, M2) over (*B_tot, G) with
-    G = price and the Greeks in order."""
+    G = price and the Greeks in order.
 
-    def __init__(self, sim, sizes):
+    The paths and the basis sums (Σ V, Σ V Vᵀ) are computed in the estimate's dtype on its
+    device; the small per-chunk algebra after them runs in float64, in NumPy on the CPU (a few
+    microseconds, where each torch call on tiny tensors costs several) and in torch on other
+    devices (no host round trip). Coefficients are memoised on the model while its parameter
+    values stay the same (``Model.memo``), so repeated calls prepare nothing."""
+
+    def __init__(self, sim, sizes, host: bool | None = None):
         self.sim = sim
-        v = [_host(sim.model.values[k]) for k in ("spot", "vol", "rate", "div", "maturity")]
-        S0, sig, r, q, T = v
-        scalar = all(isinstance(x, float) for x in v)  # Python arithmetic: no array calls
-        exp, log = (math.exp, math.log) if scalar else (np.exp, np.log)
-        B = tuple(sim.B_dist)
-        w = poly_weights(S0, sig, T, r, q, sim.names)
-        self.P = P = max((len(c) for c in w.values()), default=1) - 1
-        D = exp(-r * T)
-        # W[G][p] = s_G D c_{G,p} (zero for the price row);  E[G] = e_G (on the f column)
-        W, E = [[0.0] * (P + 1)], [D]
-        for name in sim.names:
-            sign = -1.0 if name == "theta" else 1.0
-            W.append([sign * D * cp for cp in w[name]] + [0.0] * (P + 1 - len(w[name])))
-            E.append(-T * D if name == "rho" else r * D if name == "theta" else 0.0)
-        loc = log(S0) + (r - q - 0.5 * sig * sig) * T
-        scale = sig * T**0.5
-        # every coefficient the chunks need, moved to the device in one transfer: W, loc,
-        # scale, and per chunk size c the f-column coefficients κ W + E (κ = c/(c - 1))
-        kappas = [c / (c - 1.0) if sim.use_baseline else 1.0 for c in sorted(set(sizes))]
-        parts = [W, [[loc]], [[scale]]]
-        for kappa in kappas:
-            parts.append(
-                [
-                    [x * kappa + (e if p == 0 else 0.0) for p, x in enumerate(row)]
-                    for row, e in zip(W, E, strict=True)
-                ]
-            )
-        if scalar:
-            flat = torch.tensor([x for part in parts for row in part for x in row], dtype=sim.dtype)
-        else:  # (*B, rows, cols) per part, flattened
-            arrays = [
-                np.stack(
-                    [
-                        np.stack(np.broadcast_arrays(*row, np.zeros(B)), -1)[..., :-1]
-                        for row in part
-                    ],
-                    -2,
-                )
-                for part in parts
-            ]
-            flat = torch.tensor(np.concatenate([a.ravel() for a in arrays]), dtype=sim.dtype)
-        flat = flat.to(sim.device) if sim.device is not None else flat
-        G = len(W)
-        views = iter(flat.split([math.prod(B) * len(p) * len(p[0]) for p in parts]))
-        self.W = next(views).view(*B, G, P + 1)
-        self.loc = next(views).view(*B, 1)
-        self.scale = next(views).view(*B, 1)
-        self.Af = {c: next(views).view(*B, G, P + 1) for c in sorted(set(sizes))}
+        self.host = (sim.device is None or sim.device.type == "cpu") if host is None else host
+        key = ("basis", tuple(sim.names), sim.dtype, sim.device, sim.use_baseline, tuple(sizes))
+        key += (self.host,)
+        self.P, self.W, self.Af, self.loc, self.scale = sim.model.memo(
+            key, lambda: self._prepare(sizes)
+        )
+
+    def _prepare(self, sizes):
+        sim = self.sim
+        P, W, Af, loc, scale = _coefficients(sim, sizes)
+        opts = dict(dtype=sim.dtype, device=sim.device)
+        loc = torch.tensor(loc, **opts).unsqueeze(-1)
+        scale = torch.tensor(scale, **opts).unsqueeze(-1)
+        if not self.host:
+            W = torch.as_tensor(W, device=sim.device)
+            Af = {c: torch.as_tensor(a, device=sim.device) for c, a in Af.items()}
+        return P, W, Af, loc, scale
 
     def chunk(self, c):
         """One chunk reduced to (count, mean, M2) per quantity, without per-path Greeks."""
         sim, P = self.sim, self.P
         Bt = tuple(sim.B_tot)
         z = sim.draw(c).z  # (c, 1.., 1)
-        S = torch.addcmul(self.loc, z, self.scale).exp_()
-        f = sim.payoff_values(lift(S, sim.extra), c)  # (c, *B_tot)
+        S = lift(torch.addcmul(self.loc, z, self.scale).exp_(), sim.extra)
+        f = sim.payoff(S)  # (c, *B_tot); finiteness is checked below through its mean
+        if not (isinstance(f, torch.Tensor) and f.shape == (c, *Bt) and f.dtype == sim.dtype):
+            f = sim.payoff_values(S, c)  # converted, or refused with the reason
         zz = z[..., 0]
         if Bt:
             zz = lift(zz.expand(c, *sim.B_dist), sim.extra).expand(c, *Bt)
-        k = 2 * P + 1
-        V = torch.empty((k, c, *Bt), dtype=f.dtype, device=f.device)
-        V[0] = f
+        rows = [f]  # V = (f, f z, .., f z^P, z, .., z^P)
+        for _ in range(P):
+            rows.append(rows[-1] * zz)
         if P:
-            V[P + 1] = zz
-        for p in range(1, P + 1):
-            torch.mul(V[p - 1], zz, out=V[p])
-            if p > 1:
-                torch.mul(V[P + p - 1], zz, out=V[P + p])
-        vmean = V.mean(1)  # (k, *Bt)
-        if not Bt:
-            M2 = torch.addmm(V @ V.T, vmean.unsqueeze(1), vmean.unsqueeze(0), alpha=-c)
-            vm = vmean
-        else:
+            rows.append(zz)
+            for _ in range(P - 1):
+                rows.append(rows[-1] * zz)
+        V = torch.stack(rows)  # (k, c, *Bt)
+        k = V.shape[0]
+        vsum = V.sum(1)  # (k, *Bt)
+        if Bt:
             Vb = V.reshape(k, c, -1).permute(2, 0, 1)  # (options, k, c)
-            vm = vmean.movedim(0, -1)  # (*Bt, k)
-            M2 = (Vb @ Vb.transpose(1, 2)).reshape(*Bt, k, k) - c * (
-                vm.unsqueeze(-1) * vm.unsqueeze(-2)
-            )
-        Af = self.Af[c]
-        if sim.use_baseline:
-            beta = (vmean[0] * (c / (c - 1.0))).unsqueeze(-1)  # Σf/(c-1), (*Bt, 1)
-            negbW = self.W * (-beta.unsqueeze(-1))  # (*Bt, G, P+1)
-            A = torch.cat([Af.expand(*negbW.shape), negbW[..., 1:]], -1)  # (*Bt, G, k)
-            const = negbW[..., 0]
+            S2 = (Vb @ Vb.transpose(1, 2)).reshape(*Bt, k, k)
+            vsum = vsum.movedim(0, -1)  # (*Bt, k)
         else:
-            A = Af.expand(*Bt, *Af.shape[-2:])
-            vm, M2 = vm[..., : P + 1], M2[..., : P + 1, : P + 1]
-            const = None
-        mean = (A @ vm.unsqueeze(-1)).squeeze(-1)
-        if const is not None:
-            mean = mean + const
-        m2 = ((A @ M2) * A).sum(-1).clamp_min(0)
+            S2 = V @ V.T
+        if self.host:
+            mean, m2 = self._finish(np, c, vsum.double().numpy(), S2.double().numpy())
+            if mean is None:
+                sim.payoff_values(S, c)  # f is not finite: refused, naming the paths
+            return c, torch.from_numpy(mean), torch.from_numpy(m2)
+        mean, m2 = self._finish(torch, c, vsum.double(), S2.double())
+        if mean is None:
+            sim.payoff_values(S, c)
         return c, mean, m2
+
+    def _finish(self, xp, c, vsum, S2):
+        """Mean and M2 of every y_G from Σ V and Σ V Vᵀ (float64; ``xp`` is NumPy or torch)."""
+        vm = vsum / c
+        if not bool(xp.isfinite(vm[..., 0]).all()):  # f is not finite somewhere
+            return None, None
+        M2 = S2 - c * (vm[..., :, None] * vm[..., None, :])
+        Af = self.Af[c]
+        if self.sim.use_baseline:
+            beta = vm[..., 0, None, None] * (c / (c - 1.0))  # Σf/(c-1), (*Bt, 1, 1)
+            negbW = -beta * self.W  # (*Bt, G, P+1)
+            A = xp.concatenate([xp.broadcast_to(Af, negbW.shape), negbW[..., 1:]], -1)
+            mean = (A @ vm[..., None])[..., 0] + negbW[..., 0]
+        else:  # only the f columns
+            P1 = self.P + 1
+            A, vm, M2 = Af, vm[..., :P1], M2[..., :P1, :P1]
+            mean = (A @ vm[..., None])[..., 0]
+        m2 = ((A @ M2) * A).sum(-1).clip(min=0)
+        return mean, m2
