@@ -29,7 +29,7 @@ True
 
 from .control import PathControlVariate, geometric_asian_cv, terminal_price_cv
 from .estimate import estimate_greeks
-from .exact import exact_greeks
+from .exact import closed_form, exact_greeks, register_closed_form
 from .names import DEFAULT_GREEKS, GREEK_NAMES, METHODS
 from .pathwise import pathwise_problem
 from .result import GreeksResult
@@ -40,9 +40,11 @@ __all__ = [
     "METHODS",
     "GreeksResult",
     "PathControlVariate",
+    "closed_form",
     "estimate_greeks",
     "exact_greeks",
     "geometric_asian_cv",
     "pathwise_problem",
+    "register_closed_form",
     "terminal_price_cv",
 ]

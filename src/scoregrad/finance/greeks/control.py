@@ -14,9 +14,9 @@ import torch
 
 from ...control_variates import ControlVariate
 from ...errors import ControlVariateError, EstimatorNotApplicable
-from .. import closed_form as cf
 from ..parameters import broadcast_shapes
 from ..payoffs import ArithmeticAsian, GeometricAsian
+from .exact import closed_form
 from .names import FIRST, SECOND
 
 __all__ = [
@@ -61,19 +61,18 @@ def terminal_price_cv() -> PathControlVariate:
 
 
 def geometric_asian_cv(payoff: ArithmeticAsian, model) -> PathControlVariate:
-    """h = the geometric Asian payoff, same strike and dates; E[h] from Kemna-Vorst (GBM)."""
-    if not model.paths.closed_form_weights:
-        raise EstimatorNotApplicable(
-            "the geometric-Asian control variate needs the GBM closed form; with "
-            f"{type(model).__name__} use control_variate='terminal'."
-        )
+    """h = the geometric Asian payoff, same strike and dates; E[h] from its closed form under
+    the model (Kemna-Vorst for GBM), undiscounted."""
     geo = GeometricAsian(payoff.strike, payoff.option)
-    fr = model.fractions
+    price = closed_form(model, geo)
+    if price is None:
+        raise EstimatorNotApplicable(
+            "the geometric-Asian control variate needs a closed form of the geometric Asian "
+            f"under {type(model).__name__} (GBM has one); use control_variate='terminal'."
+        )
 
     def mean(spot, vol, rate, div, maturity, **_):
-        p = cf.geometric_asian(
-            spot, geo.strike.to(spot), vol, rate, div, maturity, fractions=fr, option=geo.option
-        )
+        p = price(spot=spot, vol=vol, rate=rate, div=div, maturity=maturity)
         return p * torch.exp(rate * maturity)
 
     return PathControlVariate(geo, mean, name="geometric-asian")
