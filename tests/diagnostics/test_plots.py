@@ -80,3 +80,23 @@ def test_plots_leave_matplotlib_global_state_alone(toy, tmp_path):
     assert ("matplotlib.pyplot" in sys.modules) == had_pyplot
     if had_pyplot:
         assert sys.modules["matplotlib.pyplot"].get_fignums() == figs
+
+
+def _row(est, param, index, var):
+    return dict(estimator=est, param=param, index=index, variance=var, work_variance=var * 1e-3,
+                biased=False)  # fmt: skip
+
+
+def test_components_exact_for_every_estimator_are_named_not_drawn():
+    from scoregrad.diagnostics import Comparison
+    from scoregrad.diagnostics.plots import MAX_COMPONENTS
+
+    rows = [_row(e, "w", str(i), 0.0 if i == 1 else 1.0 + i) for i in range(12) for e in "ab"]
+    fig = comparison_figure(Comparison("synthetic", 10, 2, rows))
+    assert len(_panels(fig)) == 2 * MAX_COMPONENTS
+    title = fig.get_suptitle()
+    assert "not drawn: w[1]" in title and "w[9], w[10], w[11]" in title
+    only_zero = [_row(e, "w", "", 0.0) for e in "ab"]
+    fig = comparison_figure(Comparison("zero", 10, 2, only_zero))
+    assert len(_panels(fig)) == 2 and "not drawn" not in fig.get_suptitle()
+    assert [t.get_text() for t in _panels(fig)[0].texts] == ["0 (exact)"] * 2

@@ -51,6 +51,10 @@ def palette(n: int) -> list:
     return [colormaps["turbo"](x) for x in np.linspace(0.05, 0.95, n)]
 
 
+#: parameter components drawn by ``plot_comparison`` (the rest are named in the title)
+MAX_COMPONENTS = 8
+
+
 def _figure(width: float, height: float):
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
@@ -112,6 +116,12 @@ def comparison_figure(cmp):
     names = list(dict.fromkeys(r["estimator"] for r in cmp.rows))
     colours = dict(zip(names, palette(len(names)), strict=True))
     comps = list(dict.fromkeys((r["param"], r["index"]) for r in cmp.rows))
+    # components whose gradient every estimator gets exactly (unused parameters) say nothing
+    exact = [c for c in comps if all(r["variance"] == 0 for r in cmp.rows
+                                     if (r["param"], r["index"]) == c)]  # fmt: skip
+    shown = [c for c in comps if c not in exact] or comps[:1]
+    more = shown[MAX_COMPONENTS:]
+    comps = shown[:MAX_COMPONENTS]
     fig = _figure(11.0, max(2.6, (0.28 * len(names) + 1.0) * max(1, len(comps))))
     axes = fig.subplots(max(1, len(comps)), 2, squeeze=False)
     for row, (param, index) in zip(axes, comps, strict=False):
@@ -126,6 +136,12 @@ def comparison_figure(cmp):
     title = f"{cmp.problem}: n = {cmp.n}, {cmp.repeats} repeats"
     if cmp.skipped:
         title += f"  (not applicable: {', '.join(cmp.skipped)})"
+    name = lambda c: c[0] + (f"[{c[1]}]" if c[1] != "" else "")  # noqa: E731
+    hidden = [c for c in exact if c not in comps]
+    if hidden:
+        title += f"\nzero variance for every estimator, not drawn: {', '.join(map(name, hidden))}"
+    if more:
+        title += f"\nnot drawn (at most {MAX_COMPONENTS} panels): {', '.join(map(name, more))}"
     fig.suptitle(title, fontsize=10)
     return fig
 
