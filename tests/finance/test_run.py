@@ -2,7 +2,7 @@
 
 import pytest
 
-from scoregrad.errors import ParameterError
+from scoregrad.errors import ParameterError, SampleSizeError
 from scoregrad.finance.run import GreeksConfig, run_greeks
 
 
@@ -45,6 +45,12 @@ def test_nan_parameters_are_named_not_blamed_on_f(change, name):
 def test_half_precision_is_refused_by_name(dtype):
     with pytest.raises(ParameterError, match="half precision"):
         run_greeks(GreeksConfig(n=1000, dtype=dtype))
+
+
+def test_qmc_with_one_replicate_is_a_clear_error():
+    """`greeks --sampler qmc --replicates 1` printed a traceback (a bare ValueError)."""
+    with pytest.raises(SampleSizeError, match="at least 2 replicates"):
+        run_greeks(GreeksConfig(n=1000, sampler="qmc", replicates=1))
 
 
 def test_unknown_dtype_and_payoff():
