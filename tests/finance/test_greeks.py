@@ -414,14 +414,15 @@ def test_lr_weights_equal_dice_derivatives_of_core_expectation():
     assert torch.allclose(h, (fx * w["gamma"]).mean(), rtol=1e-9)
 
 
-def test_basis_kernel_grid_and_device_algebra_equal_per_path(monkeypatch):
+@pytest.mark.parametrize("baseline", [True, False])
+def test_basis_kernel_grid_and_device_algebra_equal_per_path(monkeypatch, baseline):
     """A spot x strike grid through the kernel, with its small algebra in NumPy (CPU) and in torch
     (the accelerator form), equals the per-path estimator in float32 and float64."""
     from scoregrad.finance.greeks import basis
 
     m = GBM(torch.tensor([[95.0], [105.0]]), 0.25, 0.1, 0.03, 0.2)
     pay = Call(torch.tensor([90.0, 100.0, 110.0]))
-    kw = dict(greeks=ALL, seed=4, chunk_size=5000, rng="torch")
+    kw = dict(greeks=ALL, seed=4, chunk_size=5000, rng="torch", baseline=baseline)
     real = basis.BasisKernel
 
     def torch_algebra(sim, sizes):
