@@ -68,6 +68,7 @@ def test_every_registered_estimator_declares_the_contract():
         assert isinstance(e.granularity, int) and e.granularity >= 1
         assert e.doors and set(e.doors) <= DOORS
         assert isinstance(e.needs_differentiable_f, bool) and isinstance(e.needs_rsample, bool)
+        assert isinstance(e.needs_f_param_graph, bool)
         why = e.supports(normal)
         assert why is None or (isinstance(why, str) and why)
         assert isinstance(e.evals_per_unit(normal), int)

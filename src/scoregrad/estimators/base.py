@@ -31,6 +31,8 @@ read them, never the class or its name):
 ``doors``                   which doors run it correctly: {"estimate_grad", "expectation"}
 ``needs_differentiable_f``  f must be torch code differentiable in x (so it must run in process)
 ``needs_rsample``           the distribution must have ``rsample``
+``needs_f_param_graph``     the door must hand it f with f's own graph in the parameters (VIMCO:
+                            its objective is nonlinear in f), so ``vi.EstimateGradELBO`` refuses it
 ==========================  ========================================================================
 
 >>> import torch, scoregrad as sg
@@ -79,6 +81,7 @@ class Estimator:
     doors: frozenset[str] = DOORS
     needs_differentiable_f: bool = False
     needs_rsample: bool = False
+    needs_f_param_graph: bool = False
 
     @property
     def granularity(self) -> int:

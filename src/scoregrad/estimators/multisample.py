@@ -78,6 +78,10 @@ class VIMCO(Estimator):
 
     name = "vimco"
     estimates = "E[log mean_K exp f]"
+    #: the log-mean-exp objective is nonlinear in f, so where f depends on the parameters (an
+    #: ELBO's -log q) its pathwise term Σ_k w̃_k ∇θ f_k does not average out: a door must pass f
+    #: with its graph to them (``expectation`` does; ``vi.EstimateGradELBO`` refuses VIMCO)
+    needs_f_param_graph = True
 
     def supports(self, dist) -> str | None:
         return super().supports(dist) or score_reason(dist)
