@@ -25,3 +25,8 @@ class SampleSizeError(ScoregradError):
 
 class ControlVariateError(ScoregradError):
     """A control variate is malformed (e.g. its mean has the wrong shape)."""
+
+
+class RemoteEvaluationError(ScoregradError):
+    """Evaluating f on an executor failed after its retries (or the executor died and could not be
+    rebuilt); nothing partial is returned, and the message says how many samples were lost."""

@@ -3,7 +3,8 @@
 * ``model``: ``SampleModel`` (parameters expanded over the sample axis, per-sample scores in one
   backward pass, closed-form family scores via ``register_score``), ``register_icdf``.
 * ``evaluate``: ``Evaluator`` calls the user's f, converts and checks its output, counts evaluations.
-* ``parallel``: evaluating f through any ``concurrent.futures.Executor``.
+* ``parallel``: evaluating f through any ``concurrent.futures.Executor``; ``Remote`` declares
+  workers, retries and how to rebuild a dead pool, so a killed worker loses nothing.
 * ``stats``: numerically stable moments (shifted sums, Chan's streaming merge).
 * ``chunks``: chunk planning that bounds memory for any n.
 * ``seeding``: seeds that never touch the caller's RNG state.
@@ -22,7 +23,7 @@ from .model import (
     register_score,
     sum_trailing,
 )
-from .parallel import map_batches
+from .parallel import Remote, RemoteStats, map_batches
 from .seeding import seeded
 from .stats import RunningMoments, shifted_moments
 
@@ -40,6 +41,8 @@ __all__ = [
     "register_score",
     "sum_trailing",
     "map_batches",
+    "Remote",
+    "RemoteStats",
     "seeded",
     "RunningMoments",
     "shifted_moments",
