@@ -86,6 +86,9 @@ def _bcast(v: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
 class ControlVariate:
     """h(x) with E_θ[h] known; subclasses give ``functions`` → (h(x) of shape (n,), E_θ[h])."""
 
+    #: whether it learns across calls (none here do; ``scoregrad.core.state`` is the contract)
+    stateful: bool = False
+
     def __init__(self, coefficient: str | float = "loo"):
         if coefficient != "loo" and not isinstance(coefficient, (int, float)):
             raise ValueError(f"coefficient must be 'loo' or a number, got {coefficient!r}.")
@@ -95,6 +98,13 @@ class ControlVariate:
         """h(x) for the samples x (shape (n,)) and E[h] under `dist` (differentiable, or None
         when it is a constant)."""
         raise NotImplementedError
+
+    def state_dict(self) -> dict:
+        """What it learned (nothing, for the control variates here)."""
+        return {}
+
+    def load_state_dict(self, state: dict) -> None:
+        pass
 
     def __repr__(self):
         return f"{type(self).__name__}(coefficient={self.coefficient!r})"

@@ -30,3 +30,7 @@ class ControlVariateError(ScoregradError):
 class RemoteEvaluationError(ScoregradError):
     """Evaluating f on an executor failed after its retries (or the executor died and could not be
     rebuilt); nothing partial is returned, and the message says how many samples were lost."""
+
+
+class StateError(ScoregradError):
+    """A saved state does not fit the object it is loaded into (e.g. a different network)."""

@@ -42,6 +42,8 @@ class Sampler:
 
     #: n must be a multiple of this (chunks of a streamed estimate are too)
     granularity: int = 1
+    #: whether it carries state across calls (none here: each draw depends on the seed only)
+    stateful: bool = False
 
     def check_n(self, n: int) -> None:
         pass
@@ -52,6 +54,13 @@ class Sampler:
 
     def draw(self, model: SampleModel) -> tuple[torch.Tensor, int]:
         raise NotImplementedError
+
+    def state_dict(self) -> dict:
+        """What it carries across calls (nothing, for the samplers here)."""
+        return {}
+
+    def load_state_dict(self, state: dict) -> None:
+        pass
 
     def __repr__(self):
         return f"{type(self).__name__}()"

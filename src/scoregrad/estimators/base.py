@@ -36,6 +36,8 @@ class Estimator:
     """Base class of gradient estimators (see the module docstring for the contract)."""
 
     name: str = "estimator"
+    #: whether it learns across calls (``scoregrad.core.state``: state_dict round-trips exactly)
+    stateful: bool = False
 
     def check(self, n: int) -> None:
         """Raise a clear error before any evaluation of f if n cannot work."""

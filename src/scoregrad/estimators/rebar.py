@@ -49,7 +49,8 @@ import torch.distributions as D
 from torch import nn
 
 from ..core.model import SampleModel
-from ..errors import EstimatorNotApplicable, SampleSizeError
+from ..core.state import snapshot
+from ..errors import EstimatorNotApplicable, SampleSizeError, StateError
 from ._common import NaturalParams, linear_term, per_item, require_family
 from .base import Contributions, Estimator
 
@@ -110,6 +111,7 @@ class RELAX(Estimator):
     """
 
     name = "relax"
+    stateful = True
 
     def __init__(
         self,
@@ -263,23 +265,40 @@ class RELAX(Estimator):
 
     # -- state -----------------------------------------------------------------------------------
     def state_dict(self) -> dict:
-        return {
-            "control": None if self.control is None else self.control.state_dict(),
-            "eta": self.eta.detach().clone(),
-            "log_temperature": self.log_temperature.detach().clone(),
-            "optimizer": None if self.optimizer is None else self.optimizer.state_dict(),
-        }
+        """A snapshot of the control network, η, log λ and the optimiser (plain tensors and
+        numbers: ``torch.load(weights_only=True)`` reads it)."""
+        return snapshot(
+            {
+                "control": None if self.control is None else self.control.state_dict(),
+                "eta": self.eta,
+                "log_temperature": self.log_temperature,
+                "optimizer": None if self.optimizer is None else self.optimizer.state_dict(),
+            }
+        )
 
     def load_state_dict(self, state: dict) -> None:
-        if state.get("control") is not None and self.control is not None:
-            self.control.load_state_dict(state["control"])
+        """Restore into this (possibly fresh) estimator; a control network that was never run
+        (lazy layers) is first given the saved dtype, then materialised from the saved weights."""
+        saved = state.get("control")
+        if saved is not None and self.control is None:
+            raise StateError(
+                "this state holds a control network, but this estimator has none (control=False). "
+                "Fix: build it as the saved one was, e.g. RELAX() or RELAX(control=net)."
+            )
+        if saved is not None:
+            dtype = next(iter(saved.values())).dtype
+            if any(
+                isinstance(p, nn.parameter.UninitializedParameter)
+                for p in self.control.parameters()
+            ):
+                self.control.to(dtype=dtype)
+            self.control.load_state_dict(saved)
         with torch.no_grad():
-            self.eta.data = state["eta"].clone()
-            self.log_temperature.data = state["log_temperature"].clone()
+            self.eta.data = state["eta"].detach().clone()
+            self.log_temperature.data = state["log_temperature"].detach().clone()
         if state.get("optimizer") is not None:
-            if self.optimizer is None:
-                fn = self._optimizer_fn or (lambda ps: torch.optim.Adam(ps, lr=self.lr))
-                self.optimizer = fn(self._phi())
+            fn = self._optimizer_fn or (lambda ps: torch.optim.Adam(ps, lr=self.lr))
+            self.optimizer = fn(self._phi())
             self.optimizer.load_state_dict(state["optimizer"])
 
     def __repr__(self):
