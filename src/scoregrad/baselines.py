@@ -34,6 +34,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .core.loo import loo_mean
 from .core.state import snapshot
 from .errors import SampleSizeError, StateError
 
@@ -163,13 +164,7 @@ class LeaveOneOut(Baseline):
                 f"LeaveOneOut needs at least 2 independent samples (blocks of {block}), got n={n}. "
                 "Fix: raise n (to at least 2 per block), or use MovingAverage()/NoBaseline()."
             )
-        f = f_values.detach()
-        total = f.sum(0, keepdim=True)
-        if block == 1:
-            return (total - f) / (n - 1)
-        blocks = f.reshape(units, block, *f.shape[1:]).sum(1, keepdim=True)
-        own = blocks.expand(units, block, *f.shape[1:]).reshape(f.shape)
-        return (total - own) / (n - block)
+        return loo_mean(f_values.detach(), block)
 
 
 class Learned(Baseline):

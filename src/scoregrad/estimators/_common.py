@@ -123,9 +123,3 @@ def linear_term(tensors: tuple[torch.Tensor, ...], grads: tuple[torch.Tensor, ..
         ref = tensors[0]
         return torch.zeros((), dtype=ref.dtype, device=ref.device)
     return total
-
-
-def per_item(diff: torch.Tensor, like_dims: int) -> torch.Tensor:
-    """Broadcast f-values (n, *items) against a per-element tensor with ``like_dims`` dims
-    (n, *items, *rest) by appending singleton axes."""
-    return diff.reshape(*diff.shape, *([1] * (like_dims - diff.dim())))

@@ -48,8 +48,9 @@ import torch
 import torch.distributions as D
 
 from ..core.model import SampleModel
+from ..core.shapes import broadcast_rows
 from ..errors import SampleSizeError
-from ._common import NaturalParams, linear_term, not_applicable, per_item, require_family
+from ._common import NaturalParams, linear_term, not_applicable, require_family
 from .base import Contributions, Estimator
 
 __all__ = ["ARM", "DisARM", "stick_logits"]
@@ -155,7 +156,7 @@ class ARM(_BernoulliPair):
 
     def _logit_grad(self, u, b, b_tilde, logits, f_b, f_bt):
         diff = f_bt - f_b
-        return per_item(diff, u.dim()) * (u - 0.5)
+        return broadcast_rows(diff, u) * (u - 0.5)
 
 
 class DisARM(_BernoulliPair):
@@ -167,7 +168,7 @@ class DisARM(_BernoulliPair):
     name = "disarm"
 
     def _logit_grad(self, u, b, b_tilde, logits, f_b, f_bt):
-        diff = per_item(f_b - f_bt, u.dim())
+        diff = broadcast_rows(f_b - f_bt, u)
         sign = 1.0 - 2.0 * b_tilde
         differ = (b != b_tilde).to(logits.dtype)
         return 0.5 * diff * sign * differ * torch.sigmoid(logits.abs())

@@ -59,8 +59,3 @@ class Estimator:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
-
-
-def broadcast_rows(v: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
-    """Reshape per-sample v (n,) to broadcast against like (n, *shape)."""
-    return v.reshape(v.shape[0], *([1] * (like.dim() - 1)))

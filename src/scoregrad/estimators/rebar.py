@@ -49,9 +49,10 @@ import torch.distributions as D
 from torch import nn
 
 from ..core.model import SampleModel
+from ..core.shapes import broadcast_rows
 from ..core.state import snapshot
 from ..errors import EstimatorNotApplicable, SampleSizeError, StateError
-from ._common import NaturalParams, linear_term, per_item, require_family
+from ._common import NaturalParams, linear_term, require_family
 from .base import Contributions, Estimator
 
 __all__ = ["RELAX", "REBAR"]
@@ -223,7 +224,7 @@ class RELAX(Estimator):
             else:  # a control that does not depend on z: the correction terms vanish
                 dc = torch.zeros_like(L)
             score = b - torch.sigmoid(L.detach())
-            g = per_item(fd - c_zt, L.dim()) * score + dc
+            g = broadcast_rows(fd - c_zt, L) * score + dc
         if train:
             self._step(g)
         self.last_variance = float(g.detach().var(0).sum()) if g.shape[0] > 1 else None

@@ -22,12 +22,14 @@ from __future__ import annotations
 import torch
 
 from ..baselines import Baseline, LeaveOneOut, NoBaseline
-from ..control_variates import ControlVariate, ScoreControlVariate, loo_coefficient
+from ..control_variates import ControlVariate, ScoreControlVariate
+from ..core.loo import loo_coefficient
 from ..core.model import SampleModel
+from ..core.shapes import broadcast_rows
 from ..dice import magic_box
 from ..errors import EstimatorNotApplicable, SampleSizeError
 from ..sampling import IID, Sampler
-from .base import Contributions, Estimator, broadcast_rows
+from .base import Contributions, Estimator
 
 
 class ScoreFunction(Estimator):

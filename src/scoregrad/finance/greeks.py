@@ -38,7 +38,6 @@ True
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import math
 import time
@@ -50,7 +49,7 @@ import torch
 
 from ..baselines import LeaveOneOut
 from ..control_variates import ControlVariate
-from ..core import RunningMoments, SampleModel, as_values
+from ..core import RunningMoments, SampleModel, as_values, loo_regress, seeded
 from ..errors import ControlVariateError, EstimatorNotApplicable, ParameterError, SampleSizeError
 from ..sampling import IID, QMC, Antithetic
 from . import closed_form as cf
@@ -235,22 +234,6 @@ def exact_greeks(
 
 
 # -- helpers ---------------------------------------------------------------------------------------
-@contextlib.contextmanager
-def _seeded(seed, device):
-    """Like the core's ``seeded`` (the caller's RNG state is restored afterwards), but seeding only
-    the generator in use: ``torch.manual_seed`` also seeds every accelerator backend lazily,
-    which costs milliseconds per call, a visible share of a 1e6-path estimate."""
-    if seed is None:
-        yield
-        return
-    cuda = device is not None and device.type == "cuda"
-    with torch.random.fork_rng(devices=[device] if cuda else []):
-        torch.random.default_generator.manual_seed(seed)
-        if cuda:
-            torch.cuda.manual_seed(seed)
-        yield
-
-
 def _lift(t: torch.Tensor, extra: int) -> torch.Tensor:
     """Insert ``extra`` singleton axes after the sample axis (to broadcast against a batch)."""
     return t.reshape(t.shape[0], *([1] * extra), *t.shape[1:]) if extra else t
@@ -690,28 +673,6 @@ def _digital_width(payoff, pb) -> torch.Tensor:
     return payoff.strike.to(sd) * sd
 
 
-def _loo_regress(y: torch.Tensor, C: torch.Tensor, block: int = 1) -> torch.Tensor:
-    """Per-path y_i - c_uᵀ C_i, with c_u fitted by least squares on the paths of every *other*
-    unit u' ≠ u (unit = block of ``block`` consecutive paths): c_u is independent of unit u and
-    E[C] = 0, so the result stays unbiased; fitting on paths (not unit means) keeps it stable
-    under QMC, whose unit means of C are nearly exact.
-
-    y: (c, *B); C: (c, *B, k). c_u = (Σ_{i∉u} C_i C_iᵀ)^{-1} Σ_{i∉u} C_i y_i.
-    """
-    c, k = C.shape[0], C.shape[-1]
-    U = c // block
-    G = (C.unsqueeze(-1) * C.unsqueeze(-2)).reshape(U, block, *C.shape[1:], k).sum(1)
-    r = (C * y.unsqueeze(-1)).reshape(U, block, *C.shape[1:]).sum(1)
-    Gm = G.sum(0, keepdim=True) - G
-    rm = r.sum(0, keepdim=True) - r
-    scale = torch.diagonal(Gm, dim1=-2, dim2=-1).mean(-1, keepdim=True).unsqueeze(-1)
-    eye = torch.eye(k, dtype=C.dtype, device=C.device)
-    Gm = Gm + eye * (1e-12 * scale + torch.finfo(C.dtype).tiny)
-    coef = torch.linalg.solve(Gm, rm.unsqueeze(-1)).squeeze(-1)  # (U, *B, k)
-    coef = coef.unsqueeze(1).expand(U, block, *coef.shape[1:]).reshape(C.shape)
-    return y - (coef * C).sum(-1)
-
-
 def _sampler_of(sampler, replicates):
     if isinstance(sampler, (IID, Antithetic, QMC)):
         return sampler
@@ -824,7 +785,7 @@ def estimate_greeks(
         )
     names = ["price", *greeks]
     stats = RunningMoments()
-    with _seeded(seed, device):
+    with seeded(seed, device):
         if eng.fast and isinstance(smp, IID):
             use_np = rng == "numpy" or (
                 rng == "auto"
@@ -847,7 +808,7 @@ def estimate_greeks(
                 for k in names:
                     v = out[k].expand(c, *eng.B_tot)
                     if ctrl is not None:
-                        v = _loo_regress(v, ctrl[k], block)
+                        v = loo_regress(v, ctrl[k], block)
                     cols.append(v.reshape(U, block, *eng.B_tot).mean(1) if block > 1 else v)
                 stats.update(torch.stack(cols, -1))
     mean, se = stats.mean.to(dtype), stats.stderr().to(dtype)

@@ -54,8 +54,7 @@ import torch.nn.functional as F
 from torch.distributions import constraints
 
 from ..baselines import Baseline, LeaveOneOut, NoBaseline
-from ..control_variates import excluding_own_block, loo_coefficient
-from ..core import SampleModel, sum_trailing
+from ..core import SampleModel, loo_coefficient, sum_trailing
 from ..errors import EstimatorNotApplicable, SampleSizeError
 from ..estimate import expectation
 from ..estimators.base import Estimator
@@ -352,18 +351,6 @@ class ScoreFunctionELBO(ELBOEstimator):
         return f"ScoreFunctionELBO({self.estimator!r})"
 
 
-def _loo_baseline_coefficient(f: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
-    """Per-sample, per-element Cov(g, s)/Var(s) from the other samples, for g = (f - f̄₋ᵢ) s with
-    f of the same shape as s (one learning signal per component): the element-wise form of
-    ``scoregrad.control_variates.loo_coefficient``'s (f, s) branch, keeping sample i's f out."""
-    n = f.shape[0]
-    den = excluding_own_block(s * s, 1)
-    f_other = excluding_own_block(f, 1) / (n - 1)
-    num = excluding_own_block(f * s * s, 1) - f_other * excluding_own_block(s * s, 1)
-    tiny = torch.finfo(den.dtype).tiny
-    return torch.where(den > 0, num / den.clamp_min(tiny), torch.zeros_like(den))
-
-
 class RaoBlackwellELBO(ELBOEstimator):
     """BBVI: Rao-Blackwellised score-function gradient with per-component control variates.
 
@@ -376,7 +363,7 @@ class RaoBlackwellELBO(ELBOEstimator):
     with log p_d the model's ``log_joint_local(z)`` column d (the terms of log p that involve z_d)
     if the model has one, else the whole log joint. ``baseline`` b (default none) and the
     coefficient a (``control_variate=True``: Cov(f s, s)/Var(s) from the *other* samples,
-    ``scoregrad.control_variates.loo_coefficient``) both leave ĝ unbiased. Parameters of another
+    ``scoregrad.core.loo.loo_coefficient``) both leave ĝ unbiased. Parameters of another
     shape (shared ones) get the plain score-function term with the whole f.
     Reference: Ranganath, Gerrish, Blei 2014, "Black Box Variational Inference", §3.
 
@@ -442,7 +429,7 @@ class RaoBlackwellELBO(ELBOEstimator):
             b = self.baseline(fk)
             g = (fk - b) * s
             if self.control_variate:
-                c = _loo_baseline_coefficient(fk, s) if loo else loo_coefficient(s, 1, g=g)
+                c = loo_coefficient(s, 1, f=fk, s=s) if loo else loo_coefficient(s, 1, g=g)
                 g = g - c * s
             terms[k] = g
             grads[k] = g.mean(0)
