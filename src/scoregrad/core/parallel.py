@@ -29,10 +29,12 @@ by the caller (``Evaluator``) only once every batch has completed, so ``n_evals`
 ...     map_batches(lambda x: x.sum(1), torch.ones(10, 3), ex, batch_size=4).tolist()
 [3.0, 3.0, 3.0, 3.0, 3.0, 3.0, 3.0, 3.0, 3.0, 3.0]
 
-A pool that can be rebuilt survives a killed worker (``Remote.process_pool`` builds its own):
+A pool that can be rebuilt survives a killed worker (``Remote.process_pool`` builds its own and
+builds a fresh one when a worker dies; pass it as ``executor=`` to ``estimate_grad``):
 
->>> with Remote.process_pool(2) as remote:   # doctest: +SKIP
-...     est = sg.estimate_grad(f, dist_fn, params, n=10**6, executor=remote)
+>>> with Remote.process_pool(2) as remote:
+...     map_batches(torch.square, torch.arange(4.0), remote).tolist()
+[0.0, 1.0, 4.0, 9.0]
 """
 
 from __future__ import annotations
