@@ -137,8 +137,12 @@ def test_bad_remote_arguments_are_named():
 
 @pytest.fixture(scope="module")
 def dask_client():
+    """Two worker processes; a task whose worker dies fails at once (allowed-failures 0, instead
+    of Dask rerunning it), so the test exercises scoregrad's own resubmission."""
+    dask = pytest.importorskip("dask")
     distributed = pytest.importorskip("dask.distributed")
     with (
+        dask.config.set({"distributed.scheduler.allowed-failures": 0}),
         distributed.LocalCluster(
             n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
         ) as cluster,
@@ -166,3 +170,4 @@ def test_dask_worker_killed_mid_task_loses_nothing(dask_client, tmp_path):
     _assert_identical(local, est)
     print(f"\ndask, killed worker: {remote.stats}; n_evals={est.n_evals} of n={N}")
     assert remote.stats.samples == N  # lost: 0
+    assert remote.stats.resubmitted_batches >= 1  # the KilledWorker batch, resubmitted
