@@ -122,6 +122,14 @@ def test_batch_that_always_fails_raises_with_the_count():
     assert remote.stats.resubmitted_batches == 2
 
 
+def test_unpicklable_f_and_a_shut_down_executor_are_named():
+    with ProcessPoolExecutor(1) as ex:
+        with pytest.raises(sg.RemoteEvaluationError, match="module level"):
+            map_batches(lambda x: x, torch.ones(4), Remote(ex, workers=1, retries=0))
+    with pytest.raises(sg.RemoteEvaluationError, match="shut down"):
+        map_batches(torch.square, torch.ones(4), ex)
+
+
 def test_bad_remote_arguments_are_named():
     with ThreadPoolExecutor(1) as ex:
         for kw in ({"workers": 0}, {"retries": -1}, {"tasks_per_worker": 1.5}):

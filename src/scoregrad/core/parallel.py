@@ -272,6 +272,14 @@ class _BatchRun:
                 self.queue.appendleft(i)
                 self._executor_died(err)
                 continue
+            except RuntimeError as err:  # e.g. "cannot schedule new futures after shutdown"
+                self._cancel_all()
+                raise RemoteEvaluationError(
+                    f"the executor refused a task ({err}). {self.n - self.done} of {self.n} "
+                    "samples were not evaluated. Fix: pass an executor that is running (not "
+                    "shut down, e.g. use it inside its with-block), or Remote.process_pool(k), "
+                    "which builds its own."
+                ) from err
             self.in_flight[fut] = i
 
     def _completed(self, i: int, out) -> None:
@@ -295,23 +303,32 @@ class _BatchRun:
         if self.failures[i] <= self.remote.retries:
             self._resubmit([i])
             return
-        for other in self.in_flight:
-            other.cancel()
+        self._cancel_all()
         s, e = self.bounds[i]
+        pickling = "pickle" in f"{type(err).__name__} {err}".lower()
+        hint = (
+            " f must be picklable for process-based executors: define it at module level (not "
+            "a lambda or a local function), or make it a callable object."
+            if pickling
+            else ""
+        )
         raise RemoteEvaluationError(
             f"samples {s}..{e - 1} (batch {i + 1} of {len(self.bounds)}) failed "
             f"{self.failures[i]} times; last error {type(err).__name__}: {err}. "
             f"{self.n - self.done} of {self.n} samples were not evaluated, so no estimate is "
-            "returned (a partial one would be wrong). Fix f if it raised; if workers crash or "
-            "run out of memory, use a fresh executor, fewer workers or a smaller batch_size; "
-            "for a flaky cluster raise Remote(..., retries=k)."
+            f"returned (a partial one would be wrong).{hint} Fix f if it raised; if workers "
+            "crash or run out of memory, use a fresh executor, fewer workers or a smaller "
+            "batch_size; for a flaky cluster raise Remote(..., retries=k)."
         ) from err
+
+    def _cancel_all(self) -> None:
+        for fut in self.in_flight:
+            fut.cancel()
 
     def _executor_died(self, err: BaseException) -> None:
         """Resubmit everything in flight on a rebuilt executor, or raise."""
         dead = list(self.in_flight.values())
-        for fut in self.in_flight:
-            fut.cancel()
+        self._cancel_all()
         self.in_flight.clear()
         self._resubmit(dead)
         lost = self.n - self.done
