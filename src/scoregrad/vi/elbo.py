@@ -54,7 +54,7 @@ import torch.nn.functional as F
 from torch.distributions import constraints
 
 from ..baselines import Baseline, LeaveOneOut, NoBaseline
-from ..core import SampleModel, loo_coefficient, sum_trailing
+from ..core import SampleModel, broadcast_rows, loo_coefficient, sum_trailing
 from ..errors import EstimatorNotApplicable, SampleSizeError
 from ..estimate import expectation
 from ..estimators.base import Estimator
@@ -416,15 +416,15 @@ class RaoBlackwellELBO(ELBOEstimator):
                     f"log_joint_local returned shape {tuple(local.shape)}; it must give one "
                     f"Markov-blanket log density per sample and component, shape {tuple(lq.shape)}."
                 )
-        f_comp = (local if local is not None else lp_d.reshape(-1, *[1] * (lq.dim() - 1))) - lq
+        f_comp = (local if local is not None else broadcast_rows(lp_d, lq)) - lq
         grads, terms = {}, {}
         loo = isinstance(self.baseline, LeaveOneOut)
         for k, s in scores.items():
             if tuple(s.shape[: lq.dim()]) == tuple(lq.shape):
                 # one parameter row per component (e.g. Categorical logits (D, K))
-                fk = f_comp.reshape(*lq.shape, *[1] * (s.dim() - lq.dim()))
+                fk = broadcast_rows(f_comp, s)
             else:  # a shared parameter: the whole learning signal
-                fk = f_full.reshape(-1, *[1] * (s.dim() - 1))
+                fk = broadcast_rows(f_full, s)
             fk = fk.expand_as(s) if fk.shape != s.shape else fk
             b = self.baseline(fk)
             g = (fk - b) * s
