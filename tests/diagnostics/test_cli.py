@@ -1,19 +1,9 @@
 """The ``scoregrad compare`` command (scoregrad.diagnostics.cli)."""
 
-import pytest
-import torch
 import typer
 from typer.testing import CliRunner
 
 from scoregrad.diagnostics.cli import register
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    prev = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(prev)
 
 
 def _app():

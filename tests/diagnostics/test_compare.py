@@ -8,18 +8,9 @@ at this n, so a miss has probability < 1e-20).
 import json
 
 import pytest
-import torch
 
 import scoregrad as sg
 from scoregrad import diagnostics as dg
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    prev = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(prev)
 
 
 def test_compare_rows_flags_and_outputs(tmp_path):
