@@ -12,12 +12,14 @@
 """
 
 from . import baselines, control_variates, core, diagnostics, problems, sampling
+from .core.parallel import Remote
 from .dice import magic_box
 from .errors import (
     ControlVariateError,
     EstimatorNotApplicable,
     FunctionOutputError,
     ParameterError,
+    RemoteEvaluationError,
     SampleSizeError,
     ScoregradError,
 )
@@ -59,6 +61,8 @@ __all__ = [
     "EstimatorNotApplicable",
     "SampleSizeError",
     "ControlVariateError",
+    "RemoteEvaluationError",
+    "Remote",
     "ARM",
     "DisARM",
     "VIMCO",

@@ -77,3 +77,12 @@ class ExecutorError(ScoregradError):
 
 class ControlVariateError(ScoregradError):
     """A control variate is malformed (e.g. its mean has the wrong shape)."""
+
+
+class RemoteEvaluationError(ScoregradError):
+    """Evaluating f on an executor failed after its retries (or the executor died and could not be
+    rebuilt); nothing partial is returned, and the message says how many samples were lost."""
+
+
+class StateError(ScoregradError):
+    """A saved state does not fit the object it is loaded into (e.g. a different network)."""

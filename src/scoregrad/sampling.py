@@ -45,6 +45,8 @@ class Sampler:
     granularity: int = 1
     #: every draw is independent of the others (block size 1 for every n)
     independent: bool = False
+    #: whether it carries state across calls (none here: each draw depends on the seed only)
+    stateful: bool = False
 
     def supports(self, dist) -> str | None:
         """None if this sampler can draw from ``dist``, else the reason."""
@@ -59,6 +61,13 @@ class Sampler:
 
     def draw(self, model: SampleModel) -> tuple[torch.Tensor, int]:
         raise NotImplementedError
+
+    def state_dict(self) -> dict:
+        """What it carries across calls (nothing, for the samplers here)."""
+        return {}
+
+    def load_state_dict(self, state: dict) -> None:
+        pass
 
     def __repr__(self):
         return f"{type(self).__name__}()"

@@ -7,10 +7,10 @@ so this file's false-alarm chance is below 0.1%.
 
 import pytest
 import torch
-from zstats import assert_unbiased
 
 import scoregrad as sg
 from scoregrad.problems import CATALOGUE
+from scoregrad.testing import assert_grad_unbiased
 
 CONTINUOUS_RSAMPLE = {
     "normal_square",
@@ -64,5 +64,5 @@ def test_unbiased_or_not_applicable(est_name, prob_name):
         return
     seed = sorted(CATALOGUE).index(prob_name) * 100 + sorted(ESTIMATORS).index(est_name)
     est = sg.estimate_grad(prob.f, prob.dist_fn, params, n=20_000, estimator=make(), seed=seed)
-    assert_unbiased(est, prob.exact(params)[1])
+    assert_grad_unbiased(est, prob.exact(params)[1])
     assert torch.all(est.stderr[next(iter(params))] >= 0)

@@ -10,9 +10,8 @@ import pytest
 import torch
 
 from scoregrad.rl import REINFORCE, collect, make_baseline, make_envs, make_policy
+from scoregrad.testing import Z_CRIT as Z_MAX
 from tests.rl.conftest import TabularMDP
-
-Z_MAX = 4.42
 
 
 def _setup(baseline, seed=0):

@@ -16,8 +16,7 @@ from scoregrad.rl.sequence import (
     TokenPolicy,
     group_advantages,
 )
-
-Z_MAX = 4.42
+from scoregrad.testing import Z_CRIT as Z_MAX
 
 
 def test_group_advantages():

@@ -121,3 +121,33 @@ def test_plot_history_writes_png(tmp_path):
     _, res = _run(None, 10, grad_var_every=5)
     out = plot_history(res.history, tmp_path / "curve.png", title="t")
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_nvil_run_with_a_lazily_built_baseline_resumes_exactly(tmp_path):
+    """Learned() builds its network from the first context; a checkpoint must bring it back."""
+    context = torch.linspace(-1, 1, 8).reshape(4, 2)
+
+    class Crash(Exception):
+        pass
+
+    def run(path, stop_at=None):
+        model, guide = NormalNormal(dim=3), MeanFieldNormal(3)
+        est = ScoreFunctionELBO(sg.ScoreFunction(sg.baselines.Learned()))
+
+        def cb(step, history):
+            if stop_at is not None and step + 1 == stop_at:
+                raise Crash
+
+        try:
+            fit(lambda s: est(model, guide, 4, context=context), guide, 20, lr=0.05,
+                stateful=[est], seed=3, checkpoint=path, checkpoint_every=5, progress=False,
+                callback=cb)  # fmt: skip
+        except Crash:
+            pass
+        return guide
+
+    full = run(tmp_path / "a.pt")
+    run(tmp_path / "b.pt", stop_at=13)  # last checkpoint at step 10
+    resumed = run(tmp_path / "b.pt")
+    for a, b in zip(full.parameters(), resumed.parameters(), strict=True):
+        assert torch.equal(a, b)

@@ -48,10 +48,11 @@ import torch
 import torch.distributions as D
 
 from ..core.model import SampleModel
+from ..core.shapes import broadcast_rows
 from ..errors import SampleSizeError
 from .applicability import not_applicable, unwrap
 from .base import Contributions, Estimator
-from .natural import NaturalParams, linear_term, per_item
+from .natural import NaturalParams, linear_term
 from .registry import register_estimator
 
 __all__ = ["ARM", "DisARM", "stick_logits", "BINARY_ENCODINGS"]
@@ -183,7 +184,7 @@ class ARM(_BernoulliPair):
 
     def _logit_grad(self, u, b, b_tilde, logits, f_b, f_bt):
         diff = f_bt - f_b
-        return per_item(diff, u.dim()) * (u - 0.5)
+        return broadcast_rows(diff, u) * (u - 0.5)
 
 
 @register_estimator
@@ -196,7 +197,7 @@ class DisARM(_BernoulliPair):
     name = "disarm"
 
     def _logit_grad(self, u, b, b_tilde, logits, f_b, f_bt):
-        diff = per_item(f_b - f_bt, u.dim())
+        diff = broadcast_rows(f_b - f_bt, u)
         sign = 1.0 - 2.0 * b_tilde
         differ = (b != b_tilde).to(logits.dtype)
         return 0.5 * diff * sign * differ * torch.sigmoid(logits.abs())

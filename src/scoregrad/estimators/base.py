@@ -51,6 +51,7 @@ from dataclasses import dataclass
 import torch
 import torch.distributions as D
 
+from ..core.shapes import broadcast_rows
 from ..errors import EstimatorNotApplicable
 from .applicability import implements, not_applicable
 
@@ -74,6 +75,8 @@ class Estimator:
     """Base class of gradient estimators (see the module docstring for the contract)."""
 
     name: str = "estimator"
+    #: whether it learns across calls (``scoregrad.core.state``: state_dict round-trips exactly)
+    stateful: bool = False
     biased: bool = False
     estimates: str = "E[f]"
     unit: str = "sample"
@@ -137,8 +140,3 @@ class Estimator:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
-
-
-def broadcast_rows(v: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
-    """Reshape per-sample v (n,) to broadcast against like (n, *shape)."""
-    return v.reshape(v.shape[0], *([1] * (like.dim() - 1)))

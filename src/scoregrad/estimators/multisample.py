@@ -38,9 +38,11 @@ from numbers import Integral
 import torch
 
 from ..baselines import LeaveOneOut
+from ..core.loo import loo_mean
 from ..core.model import SampleModel
+from ..core.shapes import broadcast_rows
 from ..errors import SampleSizeError
-from .base import Contributions, Estimator, broadcast_rows
+from .base import Contributions, Estimator
 from .registry import register_estimator
 from .score_function import ScoreFunction, score_reason
 
@@ -56,7 +58,7 @@ def vimco_signals(log_w: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     K = log_w.shape[0]
     lw = log_w.detach()
     L_hat = torch.logsumexp(lw, 0) - math.log(K)
-    others_mean = (lw.sum(0, keepdim=True) - lw) / (K - 1)  # (K, *items)
+    others_mean = loo_mean(lw)  # (K, *items)
     eye = torch.eye(K, dtype=torch.bool, device=lw.device).reshape(K, K, *([1] * (lw.dim() - 1)))
     table = torch.where(eye, others_mean.unsqueeze(1), lw.unsqueeze(0))  # [k, j]
     L_minus = torch.logsumexp(table, 1) - math.log(K)

@@ -49,10 +49,12 @@ import torch.distributions as D
 from torch import nn
 
 from ..core.model import SampleModel
-from ..errors import ArgumentError, EstimatorNotApplicable, SampleSizeError
+from ..core.shapes import broadcast_rows
+from ..core.state import snapshot
+from ..errors import ArgumentError, EstimatorNotApplicable, SampleSizeError, StateError
 from .applicability import family_reason, not_applicable, unwrap
 from .base import Contributions, Estimator
-from .natural import NaturalParams, linear_term, per_item
+from .natural import NaturalParams, linear_term
 from .registry import register_estimator
 
 __all__ = ["RELAX", "REBAR"]
@@ -113,6 +115,7 @@ class RELAX(Estimator):
     """
 
     name = "relax"
+    stateful = True
 
     @property
     def needs_differentiable_f(self) -> bool:
@@ -247,7 +250,7 @@ class RELAX(Estimator):
             else:  # a control that does not depend on z: the correction terms vanish
                 dc = torch.zeros_like(L)
             score = b - torch.sigmoid(L.detach())
-            g = per_item(fd - c_zt, L.dim()) * score + dc
+            g = broadcast_rows(fd - c_zt, L) * score + dc
         if train:
             self._step(g)
         self.last_variance = float(g.detach().var(0).sum()) if g.shape[0] > 1 else None
@@ -289,23 +292,40 @@ class RELAX(Estimator):
 
     # -- state -----------------------------------------------------------------------------------
     def state_dict(self) -> dict:
-        return {
-            "control": None if self.control is None else self.control.state_dict(),
-            "eta": self.eta.detach().clone(),
-            "log_temperature": self.log_temperature.detach().clone(),
-            "optimizer": None if self.optimizer is None else self.optimizer.state_dict(),
-        }
+        """A snapshot of the control network, η, log λ and the optimiser (plain tensors and
+        numbers: ``torch.load(weights_only=True)`` reads it)."""
+        return snapshot(
+            {
+                "control": None if self.control is None else self.control.state_dict(),
+                "eta": self.eta,
+                "log_temperature": self.log_temperature,
+                "optimizer": None if self.optimizer is None else self.optimizer.state_dict(),
+            }
+        )
 
     def load_state_dict(self, state: dict) -> None:
-        if state.get("control") is not None and self.control is not None:
-            self.control.load_state_dict(state["control"])
+        """Restore into this (possibly fresh) estimator; a control network that was never run
+        (lazy layers) is first given the saved dtype, then materialised from the saved weights."""
+        saved = state.get("control")
+        if saved is not None and self.control is None:
+            raise StateError(
+                "this state holds a control network, but this estimator has none (control=False). "
+                "Fix: build it as the saved one was, e.g. RELAX() or RELAX(control=net)."
+            )
+        if saved is not None:
+            dtype = next(iter(saved.values())).dtype
+            if any(
+                isinstance(p, nn.parameter.UninitializedParameter)
+                for p in self.control.parameters()
+            ):
+                self.control.to(dtype=dtype)
+            self.control.load_state_dict(saved)
         with torch.no_grad():
-            self.eta.data = state["eta"].clone()
-            self.log_temperature.data = state["log_temperature"].clone()
+            self.eta.data = state["eta"].detach().clone()
+            self.log_temperature.data = state["log_temperature"].detach().clone()
         if state.get("optimizer") is not None:
-            if self.optimizer is None:
-                fn = self._optimizer_fn or (lambda ps: torch.optim.Adam(ps, lr=self.lr))
-                self.optimizer = fn(self._phi())
+            fn = self._optimizer_fn or (lambda ps: torch.optim.Adam(ps, lr=self.lr))
+            self.optimizer = fn(self._phi())
             self.optimizer.load_state_dict(state["optimizer"])
 
     def __repr__(self):

@@ -22,14 +22,16 @@ from __future__ import annotations
 import torch
 
 from ..baselines import Baseline, NoBaseline
-from ..control_variates import ControlVariate, loo_coefficient
+from ..control_variates import ControlVariate
 from ..core.arguments import require_instance
+from ..core.loo import loo_coefficient
 from ..core.model import SampleModel
+from ..core.shapes import broadcast_rows
 from ..dice import magic_box
 from ..errors import EstimatorNotApplicable, SampleSizeError
 from ..sampling import IID, Sampler
 from .applicability import moving_support
-from .base import DOORS, Contributions, Estimator, broadcast_rows
+from .base import DOORS, Contributions, Estimator
 from .registry import register_estimator
 
 
@@ -166,12 +168,28 @@ class ScoreFunction(Estimator):
             values = fx - loo_coefficient(hv, block, f=fx, s=torch.ones_like(fx)) * hv
         return values, out
 
+    @property
+    def stateful(self) -> bool:
+        """Stateful when its baseline, control variate or sampler is."""
+        parts = (self.baseline, self.control_variate, self.sampler)
+        return any(getattr(p, "stateful", False) for p in parts if p is not None)
+
     def state_dict(self) -> dict:
-        """The baseline's state (moving average, learned network), for checkpoints."""
-        return {"baseline": self.baseline.state_dict()}
+        """The baseline's state (moving average, learned network), and the control variate's and
+        sampler's when they are stateful, for checkpoints."""
+        state = {"baseline": self.baseline.state_dict()}
+        for key, part in self._stateful_parts().items():
+            state[key] = part.state_dict()
+        return state
 
     def load_state_dict(self, state: dict) -> None:
         self.baseline.load_state_dict(state["baseline"])
+        for key, part in self._stateful_parts().items():
+            part.load_state_dict(state[key])
+
+    def _stateful_parts(self) -> dict:
+        parts = {"control_variate": self.control_variate, "sampler": self.sampler}
+        return {k: p for k, p in parts.items() if getattr(p, "stateful", False)}
 
     # -- expectation door (DiCE) --------------------------------------------------------------------
     def surrogate(self, evaluator, dist, n, context=None):

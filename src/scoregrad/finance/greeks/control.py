@@ -13,6 +13,7 @@ from collections.abc import Callable
 import torch
 
 from ...control_variates import ControlVariate
+from ...core import loo_regress
 from ...errors import ControlVariateError, EstimatorNotApplicable
 from ..parameters import broadcast_shapes
 from ..payoffs import ArithmeticAsian, GeometricAsian
@@ -25,7 +26,7 @@ __all__ = [
     "geometric_asian_cv",
     "resolve_control_variate",
     "controls",
-    "loo_regress",
+    "loo_regress",  # the core's, re-exported where the Greeks use it
 ]
 
 
@@ -152,25 +153,3 @@ def controls(sim, S, w) -> dict[str, torch.Tensor]:
         sk = w[k].expand(S.shape[0], *shape)
         ctrl[k] = torch.stack([hk, sk], -1)
     return ctrl
-
-
-def loo_regress(y: torch.Tensor, C: torch.Tensor, block: int = 1) -> torch.Tensor:
-    """Per-path y_i - c_uᵀ C_i, with c_u fitted by least squares on the paths of every *other*
-    unit u' ≠ u (unit = block of ``block`` consecutive paths): c_u is independent of unit u and
-    E[C] = 0, so the result stays unbiased; fitting on paths (not unit means) keeps it stable
-    under QMC, whose unit means of C are nearly exact.
-
-    y: (c, *B); C: (c, *B, k). c_u = (Σ_{i∉u} C_i C_iᵀ)^{-1} Σ_{i∉u} C_i y_i.
-    """
-    c, k = C.shape[0], C.shape[-1]
-    U = c // block
-    G = (C.unsqueeze(-1) * C.unsqueeze(-2)).reshape(U, block, *C.shape[1:], k).sum(1)
-    r = (C * y.unsqueeze(-1)).reshape(U, block, *C.shape[1:]).sum(1)
-    Gm = G.sum(0, keepdim=True) - G
-    rm = r.sum(0, keepdim=True) - r
-    scale = torch.diagonal(Gm, dim1=-2, dim2=-1).mean(-1, keepdim=True).unsqueeze(-1)
-    eye = torch.eye(k, dtype=C.dtype, device=C.device)
-    Gm = Gm + eye * (1e-12 * scale + torch.finfo(C.dtype).tiny)
-    coef = torch.linalg.solve(Gm, rm.unsqueeze(-1)).squeeze(-1)  # (U, *B, k)
-    coef = coef.unsqueeze(1).expand(U, block, *coef.shape[1:]).reshape(C.shape)
-    return y - (coef * C).sum(-1)

@@ -6,25 +6,12 @@ from __future__ import annotations
 import torch
 
 from ...baselines import Baseline, LeaveOneOut, NoBaseline
-from ...control_variates import excluding_own_block, loo_coefficient
-from ...core import SampleModel, sum_trailing
+from ...core import SampleModel, broadcast_rows, loo_coefficient, sum_trailing
 from ...errors import EstimatorNotApplicable, SampleSizeError
 from ..errors import LogJointError
 from ..guides import Guide
 from .base import ELBOEstimator, _check_n
 from .checks import call_log_joint
-
-
-def _loo_baseline_coefficient(f: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
-    """Per-sample, per-element Cov(g, s)/Var(s) from the other samples, for g = (f - f̄₋ᵢ) s with
-    f of the same shape as s (one learning signal per component): the element-wise form of
-    ``scoregrad.control_variates.loo_coefficient``'s (f, s) branch, keeping sample i's f out."""
-    n = f.shape[0]
-    den = excluding_own_block(s * s, 1)
-    f_other = excluding_own_block(f, 1) / (n - 1)
-    num = excluding_own_block(f * s * s, 1) - f_other * excluding_own_block(s * s, 1)
-    tiny = torch.finfo(den.dtype).tiny
-    return torch.where(den > 0, num / den.clamp_min(tiny), torch.zeros_like(den))
 
 
 class RaoBlackwellELBO(ELBOEstimator):
@@ -39,7 +26,7 @@ class RaoBlackwellELBO(ELBOEstimator):
     with log p_d the model's ``log_joint_local(z)`` column d (the terms of log p that involve z_d)
     if the model has one, else the whole log joint. ``baseline`` b (default none) and the
     coefficient a (``control_variate=True``: Cov(f s, s)/Var(s) from the *other* samples,
-    ``scoregrad.control_variates.loo_coefficient``) both leave ĝ unbiased. Parameters of another
+    ``scoregrad.core.loo.loo_coefficient``) both leave ĝ unbiased. Parameters of another
     shape (shared ones) get the plain score-function term with the whole f.
     Reference: Ranganath, Gerrish, Blei 2014, "Black Box Variational Inference", §3.
 
@@ -92,20 +79,20 @@ class RaoBlackwellELBO(ELBOEstimator):
                     f"log_joint_local returned shape {tuple(local.shape)}; it must give one "
                     f"Markov-blanket log density per sample and component, shape {tuple(lq.shape)}."
                 )
-        f_comp = (local if local is not None else lp_d.reshape(-1, *[1] * (lq.dim() - 1))) - lq
+        f_comp = (local if local is not None else broadcast_rows(lp_d, lq)) - lq
         grads, terms = {}, {}
         loo = isinstance(self.baseline, LeaveOneOut)
         for k, s in scores.items():
             if tuple(s.shape[: lq.dim()]) == tuple(lq.shape):
                 # one parameter row per component (e.g. Categorical logits (D, K))
-                fk = f_comp.reshape(*lq.shape, *[1] * (s.dim() - lq.dim()))
+                fk = broadcast_rows(f_comp, s)
             else:  # a shared parameter: the whole learning signal
-                fk = f_full.reshape(-1, *[1] * (s.dim() - 1))
+                fk = broadcast_rows(f_full, s)
             fk = fk.expand_as(s) if fk.shape != s.shape else fk
             b = self.baseline(fk)
             g = (fk - b) * s
             if self.control_variate:
-                c = _loo_baseline_coefficient(fk, s) if loo else loo_coefficient(s, 1, g=g)
+                c = loo_coefficient(s, 1, f=fk, s=s) if loo else loo_coefficient(s, 1, g=g)
                 g = g - c * s
             terms[k] = g
             grads[k] = g.mean(0)
