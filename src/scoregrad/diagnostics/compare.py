@@ -76,6 +76,10 @@ ESTIMATORS: dict[str, Callable[[], E.Estimator]] = {
     "relax": lambda: E.RELAX(),
     "gumbel_softmax": lambda: E.GumbelSoftmax(0.5),
     "straight_through": lambda: E.StraightThrough(1.0),
+    "arsm": lambda: E.ARSM(),
+    "rb_reinforce": lambda: E.RaoBlackwellReinforce(1),
+    "unordered_set": lambda: E.UnorderedSet(2),
+    "gumbel_rao": lambda: E.GumbelRao(1.0),
 }
 
 

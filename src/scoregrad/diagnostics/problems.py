@@ -121,7 +121,7 @@ def _per_variable(x, tables):
     if x.is_floating_point():
         return (x * tables.to(x)).sum(-1)
     rows = torch.arange(tables.shape[0], device=x.device)
-    return tables.to(device=x.device, dtype=torch.get_default_dtype())[rows, x]
+    return tables.to(device=x.device)[rows, x]
 
 
 def _coupled(x, tables):
