@@ -8,7 +8,7 @@ gradient variance of:
 * ``reinforce_k``: k samples with replacement, no baseline (the paper's "VIMCO (no bl)");
 * ``rloo_k``: k samples with replacement, leave-one-out baseline ("VIMCO (built-in bl)");
 * ``sum_and_sample``: k-1 most probable summed, one sampled ("Det. sum & sample (no bl)"),
-  ``RaoBlackwellReinforce(k - 1)``;
+  ``RaoBlackwellReinforce(k - 1, baseline=False)``;
 * ``unordered``: the unordered set estimator without baseline ("Unordered (no bl)"),
   ``UnorderedSet(k, baseline=False)``;
 * ``unordered_bl``: with the built-in baseline ("Unordered (built-in bl)"), ``UnorderedSet(k)``.
@@ -124,7 +124,7 @@ def _measured_units(prob, name: str, k: int, n: int, seed: int) -> torch.Tensor:
         return torch.stack(out)
     estimator = {
         "reinforce_k": sg.ScoreFunction(),
-        "sum_and_sample": sg.RaoBlackwellReinforce(k - 1),
+        "sum_and_sample": sg.RaoBlackwellReinforce(k - 1, baseline=False),
         "unordered": sg.UnorderedSet(k, baseline=False),
         "unordered_bl": sg.UnorderedSet(k),
     }[name]

@@ -24,6 +24,7 @@ UNBIASED = {
     "arsm": lambda: sg.ARSM(),
     "rb_reinforce_k1": lambda: sg.RaoBlackwellReinforce(1),
     "rb_reinforce_k2": lambda: sg.RaoBlackwellReinforce(2),
+    "rb_reinforce_k2_nobl": lambda: sg.RaoBlackwellReinforce(2, baseline=False),
     "unordered_set_k2": lambda: sg.UnorderedSet(2),
     "unordered_set_k3_nobl": lambda: sg.UnorderedSet(3, baseline=False),
     "rebar": lambda: sg.REBAR(),
@@ -120,7 +121,8 @@ def _variance_z(units, exact):
 @pytest.mark.parametrize(
     "name,make,exact_fn",
     [
-        ("rb_k2", lambda: sg.RaoBlackwellReinforce(2), lambda f, t, J: ex.sum_and_sample(f, t, J, 2)),
+        ("rb_k2", lambda: sg.RaoBlackwellReinforce(2, baseline=False),
+         lambda f, t, J: ex.sum_and_sample(f, t, J, 2)),
         ("us_k3", lambda: sg.UnorderedSet(3), lambda f, t, J: ex.unordered_set(f, t, J, 3)),
         ("us_k3_nobl", lambda: sg.UnorderedSet(3, baseline=False),
          lambda f, t, J: ex.unordered_set(f, t, J, 3, baseline=False)),
@@ -151,7 +153,8 @@ def test_variance_below_reinforce_where_the_literature_proves_it():
     prob = CATALOGUE["categorical_batch"]()
     kw = dict(seed=2, return_per_sample=True)
     rf = sg.estimate_grad(prob.f, prob.dist_fn, prob.params(), 20_000, sg.ScoreFunction(), **kw)
-    for est in (sg.RaoBlackwellReinforce(1), sg.UnorderedSet(2, baseline=False), sg.ARSM()):
+    for est in (sg.RaoBlackwellReinforce(1, baseline=False), sg.UnorderedSet(2, baseline=False),
+                sg.ARSM()):  # fmt: skip
         e = sg.estimate_grad(prob.f, prob.dist_fn, prob.params(), 20_000, est, **kw)
         assert e.per_sample["logits"].var(0).sum() < rf.per_sample["logits"].var(0).sum(), est
 

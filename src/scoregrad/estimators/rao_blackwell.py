@@ -9,9 +9,12 @@ so the estimator sums the k categories exactly and samples once from the renorma
 
     ĝ = Σ_{c∈C} p(c) f(c) ∇log p(c) + (1 - p(C)) f(x') ∇log p(x'),   x' ~ p(· | x' ∉ C).
 
-It is a conditional expectation of REINFORCE, so its variance per unit never exceeds that of
-single-sample REINFORCE (Rao-Blackwell). C is chosen from θ alone (no sample), which keeps it
-unbiased. The value Σ_{c∈C} p(c) f(c) + (1 - p(C)) f(x') is unbiased for E[f].
+Without a baseline it is a conditional expectation of REINFORCE, so its variance per unit never
+exceeds that of single-sample REINFORCE (Rao-Blackwell). C is chosen from θ alone (no sample), which keeps it
+unbiased. With ``baseline`` (default, k ≥ 1) every f is centred by the summed categories' mean
+b = Σ_{c∈C} p(c) f(c) / p(C): b does not depend on the sampled x', and Σ_{c∈C} ∇p(c) +
+(1 - p(C)) E[∇log p(x')] = ∇ Σ_x p(x) = 0, so it costs no bias and no evaluation.
+The value Σ_{c∈C} p(c) f(c) + (1 - p(C)) f(x') is unbiased for E[f].
 
 Several independent categorical variables with a joint f (a batch shape, e.g. 20 latents of a
 VAE) are handled coordinate-wise: one draw x ~ p, then for each variable j the estimator above with
@@ -50,19 +53,21 @@ __all__ = ["RaoBlackwellReinforce"]
 
 class RaoBlackwellReinforce(LogitEstimator):
     """Sum-and-sample REINFORCE (Liu et al. 2019): the k most probable categories summed, one
-    sample from the rest; unbiased, never more variance than REINFORCE per unit.
+    sample from the rest; unbiased (without baseline never more variance than REINFORCE).
 
     Args:
         k: categories summed exactly per variable (0 ≤ k < K; k = 0 is plain REINFORCE).
+        baseline: centre f by the summed categories' mean (needs k ≥ 1 to have an effect).
     """
 
     name = "rb_reinforce"
     unit = "sample, with the k most probable categories of each variable summed"
 
-    def __init__(self, k: int = 1):
+    def __init__(self, k: int = 1, baseline: bool = True):
         if not isinstance(k, int) or isinstance(k, bool) or k < 0:
             raise ValueError(f"k must be a non-negative integer number of categories, got {k!r}.")
         self.k = k
+        self.baseline = bool(baseline)
 
     def supports(self, dist: D.Distribution) -> str | None:
         why = super().supports(dist)
@@ -89,8 +94,14 @@ class RaoBlackwellReinforce(LogitEstimator):
         log_rest = torch.logsumexp(logp.scatter(-1, top, -math.inf), -1, keepdim=True)
         w = torch.cat([logp.gather(-1, top), log_rest], -1).exp()  # p(c), c ∈ C; 1 - p(C)
         values = (w * fx).sum(-1).mean(-1)  # each variable's estimate of E[f], averaged
-        g = logit_gradient(w * fx.detach(), alts, logp.exp())
+        f0 = fx.detach()
+        if self.baseline and k > 0:
+            summed = w[..., :k]
+            b = (summed * f0[..., :k]).sum(-1, keepdim=True) / summed.sum(-1, keepdim=True)
+            f0 = f0 - b
+        g = logit_gradient(w * f0, alts, logp.exp())
         return values.reshape(logits.shape[0], *evaluator.item_shape), g.reshape(logits.shape)
 
     def __repr__(self):
-        return f"RaoBlackwellReinforce(k={self.k})"
+        bl = "" if self.baseline else ", baseline=False"
+        return f"RaoBlackwellReinforce(k={self.k}{bl})"
