@@ -24,6 +24,7 @@ import torch
 import torch.distributions as D
 import torch.nn.functional as F
 
+from ..core.chunks import CHUNK_ELEMENTS
 from ..core.model import SampleModel
 from ..errors import SampleSizeError
 from ._common import NaturalParams, linear_term, not_applicable, unwrap
@@ -226,8 +227,16 @@ def coordinatewise(evaluator, logits, f_input, item_dims, keep_graph, choose):
         x = (L + gumbel(L)).argmax(-1)
         alts = choose(L)
     m = alts.shape[-1]
-    points = replace_each(x, alts).reshape(n * V * m, *logits.shape[1:-1])
-    fx = evaluator(f_input(points), keep_graph=keep_graph)
+    # the points grow as V² per draw: build and evaluate them a block of draws at a time, so one
+    # block holds at most CHUNK_ELEMENTS numbers (f's input counted with its one-hot axis)
+    per_draw = V * m * math.prod(logits.shape[1:])
+    step = max(1, CHUNK_ELEMENTS // per_draw)
+    out = []
+    for i in range(0, n, step):
+        pts = replace_each(x[i : i + step], alts[i : i + step])
+        pts = pts.reshape(pts.shape[0] * V * m, *logits.shape[1:-1])
+        out.append(evaluator(f_input(pts), keep_graph=keep_graph))
+    fx = out[0] if len(out) == 1 else torch.cat(out)
     return L, alts, fx.reshape(n, V, m, items).permute(0, 3, 1, 2)
 
 
