@@ -26,17 +26,21 @@ from .errors import (
 from .estimate import GradientEstimate, estimate_grad, expectation, score
 from .estimators import (
     ARM,
+    ARSM,
     REBAR,
     RELAX,
     RLOO,
     VIMCO,
     DisARM,
     Estimator,
+    GumbelRao,
     GumbelSoftmax,
     MeasureValued,
     Pathwise,
+    RaoBlackwellReinforce,
     ScoreFunction,
     StraightThrough,
+    UnorderedSet,
 )
 
 __version__ = "0.1.0"
@@ -73,4 +77,8 @@ __all__ = [
     "MeasureValued",
     "GumbelSoftmax",
     "StraightThrough",
+    "ARSM",
+    "RaoBlackwellReinforce",
+    "UnorderedSet",
+    "GumbelRao",
 ]

@@ -27,10 +27,13 @@ MVD = {
     "normal_cos",
     "bernoulli_toy",
     "categorical_table",
+    "categorical_batch",
+    "categorical_bernoulli_toy",
     "poisson_polynomial",
     "exponential_square",
 }
 BERNOULLI = {"bernoulli_toy"}
+CATEGORICAL = {"categorical_table", "categorical_batch", "categorical_bernoulli_toy"}
 
 ESTIMATORS = {
     "score_function": (lambda: sg.ScoreFunction(), set(CATALOGUE)),
@@ -38,10 +41,10 @@ ESTIMATORS = {
     "pathwise": (lambda: sg.Pathwise(), CONTINUOUS_RSAMPLE),
     "mvd_coupled": (lambda: sg.MeasureValued(coupling=True), MVD),
     "mvd_independent": (lambda: sg.MeasureValued(coupling=False), MVD),
-    "arm": (lambda: sg.ARM(), BERNOULLI | {"categorical_table"}),
-    "disarm": (lambda: sg.DisARM(), BERNOULLI | {"categorical_table"}),
-    "rebar": (lambda: sg.REBAR(), BERNOULLI),
-    "relax": (lambda: sg.RELAX(), BERNOULLI),
+    "arm": (lambda: sg.ARM(), BERNOULLI | CATEGORICAL),
+    "disarm": (lambda: sg.DisARM(), BERNOULLI | CATEGORICAL),
+    "rebar": (lambda: sg.REBAR(), BERNOULLI | CATEGORICAL | {"onehot_table"}),
+    "relax": (lambda: sg.RELAX(), BERNOULLI | CATEGORICAL | {"onehot_table"}),
 }
 
 CASES = [(e, p) for e in ESTIMATORS for p in CATALOGUE]

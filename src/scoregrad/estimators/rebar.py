@@ -52,12 +52,12 @@ from ..core.model import SampleModel
 from ..core.shapes import broadcast_rows
 from ..core.state import snapshot
 from ..errors import ArgumentError, EstimatorNotApplicable, SampleSizeError, StateError
-from .applicability import family_reason, not_applicable, unwrap
+from .applicability import not_applicable, unwrap
 from .base import Contributions, Estimator
 from .natural import NaturalParams, linear_term
 from .registry import register_estimator
 
-__all__ = ["RELAX", "REBAR"]
+__all__ = ["RELAX", "REBAR", "register_relaxation"]
 
 
 def _logits(d: D.Distribution) -> tuple[torch.Tensor]:
@@ -77,6 +77,64 @@ def conditional_logistic(logits: torch.Tensor, b: torch.Tensor, v: torch.Tensor)
     z1 = torch.log1p(v / ((1.0 - v) * q))
     z0 = -torch.log1p((1.0 - v) / (v * p))
     return torch.where(b > 0.5, z1, z0)
+
+
+#: family -> its relaxation: the noise, b = H(z), z, z̃ ~ p(z | b), the relaxed input, the score
+_RELAXATIONS: dict[type, object] = {}
+
+
+def register_relaxation(family: type):
+    """Register the relaxation of a discrete ``family`` used by REBAR and RELAX (a class with
+    ``noise``, ``hard``, ``z``, ``z_tilde``, ``hard_input``, ``relaxed_input`` and ``score``)."""
+
+    def deco(cls):
+        _RELAXATIONS[family] = cls()
+        return cls
+
+    return deco
+
+
+def relaxation_of(dist: D.Distribution):
+    for cls in type(unwrap(dist)).__mro__:
+        if cls in _RELAXATIONS:
+            return _RELAXATIONS[cls]
+    return None
+
+
+@register_relaxation(D.Bernoulli)
+class BernoulliRelaxation:
+    """z = θ + logit(u), b = 1[z > 0]; z̃ by ``conditional_logistic``; relaxed σ(z/λ)."""
+
+    @staticmethod
+    def noise(logits):
+        dtype, device = logits.dtype, logits.device
+        u = _clamp01(torch.rand(logits.shape, dtype=dtype, device=device))
+        v = _clamp01(torch.rand(logits.shape, dtype=dtype, device=device))
+        return u, v
+
+    @staticmethod
+    def hard(logits, u):
+        return (logits + torch.logit(u) > 0).to(logits.dtype)
+
+    @staticmethod
+    def z(L, u):
+        return L + torch.logit(u)
+
+    @staticmethod
+    def z_tilde(L, b, v):
+        return conditional_logistic(L, b, v)
+
+    @staticmethod
+    def hard_input(b, logits, draw_shape, relaxed_f):
+        return b.reshape(draw_shape)
+
+    @staticmethod
+    def relaxed_input(z, temperature, draw_shape):
+        return torch.sigmoid(z / temperature).reshape(draw_shape)
+
+    @staticmethod
+    def score(L, b):
+        return b - torch.sigmoid(L)
 
 
 class _ItemMLP(nn.Module):
@@ -121,18 +179,6 @@ class RELAX(Estimator):
     def needs_differentiable_f(self) -> bool:
         """Only the relaxed f, η f(σ(z/λ)), differentiates f."""
         return self.relaxed_f
-
-    def evals_per_unit(self, dist) -> int:
-        return 3 if self.relaxed_f else 1
-
-    def supports(self, dist) -> str | None:
-        return family_reason(dist, (D.Bernoulli,))
-
-    def _require(self, dist) -> D.Distribution:
-        why = self.supports(dist)
-        if why is not None:
-            raise not_applicable(type(self).__name__, dist, why)
-        return unwrap(dist)
 
     def __init__(
         self,
@@ -188,15 +234,15 @@ class RELAX(Estimator):
                 out.append(self.log_temperature)
         return out
 
-    def _c(self, z, evaluator, draw_shape, item_dims):
+    def _c(self, fam, z, evaluator, draw_shape, item_dims):
         total = 0.0
         if self.control is not None:
             r = self.control(z.to(self._net_dtype(z)), item_dims).to(z.dtype)
             total = total + r
         if self.relaxed_f:
-            relaxed = torch.sigmoid(z / self.log_temperature.exp())
+            relaxed = fam.relaxed_input(z, self.log_temperature.exp(), draw_shape)
             try:
-                fr = evaluator(relaxed.reshape(draw_shape), differentiable=True)
+                fr = evaluator(relaxed, differentiable=True)
             except (RuntimeError, TypeError, IndexError) as e:
                 raise EstimatorNotApplicable(
                     f"{type(self).__name__} evaluates f at relaxed inputs σ(z/λ) in (0, 1), which "
@@ -222,26 +268,47 @@ class RELAX(Estimator):
         return z.dtype
 
     # -- the estimator -----------------------------------------------------------------------------
+    biased = False
+    unit = "sample"
+    samples_per_unit = 1
+
+    def supports(self, dist: D.Distribution) -> str | None:
+        """None when a relaxation is registered for ``dist``'s family, else the reason."""
+        if relaxation_of(dist) is not None:
+            return None
+        known = " or ".join(f.__name__ for f in _RELAXATIONS)
+        return f"it needs {known} random variables, got {type(unwrap(dist)).__name__}"
+
+    def evals_per_unit(self, dist: D.Distribution | None = None) -> int:
+        """f(b), plus f at the relaxed z and z̃ when the control includes the relaxed f."""
+        return 3 if self.relaxed_f else 1
+
+    def _family(self, dist):
+        why = self.supports(dist)
+        if why is not None:
+            raise not_applicable(type(self).__name__, dist, why)
+        return relaxation_of(dist)
+
     def check(self, n: int) -> None:
         if not isinstance(n, int) or n < 1:
             raise SampleSizeError(f"{type(self).__name__} needs n ≥ 1 samples, got {n!r}.")
 
-    def _core(self, evaluator, logits, draw_shape, item_dims, keep_graph):
+    def _core(self, evaluator, fam, logits, draw_shape, item_dims, keep_graph):
         """Per-sample ĝ with respect to the logits (n, *batch), f(b) and the variance loss."""
         self._prepare(logits)
-        dtype = logits.dtype
-        u = _clamp01(torch.rand(logits.shape, dtype=dtype, device=logits.device))
-        v = _clamp01(torch.rand(logits.shape, dtype=dtype, device=logits.device))
+        u, v = fam.noise(logits)
         with torch.no_grad():
-            b = (logits + torch.logit(u) > 0).to(dtype)
-        f_b = evaluator(b.reshape(draw_shape), keep_graph=keep_graph)
+            b = fam.hard(logits, u)
+        f_b = evaluator(
+            fam.hard_input(b, logits, draw_shape, self.relaxed_f), keep_graph=keep_graph
+        )
         fd = f_b.detach()
         with torch.enable_grad():
             L = logits.detach().requires_grad_()
-            z = L + torch.logit(u)
-            z_t = conditional_logistic(L, b, v)
-            c_z = self._c(z, evaluator, draw_shape, item_dims)
-            c_zt = self._c(z_t, evaluator, draw_shape, item_dims)
+            z = fam.z(L, u)
+            z_t = fam.z_tilde(L, b, v)
+            c_z = self._c(fam, z, evaluator, draw_shape, item_dims)
+            c_zt = self._c(fam, z_t, evaluator, draw_shape, item_dims)
             train = self.train and len(self._phi()) > 0
             diff = c_z - c_zt
             if isinstance(diff, torch.Tensor) and diff.requires_grad:
@@ -249,7 +316,7 @@ class RELAX(Estimator):
                 dc = torch.zeros_like(L) if dc is None else dc
             else:  # a control that does not depend on z: the correction terms vanish
                 dc = torch.zeros_like(L)
-            score = b - torch.sigmoid(L.detach())
+            score = fam.score(L.detach(), b)
             g = broadcast_rows(fd - c_zt, L) * score + dc
         if train:
             self._step(g)
@@ -273,20 +340,21 @@ class RELAX(Estimator):
     def contributions(self, evaluator, dist_fn, params, n, context=None) -> Contributions:
         self.check(n)
         model = SampleModel.expand(dist_fn, params, n)
-        self._require(model.dist)
+        fam = self._family(model.dist)
         nat = NaturalParams(model, _logits)
-        g, f_b = self._core(evaluator, nat.value[0], model.draw_shape, 0, keep_graph=False)
+        g, f_b = self._core(evaluator, fam, nat.value[0], model.draw_shape, 0, keep_graph=False)
         return Contributions(values=f_b, grads=nat.pullback((g,)), block=1)
 
     def surrogate(self, evaluator, dist, n, context=None):
         self.check(n)
-        base = self._require(dist)
+        fam = self._family(dist)
+        base = unwrap(dist)
         with torch.enable_grad():
             logits_t = base.logits
         logits = logits_t.detach().unsqueeze(0).expand(n, *logits_t.shape)
         draw_shape = (n, *dist.batch_shape, *dist.event_shape)
         item_dims = len(evaluator.item_shape)
-        g, f_b = self._core(evaluator, logits, draw_shape, item_dims, keep_graph=True)
+        g, f_b = self._core(evaluator, fam, logits, draw_shape, item_dims, keep_graph=True)
         surrogate = f_b.mean(0).sum() + linear_term((logits_t,), (g.mean(0),))
         return f_b.detach().mean(0).sum(), surrogate
 

@@ -45,6 +45,9 @@ def _log_q(q: D.Distribution, z: torch.Tensor, keep: int, fixed: bool = False) -
         a = logits.detach() if fixed else logits
         lp = z * F.logsigmoid(a) + (1.0 - z) * F.logsigmoid(-a)
         return sum_trailing(lp, keep=keep)
+    relaxed = getattr(q, "relaxed_log_prob", None)  # a guide that declares relaxed inputs
+    if relaxed is not None and z.is_floating_point():
+        return sum_trailing(relaxed(z, fixed=fixed), keep=keep)
     out = sum_trailing(q.log_prob(z), keep=keep)
     return out.detach() if fixed else out
 
