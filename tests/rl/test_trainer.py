@@ -24,7 +24,7 @@ def _params(trainer):
     return {k: v.detach().clone() for k, v in trainer.agent.state_dict()["policy"].items()}
 
 
-@pytest.mark.parametrize("baseline", ["value", "ma"])
+@pytest.mark.parametrize("baseline", ["value", "moving-average"])
 def test_resume_is_exact(tmp_path, baseline):
     """Interrupted at a checkpoint and resumed gives bit-identical parameters and history."""
     kw = dict(baseline=baseline, batch_episodes=4, lr=0.02, seed=3)
