@@ -87,5 +87,5 @@ def test_loo_needs_two_episodes():
 
 
 def test_unknown_baseline():
-    with pytest.raises(ValueError, match="choose one of"):
+    with pytest.raises(ValueError, match="use one of none, moving-average, loo, value"):
         make_baseline("bogus", horizon=3)

@@ -23,9 +23,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated
 
-import click
 import typer
-from typer.core import TyperGroup
+from typer.core import TyperCommand, TyperGroup
 
 from ..errors import ScoregradError
 
@@ -90,7 +89,7 @@ def note(message: str) -> None:
     typer.secho(f"note: {_paragraph(message)}", fg=typer.colors.YELLOW, err=True)
 
 
-def _debug(ctx: click.Context) -> bool:
+def _debug(ctx: typer.Context) -> bool:
     return bool(ctx.meta.get(_DEBUG_KEY)) or os.environ.get(DEBUG_ENV, "") not in ("", "0")
 
 
@@ -122,16 +121,10 @@ class CommandGroup(TyperGroup):
         super().__init__(*args, **kwargs)
         self._listing = False
 
-    def invoke(self, ctx: click.Context):
+    def invoke(self, ctx: typer.Context):
         try:
             return super().invoke(ctx)
-        except (
-            click.exceptions.ClickException,
-            click.exceptions.Exit,
-            click.exceptions.Abort,
-            typer.Exit,
-            typer.Abort,
-        ):
+        except (typer.TyperException, typer.Exit, typer.Abort):  # usage errors, --help, exits
             raise
         except (KeyboardInterrupt, SystemExit):
             raise
@@ -149,7 +142,7 @@ class CommandGroup(TyperGroup):
             return super().get_command(ctx, name)
         module, short = self.lazy[name]
         if self._listing:  # the parent's help lists it: no import needed
-            return click.Command(name, help=short, short_help=short)
+            return TyperCommand(name, help=short, short_help=short)
         holder = typer.Typer()
         try:
             importlib.import_module(module).register(holder)
@@ -185,19 +178,19 @@ def group(help: str, **kwargs) -> typer.Typer:
     )
 
 
-def set_debug(ctx: click.Context, debug: bool) -> None:
+def set_debug(ctx: typer.Context, debug: bool) -> None:
     """Called by the root command's ``--debug`` option."""
     if debug:
         ctx.meta[_DEBUG_KEY] = True
 
 
-def explicit(ctx: click.Context) -> set[str]:
+def explicit(ctx: typer.Context) -> set[str]:
     """Names of the parameters the user gave on the command line (not defaults, not env)."""
-    src = click.core.ParameterSource
+    typed = ("COMMANDLINE", "ENVIRONMENT")
     return {
         name
         for name in ctx.params
-        if ctx.get_parameter_source(name) in (src.COMMANDLINE, src.ENVIRONMENT)
+        if getattr(ctx.get_parameter_source(name), "name", None) in typed
     }
 
 

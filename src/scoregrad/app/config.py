@@ -140,21 +140,26 @@ def reconcile(
             changed.append(change)
     for name in unknown:  # settings this version has and the saved run predates: take them
         config[name] = given[name]
-    if fixed:
+    if fixed or changed:
+        parts = []
+        if fixed:
+            parts.append(
+                "these settings the saved state was built from, which no resume can change: "
+                + ", ".join(c.option for c in fixed)
+            )
+        if changed:
+            parts.append(
+                "these settings, which a resume keeps as saved so that the run continues "
+                "exactly: " + ", ".join(c.option for c in changed)
+            )
+        fix = "drop these options to resume the run as saved"
+        if changed and not fixed:
+            fix += ", pass --allow-changes to continue with them (they are logged in the run)"
         raise ConfigChangeError(
-            f"{run} was built with other settings, which a resume cannot change: "
-            + ", ".join(c.option for c in fixed)
-            + ". Fix: drop these options to resume the run as saved, or start a new run with "
-            "them (another --out, or --force to archive the old one).",
-            fixed,
-        )
-    if changed:
-        raise ConfigChangeError(
-            f"{run} was saved with other settings: "
-            + ", ".join(c.option for c in changed)
-            + ". A resume keeps the saved settings so that the run continues exactly. Fix: drop "
-            "these options, pass --allow-changes to continue with them (they are logged in the "
-            "run), or start a new run (another --out, or --force to archive the old one).",
-            changed,
+            f"{run} was saved with other settings; the options given differ in "
+            + "; and in ".join(parts)
+            + f". Fix: {fix}, or start a new run with them (another --out, or --force to "
+            "archive the old one).",
+            fixed + changed,
         )
     return config, accepted

@@ -9,7 +9,7 @@ trajectories is REINFORCE:  ∇θ E[R] = E[Σ_t ∇θ log π_θ(a_t|s_t) (G_t - 
 * ``agent``: the estimator with the core baselines (none, moving average, RLOO, learned value).
 * ``trainer``: training loop with logs, learning curves and exactly-resumable checkpoints.
 * ``sequence``: group baselines (RLOO, group-normalised) for an autoregressive token policy.
-* ``evaluate``: run a saved policy.
+* ``evaluation``: run a saved policy (``evaluate``).
 
 Names are imported on first use, so ``scoregrad rl --help`` needs neither torch nor gymnasium.
 """
@@ -20,7 +20,7 @@ __getattr__, __dir__, __all__ = lazy_exports(
     __name__,
     names={
         ".agent": ("BASELINES", "BASELINE_NAMES", "REINFORCE", "make_baseline"),
-        ".evaluate": ("evaluate",),
+        ".evaluation": ("evaluate",),
         ".policies": (
             "CategoricalPolicy",
             "GaussianPolicy",

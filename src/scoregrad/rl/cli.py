@@ -208,7 +208,7 @@ def eval_(
     json_path: JSON = None,
 ):
     """Evaluate a saved policy on fresh episodes."""
-    from .evaluate import evaluate
+    from .evaluation import evaluate
 
     with _threads(1):
         res = evaluate(checkpoint, episodes=episodes, seed=seed, greedy=greedy, env_id=env_id)

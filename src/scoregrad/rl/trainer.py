@@ -334,8 +334,12 @@ class Trainer:
         given = dict(given or {})
         if episodes is not None:
             given["episodes"] = int(episodes)
-        if env_id is not None:
-            given["env_id"] = env_id
+        env_id = given.pop("env_id", env_id)
+        if env_id is not None and env_id != saved["env_id"]:
+            raise CheckpointError(
+                f"the checkpoint {path} was trained on {saved['env_id']}, not {env_id}. Fix: "
+                f"resume with {saved['env_id']}, or train {env_id} from scratch."
+            )
         if "hidden" in given:
             given["hidden"] = [int(h) for h in given["hidden"]]
         if "baseline" in given:
@@ -507,8 +511,8 @@ class Trainer:
             status = "finished"
         finally:
             bar.close()
-            if self.run is not None:
-                self.run.update(status=status, progress=self._progress_text())
+            if self.run is not None:  # progress stays that of the last checkpoint
+                self.run.update(status=status)
         if self.out_dir is not None:
             self.save()
             self.plot()
