@@ -62,7 +62,9 @@ def _hidden(text: str) -> tuple[int, ...]:
     except ValueError:
         sizes = ()
     if not sizes or min(sizes) < 1:
-        raise typer.BadParameter(f"{text!r} is not a list of positive layer sizes (e.g. 64,64).")
+        raise typer.BadParameter(
+            f"{text!r} is not a list of positive layer sizes (e.g. 64,64).", param_hint="--hidden"
+        )
     return sizes
 
 
@@ -228,7 +230,8 @@ def _seeds(text: str) -> list[int]:
         seeds = []
     if not seeds:
         raise typer.BadParameter(
-            f"{text!r} is not a comma-separated list of integers (e.g. 0,1,2)."
+            f"{text!r} is not a comma-separated list of integers (e.g. 0,1,2).",
+            param_hint="--seeds",
         )
     return seeds
 
