@@ -20,7 +20,7 @@ from .app.cli import CommandGroup, set_debug
 class ScoregradCommands(CommandGroup):
     lazy = {
         "demo": (
-            "scoregrad.diagnostics.demo",
+            "scoregrad.diagnostics.cli",
             "Compare the score-function estimator's variance reduction on a problem with exact answers.",
         ),
         "compare": (

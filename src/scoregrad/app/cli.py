@@ -32,6 +32,7 @@ __all__ = [
     "CommandGroup",
     "group",
     "explicit",
+    "choose",
     "finite",
     "write_json",
     "note",
@@ -192,6 +193,20 @@ def explicit(ctx: typer.Context) -> set[str]:
         for name in ctx.params
         if getattr(ctx.get_parameter_source(name), "name", None) in typed
     }
+
+
+def choose(names, value: str, option: str, *, many: bool = False):
+    """A command-line name (or comma-separated list, ``many``) resolved by a ``Names``: an old
+    spelling gives a note, an unknown one a usage error naming ``option`` and the valid names
+    (a usage error, so it reads the same in any Typer app that registers the command)."""
+    from .names import UnknownNameError
+
+    try:
+        if many:
+            return names.resolve_list(value, option=option, note=note)
+        return names.resolve(value, option=option, note=note)
+    except UnknownNameError as e:
+        raise typer.BadParameter(str(e).removeprefix(f"{option}: "), param_hint=option) from None
 
 
 def finite(value: float | None) -> float | None:

@@ -28,7 +28,11 @@ def lazy_exports(
 
     ``submodules``: sub-modules exported under their own name; ``names``: relative module ->
     the names it exports; ``star``: relative modules whose ``__all__`` is exported whole
-    (imported when ``__all__`` or one of their names is first asked for).
+    (imported when one of their names is first asked for; the package then defines no static
+    ``__all__``).
+
+    A name must not also be a sub-module's name (``rl.evaluate`` the function and
+    ``rl/evaluate.py``): importing the sub-module would rebind the package attribute to it.
     """
     where = {n: mod for mod, ns in (names or {}).items() for n in ns}
     listed = [*submodules, *where]

@@ -399,13 +399,10 @@ def plot_variance_sweep(sweep: dict, path, *, xlabel: str = "k", title: str = ""
                         exact: dict | None = None) -> Path:  # fmt: skip
     """One panel per parameter: log-variance against the swept value, one line per estimator
     (dashed: exact, when given as {estimator: {param: [values]}})."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from ..app.plotting import new_figure, save_figure
 
     keys = list(dict.fromkeys(k for d in sweep["variance"].values() for k in d))
-    fig, axes = plt.subplots(1, len(keys), figsize=(4.5 * len(keys), 3.6), squeeze=False)
+    fig, axes = new_figure(figsize=(4.5 * len(keys), 3.6), ncols=len(keys), squeeze=False)
     xs = sweep["values"]
     for ax, key in zip(axes[0], keys, strict=True):
         for j, (label, d) in enumerate(sweep["variance"].items()):
@@ -419,10 +416,7 @@ def plot_variance_sweep(sweep: dict, path, *, xlabel: str = "k", title: str = ""
     axes[0][0].legend(fontsize=7)
     if title:
         fig.suptitle(title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return Path(path)
+    return save_figure(fig, path, dpi=120)
 
 
 # --- optimisation trajectories -----------------------------------------------------------------
@@ -493,12 +487,9 @@ def _frozen_estimate(problem, params, n, estimator, seed):
 def plot_trajectory(traj: dict, path, *, title: str = "", by: str = "step") -> Path:
     """Two panels: exact loss and log-variance of the gradient, per estimator, against ``by``
     ("step" or "evals")."""
-    import matplotlib
+    from ..app.plotting import new_figure, save_figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, (a, b) = plt.subplots(1, 2, figsize=(10, 3.8))
+    fig, (a, b) = new_figure(figsize=(10, 3.8), ncols=2)
     for label, rec in traj.items():
         x = rec[by]
         a.plot(x, rec["loss"], label=label)
@@ -514,7 +505,4 @@ def plot_trajectory(traj: dict, path, *, title: str = "", by: str = "step") -> P
         ax.grid(alpha=0.3)
     if title:
         fig.suptitle(title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return Path(path)
+    return save_figure(fig, path, dpi=120)

@@ -12,23 +12,20 @@ never written over, ``--force`` moves it aside).
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
-import torch
 import typer
 
 from .. import baselines as B
 from .. import control_variates as CV
 from .. import sampling as S
-from ..app.cli import FORCE, JSON, SEED, finite, note, write_json
 from ..app.plotting import new_figure, save_figure
 from ..estimate import estimate_grad
 from ..estimators.score_function import ScoreFunction
 from . import problems as P
 
 #: the smallest n the demo runs (its variance curve starts at 64 samples)
-MIN_N = 64
+MIN_N = 64  # (the command checks --n >= 64 without importing this module)
 
 
 def demo_estimators() -> list[tuple[str, callable, int | None]]:
@@ -125,71 +122,7 @@ def plot_variance(ns, curves, param, title, path: Path) -> Path:
 
 
 def register(app: typer.Typer) -> None:
-    @app.command()
-    def demo(
-        problem: str = typer.Option(
-            "normal-square", help=f"one of {', '.join(k.replace('_', '-') for k in P.CATALOGUE)}"
-        ),
-        k: float = typer.Option(3.0, callback=finite, help="the problem's constant k, if any"),
-        n: int = typer.Option(65_536, min=MIN_N, help="samples per estimate"),
-        seed: SEED = 0,
-        out: Path = typer.Option(
-            None, help="where to write the variance plot (default: a fresh runs/demo/ folder)"
-        ),
-        force: FORCE = False,
-        json_path: JSON = None,
-    ):
-        """Compare the score-function estimator's variance reduction on a problem with exact answers."""
-        from rich.console import Console
-        from rich.markup import escape
-        from rich.table import Table
+    """Add ``scoregrad demo`` (defined with the other diagnostics commands, in ``cli``)."""
+    from .cli import register_demo
 
-        from ..app.runs import claim_output_file, default_run_folder
-        from .cli import kebab_names
-
-        names, keys = kebab_names("problem", P.CATALOGUE)
-        problem = keys[names.resolve(problem, option="--problem", note=note)]
-        if out is None:
-            out = default_run_folder("demo", problem) / "variance.png"
-        moved = claim_output_file(out, force=force, option="--out")  # before any work
-        if moved is not None:
-            note(f"the old {out} was moved to {moved}.")
-        kwargs = {"k": k} if problem.startswith("normal_") else {}
-        prob = P.get(problem, **kwargs)
-        start = time.perf_counter()
-        previous = torch.get_default_dtype()
-        torch.set_default_dtype(torch.float64)
-        try:
-            rows = run_demo(prob, n, seed)
-        finally:  # a command must not change the caller's default dtype (tests run in-process)
-            torch.set_default_dtype(previous)
-        names = list(rows[0]["params"])
-        exact_txt = ", ".join(f"∂/∂{k} = {rows[0]['params'][k]['exact']:.5g}" for k in names)
-        table = Table(
-            title=escape(f"∇θ E[f] for {prob.description}  (n = {n:,}, seed {seed})"),
-            caption=f"exact: {exact_txt}; z = (estimate - exact)/stderr",
-        )
-        table.add_column("estimator")
-        for k in names:
-            table.add_column(f"∂/∂{k} ± se", justify="right")
-            table.add_column("z", justify="right")
-            table.add_column("var/sample", justify="right")
-        table.add_column("time", justify="right")
-        for r in rows:
-            cells = [r["estimator"]]
-            for k in names:
-                c = r["params"][k]
-                cells += [
-                    f"{c['estimate']:.4f} ± {c['stderr']:.1e}",
-                    f"{c['z']:+.2f}",
-                    f"{c['var_per_sample']:.3g}",
-                ]
-            table.add_row(*cells, f"{r['seconds'] * 1e3:.0f} ms")
-        console = Console(width=max(140, Console().width))
-        console.print(table)
-        ns = [2**p for p in range(6, 16) if 2**p <= n]  # the curve stops at the table's n
-        param, curves = variance_curve(prob, ns, seed)
-        plot_variance(ns, curves, param, f"Variance vs samples: {prob.description}", out)
-        write_json(json_path, {"problem": problem, "n": n, "seed": seed, "rows": rows})
-        console.print(f"variance-vs-n plot written to {out}  ({time.perf_counter() - start:.1f} s)")
-        console.print("|bias z| is (estimate - exact)/stderr: below ~3 for an unbiased estimator.")
+    register_demo(app)

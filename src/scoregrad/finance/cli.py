@@ -20,7 +20,7 @@ from pathlib import Path
 
 import typer
 
-from ..app.cli import FORCE, JSON, SEED, finite
+from ..app.cli import FORCE, JSON, SEED, choose, finite
 from .greeks import DEFAULT_GREEKS, GREEK_NAMES
 
 PAYOFF_NAMES = (
@@ -341,7 +341,7 @@ def register(app: typer.Typer) -> None:
             "--lookback-kind": (lookback_kind, Names("lookback kind", ("floating", "fixed"))),
         }
         payoff, model, method, sampler, cv, dtype, option, lookback_kind = (
-            names.resolve(value, option=flag, note=note) for flag, (value, names) in checks.items()
+            choose(names, value, flag) for flag, (value, names) in checks.items()
         )
         _numbers(spot, "--spot"), _numbers(strike, "--strike")
         for path, option_name in ((csv_path, "--csv"), (json_path, "--json")):

@@ -26,6 +26,7 @@ from ..app.cli import (
     PROGRESS,
     RESUME,
     SEED,
+    choose,
     explicit,
     finite,
     group,
@@ -148,7 +149,7 @@ def train(
     from .agent import BASELINE_NAMES
     from .trainer import TrainConfig, Trainer
 
-    baseline = BASELINE_NAMES.resolve(baseline, option="--baseline", note=note)
+    baseline = choose(BASELINE_NAMES, baseline, "--baseline")
     values = dict(
         env_id=env_id, baseline=baseline, episodes=episodes, batch_episodes=batch_episodes,
         num_envs=num_envs or None, gamma=gamma, lr=lr, hidden=_hidden(hidden),
@@ -185,6 +186,13 @@ def train(
             note(f"the run that was in {trainer.out_dir} was moved to {trainer.run.archived}.")
         try:
             result = trainer.train()
+        except KeyboardInterrupt:
+            note(
+                f"interrupted. The run in {trainer.out_dir} keeps its last checkpoint "
+                f"({trainer.run.read().get('progress', '')}); continue it with --resume "
+                f"{trainer.out_dir}."
+            )
+            raise typer.Exit(130) from None
         finally:
             trainer.close()
     typer.echo(_result_text(result))
@@ -262,7 +270,7 @@ def compare(
     from .agent import BASELINE_NAMES
     from .compare import compare as run_compare
 
-    names = BASELINE_NAMES.resolve_list(baselines, option="--baselines", note=note)
+    names = choose(BASELINE_NAMES, baselines, "--baselines", many=True)
     seed_list = _seeds(seeds)
     threshold = _threshold(env_id, stop_when_solved, None)
     folder = out if out is not None else default_run_folder("rl-compare", env_id)
@@ -299,8 +307,8 @@ def sequence(
     from .sequence import GROUP_BASELINE_NAMES, DigitSumTask, SequenceTrainer, TargetStringTask
 
     tasks = {"digit-sum": DigitSumTask, "target-string": TargetStringTask}
-    task = Names("task", list(tasks)).resolve(task, option="--task", note=note)
-    baseline = GROUP_BASELINE_NAMES.resolve(baseline, option="--baseline", note=note)
+    task = choose(Names("task", list(tasks)), task, "--task")
+    baseline = choose(GROUP_BASELINE_NAMES, baseline, "--baseline")
     with _threads(1):
         t = SequenceTrainer(tasks[task](), baseline, group_size, prompts, lr=lr, seed=seed)
         res = t.train(steps, progress=progress)

@@ -28,6 +28,7 @@ from ..app.cli import (
     PROGRESS,
     RESUME,
     SEED,
+    choose,
     explicit,
     finite,
     group,
@@ -182,7 +183,7 @@ def beta_bernoulli(
 
     run = _Run(ctx, "beta-bernoulli", out=out, resume=resume, force=force, checkpoint=checkpoint,
                keys={"samples": "n"})  # fmt: skip
-    v = run.values(baseline=BB_BASELINES.resolve(baseline, option="--baseline", note=note),
+    v = run.values(baseline=choose(BB_BASELINES, baseline, "--baseline"),
                    samples=samples, steps=steps, lr=lr, schedule=schedule, seed=seed)  # fmt: skip
     r = _guarded(run, lambda: fit_beta_bernoulli(
         v["baseline"], n=v["samples"], steps=v["steps"], lr=v["lr"], schedule=v["schedule"],
@@ -237,7 +238,7 @@ def normal_normal(
     }
     run = _Run(ctx, "normal-normal", out=out, resume=resume, force=force, checkpoint=checkpoint,
                keys={"samples": "n"})  # fmt: skip
-    v = run.values(estimator=NN_ESTIMATORS.resolve(estimator, option="--estimator", note=note),
+    v = run.values(estimator=choose(NN_ESTIMATORS, estimator, "--estimator"),
                    samples=samples, steps=steps, lr=lr, seed=seed)  # fmt: skip
     model = NormalNormal()
     guide = MeanFieldNormal(1)
@@ -295,8 +296,8 @@ def logistic(
     """Bayesian logistic regression on breast cancer (Mohamed et al. 2020 §8 set-up)."""
     from .models.logistic import run as fit_logistic
 
-    name = _logistic_names().resolve(estimator, option="--estimator", note=note)
-    opt = Names("optimizer", ("sgd", "adam")).resolve(optimizer, option="--optimizer", note=note)
+    name = choose(_logistic_names(), estimator, "--estimator")
+    opt = choose(Names("optimizer", ("sgd", "adam")), optimizer, "--optimizer")
     run = _Run(ctx, "logistic", out=out, resume=resume, force=force, checkpoint=checkpoint,
                keys={"samples": "n"})  # fmt: skip
     v = run.values(estimator=name, steps=steps, samples=samples, batch_size=batch_size, lr=lr,
@@ -357,7 +358,7 @@ def sbn(
         for k in ESTIMATORS:
             typer.echo(f"{k}{'' if _available(k) else '  (not installed)'}")
         return
-    name = Names("estimator", list(ESTIMATORS)).resolve(estimator, option="--estimator", note=note)
+    name = choose(Names("estimator", list(ESTIMATORS)), estimator, "--estimator")
     d = load_dataset(data)  # a missing or malformed file fails before a run folder is made
     run = _Run(ctx, "sbn", out=out, resume=resume, force=force, checkpoint=checkpoint,
                keys={"latents": "z_dim"})  # fmt: skip
@@ -415,7 +416,7 @@ def gmm(
     """Gaussian mixture with discrete assignments: score-function VI vs exact enumeration."""
     from .models.gmm import fit_gmm
 
-    name = Names("method", ("score", "exact")).resolve(method, option="--method", note=note)
+    name = choose(Names("method", ("score", "exact")), method, "--method")
     run = _Run(ctx, "gmm", out=out, resume=resume, force=force, checkpoint=checkpoint,
                keys={"samples": "n"})  # fmt: skip
     v = run.values(method=name, steps=steps, samples=samples, lr=lr, n_data=n_data, seed=seed)
