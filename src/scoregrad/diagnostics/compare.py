@@ -44,6 +44,7 @@ from .. import estimators as E
 from ..control_variates import ScoreControlVariate
 from ..errors import EstimatorNotApplicable, ScoregradError
 from ..estimate import estimate_grad
+from .plots import plot_trajectory, plot_variance_sweep
 from .problems import Problem
 
 __all__ = [
@@ -177,32 +178,11 @@ class Comparison:
             console.print(f"[dim]{name}: not applicable: {why.split('. Estimators')[0]}[/]")
 
     def plot(self, path) -> Path:
-        """Bar chart of log10 single-sample variance per estimator and parameter component."""
-        import matplotlib
+        """Variance per sample and variance × time per estimator on log axes, sorted, zero and
+        biased estimators marked (``scoregrad.diagnostics.plots.plot_comparison``)."""
+        from .plots import plot_comparison
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
-        labels = sorted({(r["param"], r["index"]) for r in self.rows}, key=str)
-        names = list(dict.fromkeys(r["estimator"] for r in self.rows))
-        fig, ax = plt.subplots(figsize=(max(5, 1.2 * len(labels) * len(names) / 3), 4))
-        width = 0.8 / max(1, len(names))
-        for j, name in enumerate(names):
-            vals = []
-            for lab in labels:
-                v = [r["variance"] for r in self.rows if r["estimator"] == name
-                     and (r["param"], r["index"]) == lab]  # fmt: skip
-                vals.append(math.log10(v[0]) if v and v[0] > 0 else float("nan"))
-            ax.bar(np.arange(len(labels)) + j * width, vals, width, label=name)
-        ax.set_xticks(np.arange(len(labels)) + 0.4 - width / 2)
-        ax.set_xticklabels([f"{p}{'' if i == '' else f'[{i}]'}" for p, i in labels])
-        ax.set_ylabel("log10 variance per sample")
-        ax.set_title(self.problem)
-        ax.legend(fontsize=7)
-        fig.tight_layout()
-        fig.savefig(path, dpi=120)
-        plt.close(fig)
-        return Path(path)
+        return plot_comparison(self, path)
 
 
 def _finite(obj):
@@ -395,30 +375,6 @@ def variance_sweep(
     return res
 
 
-def plot_variance_sweep(sweep: dict, path, *, xlabel: str = "k", title: str = "",
-                        exact: dict | None = None) -> Path:  # fmt: skip
-    """One panel per parameter: log-variance against the swept value, one line per estimator
-    (dashed: exact, when given as {estimator: {param: [values]}})."""
-    from ..app.plotting import new_figure, save_figure
-
-    keys = list(dict.fromkeys(k for d in sweep["variance"].values() for k in d))
-    fig, axes = new_figure(figsize=(4.5 * len(keys), 3.6), ncols=len(keys), squeeze=False)
-    xs = sweep["values"]
-    for ax, key in zip(axes[0], keys, strict=True):
-        for j, (label, d) in enumerate(sweep["variance"].items()):
-            if key in d:
-                ax.semilogy(xs, d[key], "o-", ms=3, color=f"C{j}", label=label)
-            if exact and label in exact and key in exact[label]:
-                ax.semilogy(xs, exact[label][key], "--", color=f"C{j}", lw=1)
-        ax.set_xlabel(xlabel)
-        ax.set_ylabel(f"variance of ∂/∂{key} (one sample)")
-        ax.grid(alpha=0.3)
-    axes[0][0].legend(fontsize=7)
-    if title:
-        fig.suptitle(title)
-    return save_figure(fig, path, dpi=120)
-
-
 # --- optimisation trajectories -----------------------------------------------------------------
 
 
@@ -482,27 +438,3 @@ def _frozen_estimate(problem, params, n, estimator, seed):
     finally:
         if isinstance(training, bool):
             estimator.train = training
-
-
-def plot_trajectory(traj: dict, path, *, title: str = "", by: str = "step") -> Path:
-    """Two panels: exact loss and log-variance of the gradient, per estimator, against ``by``
-    ("step" or "evals")."""
-    from ..app.plotting import new_figure, save_figure
-
-    fig, (a, b) = new_figure(figsize=(10, 3.8), ncols=2)
-    for label, rec in traj.items():
-        x = rec[by]
-        a.plot(x, rec["loss"], label=label)
-        v = np.asarray(rec["variance"], dtype=float)
-        with np.errstate(divide="ignore"):
-            b.plot(x, np.log10(np.where(v > 0, v, np.nan)), label=label, lw=0.8)
-    a.set_xlabel(by)
-    a.set_ylabel("loss E[f]")
-    b.set_xlabel(by)
-    b.set_ylabel("log10 variance of the gradient (one sample)")
-    a.legend(fontsize=7)
-    for ax in (a, b):
-        ax.grid(alpha=0.3)
-    if title:
-        fig.suptitle(title)
-    return save_figure(fig, path, dpi=120)

@@ -70,6 +70,10 @@ class VIMCO(Estimator):
     """
 
     name = "vimco"
+    #: the log-mean-exp objective is nonlinear in f, so where f depends on the parameters (an
+    #: ELBO's -log q) its pathwise term Σ_k w̃_k ∇θ f_k does not average out: a door must pass f
+    #: with its graph to them (``expectation`` does; ``vi.EstimateGradELBO`` refuses VIMCO)
+    needs_f_param_graph = True
 
     def __init__(self, num_samples: int | None = None):
         if num_samples is not None and (not isinstance(num_samples, int) or num_samples < 2):
