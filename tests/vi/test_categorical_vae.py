@@ -85,7 +85,7 @@ def test_cli_sub_command():
     runner = CliRunner()
     args = ["vi", "categorical-vae", "--steps", "3", "--latents", "2", "--classes", "3"]
     r = runner.invoke(app, [*args, "--budget", "4", "--iw-samples", "5", "--test-subset", "20",
-                            "--estimator", "unordered-set", "--no-progress", "--json"])  # fmt: skip
+                            "--estimator", "unordered-set", "--no-progress", "--json", "-"])  # fmt: skip
     assert r.exit_code == 0, r.output
     assert json.loads(r.output)["estimator"] == "unordered-set"
     bad = runner.invoke(app, [*args, "--estimator", "nope", "--no-progress"])

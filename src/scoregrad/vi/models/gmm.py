@@ -26,6 +26,8 @@ import torch
 import torch.distributions as D
 from torch import nn
 
+from ...core import seeded
+from ...errors import ScoregradError
 from ..elbo import RaoBlackwellELBO
 from ..fit import fit
 from ..guides import MeanFieldCategorical
@@ -83,13 +85,16 @@ def fit_gmm(
     n_data: int = 60,
     progress: bool = False,
     checkpoint=None,
+    allow_changes: bool = False,
 ) -> dict:
     """Fit means and guide by the Rao-Blackwellised score function (``method='score'``) or by the
     exact enumerated ELBO (``'exact'``); returns means, final exact ELBO, log evidence and the
     largest gap between the guide's and the exact posterior's responsibilities."""
-    torch.manual_seed(seed)
-    model = GaussianMixture.synthetic(n=n_data, seed=data_seed)
-    guide = MeanFieldCategorical(model.x.shape[0], model.k)
+    if method not in ("score", "exact"):
+        raise ScoregradError(f"unknown method {method!r}. Fix: use 'score' or 'exact'.")
+    with seeded(seed):  # initialisation on a forked RNG: the caller's RNG is untouched
+        model = GaussianMixture.synthetic(n=n_data, seed=data_seed)
+        guide = MeanFieldCategorical(model.x.shape[0], model.k)
     both = nn.ModuleDict({"model": model, "guide": guide})
     if method == "score":
         est = RaoBlackwellELBO(control_variate=True)
@@ -98,14 +103,12 @@ def fit_gmm(
             return est(model, guide, n_samples)
 
         stateful = [est]
-    elif method == "exact":
+    else:
 
         def objective(step):
             return model.exact_elbo(guide)
 
         stateful = []
-    else:
-        raise ValueError(f"unknown method {method!r}; use 'score' or 'exact'.")
     res = fit(
         objective,
         both,
@@ -116,7 +119,10 @@ def fit_gmm(
         seed=seed,
         progress=progress,
         checkpoint=checkpoint,
-    )
+        config={"model": "gmm", "method": method, "n": n_samples, "n_data": n_data,
+                "data_seed": data_seed},
+        allow_changes=allow_changes,
+    )  # fmt: skip
     with torch.no_grad():
         post = torch.softmax(model._terms(), -1)
         resp = torch.softmax(guide.logits, -1)
