@@ -121,9 +121,10 @@ def register(app: typer.Typer) -> None:
         problem_names, problem_keys = kebab_names("problem", problems.CATALOGUE)
         problem = problem_keys[choose(problem_names, problem, "PROBLEM")]
         estimator_names, estimator_keys = kebab_names("estimator", [*dg.ESTIMATORS, *dg.ALIASES])
+        default = ",".join(k.replace("_", "-") for k in dg.ESTIMATORS)
         names = [
             estimator_keys[e]
-            for e in choose(estimator_names, estimators or ",".join(k.replace("_", "-") for k in dg.ESTIMATORS), "--estimators", many=True)
+            for e in choose(estimator_names, estimators or default, "--estimators", many=True)
         ]  # fmt: skip
         kwargs = _parse_sets(set_)
         try:
