@@ -35,6 +35,7 @@ from torch import nn
 
 from ... import estimators as E
 from ...baselines import LeaveOneOut
+from ...core import seeded
 from ...errors import EstimatorNotApplicable
 from ..elbo import ScoreFunctionELBO
 from ..fit import fit
@@ -170,8 +171,7 @@ def train(
     history, steps/s, evaluations per image and step, and the training ELBO of the last 10%."""
     device = torch.device(device)
     xtr = data.train.to(device)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
+    with seeded(seed):  # initialisation on a forked RNG: the caller's is neither seeded nor used
         model = CategoricalVAE(data.dim, latents, classes, nonlinear, train_mean=xtr.mean(0))
     model = model.to(device)
     est, n, evals = make_estimator(estimator, estimators(budget, latents, classes))
