@@ -11,7 +11,7 @@
 -4
 """
 
-from . import baselines, control_variates, core, diagnostics, problems, sampling
+from . import baselines, control_variates, core, diagnostics, graphs, problems, sampling
 from .dice import magic_box
 from .errors import (
     ControlVariateError,
@@ -29,6 +29,7 @@ from .estimators import (
     RLOO,
     VIMCO,
     DisARM,
+    Enumerate,
     Estimator,
     GumbelSoftmax,
     MeasureValued,
@@ -44,6 +45,7 @@ __all__ = [
     "control_variates",
     "core",
     "diagnostics",
+    "graphs",
     "problems",
     "sampling",
     "magic_box",
@@ -61,6 +63,7 @@ __all__ = [
     "ControlVariateError",
     "ARM",
     "DisARM",
+    "Enumerate",
     "VIMCO",
     "RLOO",
     "REBAR",

@@ -2,6 +2,7 @@
 
 from .arm import ARM, DisARM
 from .base import Contributions, Estimator
+from .enumerate import Enumerate
 from .measure_valued import MeasureValued, register_mvd
 from .multisample import RLOO, VIMCO
 from .pathwise import Pathwise
@@ -13,6 +14,7 @@ __all__ = [
     "Contributions",
     "Estimator",
     "ScoreFunction",
+    "Enumerate",
     "ARM",
     "DisARM",
     "VIMCO",
