@@ -202,7 +202,10 @@ class ScoreRule(ChoiceRule):
                     "does not have for one choice; use UserControlVariate(h, mean) or a baseline."
                 ) from e
             h = h.to(lp)
-            moved = 0.0 if mean is None else mean - mean.detach()  # ∇E[h] (zero if constant)
+            # mean(dist) sees the distribution expanded over the sample axis, so it is the sum
+            # of every sample's E[h]: spread evenly, its gradient stays that of the batch mean
+            n = lp.shape[0]
+            moved = 0.0 if mean is None else (mean - mean.detach()) / n
             out = out - c * (box * h - h.detach() - moved)
             signal = signal - c * h.detach()
         b = estimator.baseline(signal, block=1, context=choice.context)
