@@ -242,10 +242,16 @@ class Graph:
             )
         if not value.is_floating_point():
             value = value.to(torch.get_default_dtype())
-        if not bool(torch.isfinite(value.detach()).all()):
-            raise GraphError(
-                f"cost {name!r} has non-finite values (NaN or inf); guard logs and divisions in "
-                "the model so every cost is finite on the whole support of its choices."
-            )
         self.costs[name] = Cost(name, value, plates, parents, self._order)
         self._order += 1
+
+    def check_finite(self, total: torch.Tensor) -> None:
+        """Raise naming the costs with non-finite values if ``total`` (their sum) is not finite
+        (one check per execution, not one per cost)."""
+        if bool(torch.isfinite(total).all()):
+            return
+        bad = [k for k, c in self.costs.items() if not bool(torch.isfinite(c.value.detach()).all())]
+        raise GraphError(
+            f"cost(s) {bad} have non-finite values (NaN or inf); guard logs and divisions in the "
+            "model so every cost is finite on the whole support of its choices."
+        )

@@ -75,6 +75,7 @@ def execute(model, n: int, causal: bool = True, plates: bool = True) -> Executio
         surrogate = term if surrogate is None else surrogate + term
         v = _per_sample(k.value.detach())
         value = v if value is None else value + v
+    g.check_finite(value)
     n_evals = n
     for c in g.choices.values():
         downstream = s.downstream(c.name).detach()
@@ -123,4 +124,5 @@ def _alternative_downstream(model, g: Graph, choice, alts, causal, plates) -> to
             "the same choices each time it runs (no data-dependent control flow around g.sample)."
         )
     d = Structure(g2, causal=causal, plates=plates).downstream(choice.name)
+    g2.check_finite(d)
     return d.reshape(m, n, *d.shape[1:])
