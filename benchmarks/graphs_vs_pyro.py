@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import math
+from pathlib import Path
 
 import pyro
 import pyro.distributions as pdist
@@ -228,13 +229,18 @@ def main():
     torch.manual_seed(0)
     g = torch.Generator().manual_seed(0)
     x_small = torch.bernoulli(torch.full((32, 64), 0.3), generator=g)
-    rows, _ = run_setting("synthetic 64-16-8, B=32, n=8", x_small, 16, 8, 8, args.repeats, args.warmup)
+    rows, _ = run_setting(
+        "synthetic 64-16-8, B=32, n=8", x_small, 16, 8, 8, args.repeats, args.warmup
+    )
+    print(table(rows), flush=True)
     if args.mnist:
         from scoregrad.vi.data import load_dataset
 
-        data = load_dataset("mnist")
+        data = load_dataset(Path("/work/shared/data/binarized-mnist/binarized_mnist.npz"))
         x = data.train[:50].float()
-        more, _ = run_setting("MNIST 784-200-200, B=50, n=4", x, 200, 200, 4, args.repeats // 4, args.warmup)
+        more, _ = run_setting(
+            "MNIST 784-200-200, B=50, n=4", x, 200, 200, 4, args.repeats // 4, args.warmup
+        )
         rows += more
     md = table(rows)
     print(md)

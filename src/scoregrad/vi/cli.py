@@ -233,6 +233,9 @@ def sbn(
     list_estimators: bool = typer.Option(False, "--list", help="list estimators and exit"),
     as_json: bool = typer.Option(False, "--json"),
     progress: bool = typer.Option(True),
+    layers: int = typer.Option(
+        1, help="stochastic layers: 1 (binary VAE) or 2 (two-layer linear SBN on the graph API)"
+    ),
 ):
     """Sigmoid belief net / binary VAE with Bernoulli latents on binarised images."""
     from ..errors import ScoregradError
@@ -240,6 +243,13 @@ def sbn(
     from .fit import plot_history
     from .models.sbn import ESTIMATORS, _available, evaluate, train
 
+    if layers not in (1, 2):
+        _fail(ScoregradError(f"--layers must be 1 or 2, got {layers}."))
+    if layers == 2:
+        return _sbn2(
+            estimator, data, steps, batch_size, lr, latents, test_subset, time_budget, seed,
+            device, checkpoint, list_estimators, as_json, progress,
+        )  # fmt: skip
     if list_estimators:
         for k in ESTIMATORS:
             typer.echo(f"{k}{'' if _available(k) else '  (not installed)'}")
@@ -282,6 +292,41 @@ def sbn(
     if h["grad_var"]:
         out["encoder grad variance (median)"] = sorted(h["grad_var"])[len(h["grad_var"]) // 2]
     _emit(out, as_json, "binary VAE / sigmoid belief net")
+
+
+def _sbn2(estimator, data, steps, batch_size, lr, latents, test_subset, time_budget, seed,
+          device, checkpoint, list_estimators, as_json, progress):  # fmt: skip
+    """`scoregrad vi sbn --layers 2`: the two-layer linear SBN, one estimator per layer."""
+    from ..errors import ScoregradError
+    from .data import load_dataset, subset
+    from .models.sbn2 import ESTIMATORS2, evaluate2, train2
+
+    if list_estimators:
+        for k in ESTIMATORS2:
+            typer.echo(k)
+        return
+    try:
+        d = load_dataset(data)
+        r = train2(
+            d, estimator, steps=steps, batch_size=batch_size, lr=lr, hidden=latents, seed=seed,
+            checkpoint=checkpoint, progress=progress, time_budget=time_budget, device=device,
+        )  # fmt: skip
+        xt = subset(d.test, test_subset, seed=2)
+        ev = evaluate2(r["model"], xt.to(device))
+    except (ScoregradError, ValueError) as e:
+        _fail(e)
+    out = {
+        "data": d.name,
+        "model": f"two-layer linear SBN {d.dim}-{latents}-{latents}",
+        "estimator": estimator,
+        "steps": r["steps"],
+        "seconds": r["seconds"],
+        "train ELBO (last 10% of steps)": r["train_elbo_last10pct"],
+        f"test ELBO ({xt.shape[0]} images)": ev["elbo"],
+        "layer 1 grad variance": r["grad_variance"]["layer1"],
+        "layer 2 grad variance": r["grad_variance"]["layer2"],
+    }
+    _emit(out, as_json, "two-layer sigmoid belief net")
 
 
 @app.command("gmm")
