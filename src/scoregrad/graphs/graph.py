@@ -245,6 +245,21 @@ class Graph:
         self.costs[name] = Cost(name, value, plates, parents, self._order)
         self._order += 1
 
+    def log_prob(self, name: str) -> torch.Tensor:
+        """log q of choice ``name`` at its value, summed to its plate axes: (n, *plate sizes), for
+        the -log q terms of an ELBO. Detached unless the choice is reparameterised: its expected
+        gradient is zero, and the choice's estimator already carries the gradient through q (so
+        the variance drops; first derivatives only: for higher ones use ``dist.log_prob``)."""
+        if name not in self.choices:
+            raise GraphError(
+                f"g.log_prob({name!r}): no such choice yet; made so far: {list(self.choices)}."
+            )
+        c = self.choices[name]
+        lp = c.dist.log_prob(c.value)
+        keep = 1 + len(c.plates)
+        lp = lp.sum(tuple(range(keep, lp.dim()))) if lp.dim() > keep else lp
+        return lp if c.rule.reparameterised else lp.detach()
+
     def check_finite(self, total: torch.Tensor) -> None:
         """Raise naming the costs with non-finite values if ``total`` (their sum) is not finite
         (one check per execution, not one per cost)."""

@@ -12,6 +12,10 @@ A rule *declares* what its estimator needs from the graph (no isinstance chains 
   is right only when each cost depends element-wise on the choice along its plates.
 * ``first_order``: its gradient term is right for first derivatives only.
 * ``biased``: a relaxation, labelled in results.
+* ``reparameterised``: the value carries the graph to the parameters (pathwise, relaxations), so
+  ``g.log_prob(name)`` keeps its direct gradient; for every other choice it is detached, since
+  E[∇ log q(z)] = 0 and the estimator already carries the gradient through q (Pyro drops the same
+  term for non-reparameterised sites).
 
 Rules are registered per estimator class with ``register_choice_rule`` (looked up along the MRO,
 like ``torch.distributions.kl.register_kl``), so a new estimator joins graphs by registering one.
@@ -87,6 +91,7 @@ class ChoiceRule:
     needs_separable: bool = False
     first_order: bool = False
     biased: bool = False
+    reparameterised: bool = False
 
     def check(self, estimator, dist) -> None:
         """Raise before anything is drawn if the estimator cannot handle ``dist`` in a graph."""
@@ -222,6 +227,8 @@ class ScoreRule(ChoiceRule):
 class PathwiseRule(ChoiceRule):
     """x = rsample(): the costs' own graph carries the gradient (no score term)."""
 
+    reparameterised: bool = True
+
     def check(self, estimator, dist):
         if not dist.has_rsample:
             raise EstimatorNotApplicable(
@@ -239,6 +246,7 @@ class RelaxedRule(ChoiceRule):
     """A relaxed (Concrete) sample, straight-through if asked; biased for the discrete objective."""
 
     biased: bool = True
+    reparameterised: bool = True
 
     def draw(self, estimator, dist):
         return self.redraw(estimator, dist), None

@@ -332,8 +332,10 @@ def _sbn2(estimator, data, steps, batch_size, lr, latents, test_subset, time_bud
 @app.command("gmm")
 def gmm(
     method: str = typer.Option(
-        "score", help="score (Rao-Blackwellised BBVI) | exact (enumeration)"
+        "score",
+        help="score (graph, LOO per assignment) | enumerate (graph) | rao-blackwell | exact",
     ),
+    bayesian: bool = typer.Option(False, help="means as latents too, with a Normal guide"),
     steps: int = typer.Option(1500),
     samples: int = typer.Option(8, help="samples of the assignments per step (score)"),
     lr: float = typer.Option(0.05),
@@ -359,6 +361,7 @@ def gmm(
             n_data=n_data,
             progress=progress,
             checkpoint=checkpoint,
+            bayesian=bayesian,
         )
     except (ScoregradError, ValueError) as e:
         _fail(e)

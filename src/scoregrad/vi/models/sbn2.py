@@ -80,7 +80,7 @@ class SBN2(nn.Module):
             z2 = g.sample("z2", q2, est2, plates=data, context=z1)
             prior = D.Bernoulli(logits=self.prior_logits)
             lp = self.p_z1(z2).log_prob(z1).sum(-1) + prior.log_prob(z2).sum(-1)
-            g.cost("z1,z2", lp - q2.log_prob(z2).sum(-1), plates=data)
+            g.cost("z1,z2", lp - g.log_prob("z2"), plates=data)
 
         return model
 
