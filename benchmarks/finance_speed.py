@@ -1,6 +1,12 @@
-"""Speed of scoregrad.finance LR Greeks against a hand-written NumPy version of the same estimator.
+"""Speed of scoregrad.finance LR Greeks against hand-written versions of the same estimator.
 
-Three cases (issue 6):
+Four cases (issues 6 and 11):
+
+0. Price + 5 LR Greeks + SEs, GBM, float32, at 1e4 and 1e6 paths, against the eager torch
+   "basis" form written by hand (the same sufficient-statistics estimator, chunks of 2^17 paths,
+   coefficients as Python floats). Floor and scoregrad are timed alternately in one loop, so
+   machine load hits both alike; the table reports the ratio of medians (targets: <= 2x at 1e4,
+   <= 1.2x at 1e6).
 
 1. European call under GBM, 1e6 paths: price + delta, gamma, vega, rho, theta, each with its
    standard error, by likelihood ratio with a leave-one-out baseline. scoregrad in float64 and
@@ -12,6 +18,7 @@ Times are medians over repeats after a warm-up, in one process, on the same mach
 comparison with NumPy is like for like even when the machine is shared.
 
     python benchmarks/finance_speed.py [--device cuda] [--repeats 7] [--skip-huge] [--threads N]
+    python benchmarks/finance_speed.py --only-overhead   # case 0 alone
 """
 
 from __future__ import annotations
@@ -98,6 +105,117 @@ def numpy_asian(n, m=252, chunk=8192, seed=0, dtype=np.float32):
         done += c
     mean = sums[:, 0] / n
     return mean, np.sqrt((sums[:, 1] / n - mean**2) / (n - 1))
+
+
+def torch_basis(n, dtype=torch.float32, device="cpu", chunk=2**17, gen=None):
+    """LR price + 5 Greeks with SEs by the one-date sufficient statistics, by hand in eager torch.
+
+    Per chunk of c paths: V = (f, f z, f z², z, z²), its sum and Gram matrix; every Greek is
+    y = a·V + const with the LOO baseline folded in; (mean, M2) merged across chunks (Chan)."""
+    sq = math.sqrt(T)
+    s = SIG * sq
+    mu = R - Q - 0.5 * SIG**2
+    D = math.exp(-R * T)
+    loc = math.log(S0) + mu * T
+    w = (  # LR weights as polynomials c0 + c1 z + c2 z² (delta, gamma, vega, rho, theta)
+        (0.0, 1 / (S0 * s), 0.0),
+        (-1 / (S0 * s) ** 2, -1 / (S0**2 * s), 1 / (S0 * s) ** 2),
+        (-1 / SIG, -sq, 1 / SIG),
+        (0.0, sq / SIG, 0.0),
+        (1 / (2 * T), -mu / s, -1 / (2 * T)),  # theta = -dP/dT: sign folded in
+    )
+    extra = (0.0, 0.0, 0.0, -T * D, R * D)
+    count, mean, m2 = 0, None, None
+    done = 0
+    while done < n:
+        c = min(chunk, n - done)
+        z = torch.randn(c, dtype=dtype, device=device, generator=gen)
+        f = torch.exp(loc + s * z).sub_(K).clamp_min_(0.0)
+        fz = f * z
+        z2 = z * z
+        V = torch.stack([f, fz, fz * z, z, z2])
+        vs = V.sum(1).double()
+        S2 = (V @ V.T).double()
+        vm = vs / c
+        M2 = S2 - c * torch.outer(vm, vm)
+        k, beta = c / (c - 1), float(vm[0]) * c / (c - 1)
+        A = [[D, 0.0, 0.0, 0.0, 0.0]]
+        const = [0.0]
+        for (c0, c1, c2), e in zip(w, extra, strict=True):
+            A.append([D * k * c0 + e, D * k * c1, D * k * c2, -D * beta * c1, -D * beta * c2])
+            const.append(-D * beta * c0)
+        A = torch.tensor(A, dtype=torch.float64, device=vm.device)
+        cm = A @ vm + torch.tensor(const, dtype=torch.float64, device=vm.device)
+        cm2 = ((A @ M2) * A).sum(-1)
+        if mean is None:
+            count, mean, m2 = c, cm, cm2
+        else:
+            tot = count + c
+            delta = cm - mean
+            mean = mean + delta * (c / tot)
+            m2 = m2 + cm2 + delta**2 * (count * c / tot)
+            count = tot
+        done += c
+    return mean, (m2 / (count - 1) / count).sqrt()
+
+
+def overhead_case(device, repeats):
+    """Floor and scoregrad alternately in one loop at 1e4 and 1e6 float32 paths."""
+    m, pay = GBM(S0, SIG, R, Q, T), Call(K)
+    g = ("delta", "gamma", "vega", "rho", "theta")
+    ex = exact_greeks(m, pay, g)
+    rows = []
+    for n, reps in ((10_000, max(50, 60 * repeats)), (1_000_000, max(5, 2 * repeats))):
+        gen = torch.Generator(device=device).manual_seed(5)
+
+        def floor(n=n, gen=gen):
+            return torch_basis(n, device=device, gen=gen)
+
+        def ours(n=n):
+            return estimate_greeks(m, pay, n, greeks=g, seed=1, dtype=torch.float32, device=device)
+
+        for _ in range(3):  # warm-up
+            floor(), ours()
+        tf, to = [], []
+        for _ in range(reps):
+            for fn, acc in ((floor, tf), (ours, to)):
+                t = time.perf_counter()
+                out = fn()
+                if device == "cuda":
+                    torch.cuda.synchronize()
+                acc.append(time.perf_counter() - t)
+        fm, fs = floor()
+        zf = max(abs(float((fm[i + 1] - ex[k]) / fs[i + 1])) for i, k in enumerate(g))
+        zo = max(abs(float(v)) for v in out.z_scores(ex).values())
+        rows.append(
+            dict(
+                case=f"greeks overhead {n:.0e}",
+                n=n,
+                device=device,
+                floor_ms=float(np.median(tf)) * 1e3,
+                ours_ms=float(np.median(to)) * 1e3,
+                ratio=float(np.median(to) / np.median(tf)),
+                floor_max_abs_z=round(zf, 2),
+                ours_max_abs_z=round(zo, 2),
+                kernel=out.info["kernel"],
+            )
+        )
+    return rows
+
+
+def overhead_table(rows):
+    lines = [
+        "| case | device | torch basis floor ms | scoregrad ms | ratio | target | max abs z "
+        "(floor / ours) |",
+        "|---|---|---:|---:|---:|---:|---|",
+    ]
+    for r in rows:
+        target = "2.0" if r["n"] < 10**6 else "1.2"
+        lines.append(
+            f"| {r['case']} | {r['device']} | {r['floor_ms']:.3f} | {r['ours_ms']:.3f} | "
+            f"{r['ratio']:.2f} | {target} | {r['floor_max_abs_z']} / {r['ours_max_abs_z']} |"
+        )
+    return lines
 
 
 # -- timing --------------------------------------------------------------------------------------
@@ -243,12 +361,25 @@ def main():
     ap.add_argument("--repeats", type=int, default=7)
     ap.add_argument("--threads", type=int, default=1, help="torch threads (NumPy uses one)")
     ap.add_argument("--skip-huge", action="store_true")
+    ap.add_argument("--only-overhead", action="store_true", help="case 0 alone")
     ap.add_argument("--huge-child", default=None, help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.threads:
         torch.set_num_threads(a.threads)
     if a.huge_child:
         huge_child(a.device, a.huge_child)
+        return
+    overhead = overhead_case(a.device, a.repeats)
+    suffix = "" if a.device == "cpu" else f"_{a.device}"
+    RESULTS.mkdir(exist_ok=True)
+    md = "\n".join(
+        [f"# finance_speed overhead ({a.device}, torch {torch.__version__})", ""]
+        + overhead_table(overhead)
+    )
+    (RESULTS / f"finance_speed_overhead{suffix}.md").write_text(md + "\n")
+    (RESULTS / f"finance_speed_overhead{suffix}.json").write_text(json.dumps(overhead, indent=1))
+    print(md)
+    if a.only_overhead:
         return
     rows = european_case(a.device, a.repeats) + asian_case(a.device, a.repeats)
     huge = []
@@ -269,11 +400,13 @@ def main():
         device=torch.cuda.get_device_name() if a.device == "cuda" else "cpu",
     )
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "finance_speed.json").write_text(
-        json.dumps(dict(env=env, rows=rows, huge=huge), indent=1)
+    (RESULTS / f"finance_speed{suffix}.json").write_text(
+        json.dumps(dict(env=env, overhead=overhead, rows=rows, huge=huge), indent=1)
     )
     lines = [
         f"# finance_speed ({env['device']}, torch {env['torch']}, {env['threads']} threads)",
+        "",
+        *overhead_table(overhead),
         "",
         "| case | implementation | device | median ms | best ms | delta ± SE | max abs z |",
         "|---|---|---|---:|---:|---|---:|",
@@ -298,7 +431,7 @@ def main():
                 f"{h['delta_se']:.5f} | {h['max_abs_z']:.2f} |"
             )
     md = "\n".join(lines) + "\n"
-    (RESULTS / "finance_speed.md").write_text(md)
+    (RESULTS / f"finance_speed{suffix}.md").write_text(md)
     print(md)
 
 

@@ -31,9 +31,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from scoregrad.rl import TrainConfig, Trainer
+from scoregrad.rl import TrainConfig, Trainer, evaluate
 from scoregrad.rl.compare import plot_curves, summarise
-from scoregrad.rl.evaluate import evaluate
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -60,6 +59,7 @@ def run(env_id, baseline, seed, device, out, **overrides):
         out / env_id / _run_name(baseline, cfg) / f"seed{seed}",
         progress=False,
         checkpoint_every=10**9,
+        force=True,  # a rerun replaces the run (the old one is archived beside it)
     )
     t0 = time.perf_counter()
     res = trainer.train()

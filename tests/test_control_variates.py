@@ -1,4 +1,4 @@
-"""Control variates: leave-one-out coefficients, the delta method's exactness, user CVs."""
+"""Control variates: the delta method's exactness, user CVs, fixed coefficients."""
 
 import torch
 import torch.distributions as D
@@ -6,30 +6,6 @@ import torch.distributions as D
 import scoregrad as sg
 from scoregrad import control_variates as CV
 from scoregrad.testing import assert_grad_unbiased
-
-
-def test_loo_coefficient_matches_brute_force():
-    torch.manual_seed(0)
-    n, block = 12, 3
-    g, H = torch.randn(n, 2, dtype=torch.float64), torch.randn(n, 2, dtype=torch.float64)
-    c = CV.loo_coefficient(H, block, g=g)
-    for i in range(n):
-        keep = torch.tensor([j // block != i // block for j in range(n)])
-        expect = (g[keep] * H[keep]).sum(0) / (H[keep] ** 2).sum(0)
-        assert torch.allclose(c[i], expect)
-
-
-def test_loo_coefficient_centred_form_matches_brute_force():
-    torch.manual_seed(1)
-    n = 9
-    f, s = torch.randn(n, dtype=torch.float64), torch.randn(n, 3, dtype=torch.float64)
-    H = s * torch.randn(n, 1, dtype=torch.float64)
-    c = CV.loo_coefficient(H, 1, f=f, s=s)
-    for i in range(n):
-        keep = torch.arange(n) != i
-        fbar = f[keep].mean()
-        expect = ((f[keep] - fbar)[:, None] * s[keep] * H[keep]).sum(0) / (H[keep] ** 2).sum(0)
-        assert torch.allclose(c[i], expect)
 
 
 def test_delta_method_is_exact_for_a_quadratic_in_several_dimensions():

@@ -11,65 +11,54 @@
 -4
 """
 
-from . import baselines, control_variates, core, diagnostics, graphs, problems, sampling
-from .dice import magic_box
-from .errors import (
-    ControlVariateError,
-    EstimatorNotApplicable,
-    FunctionOutputError,
-    ParameterError,
-    SampleSizeError,
-    ScoregradError,
-)
-from .estimate import GradientEstimate, estimate_grad, expectation, score
-from .estimators import (
-    ARM,
-    REBAR,
-    RELAX,
-    RLOO,
-    VIMCO,
-    DisARM,
-    Enumerate,
-    Estimator,
-    GumbelSoftmax,
-    MeasureValued,
-    Pathwise,
-    ScoreFunction,
-    StraightThrough,
+from .app.lazy import lazy_exports
+
+# Names are imported on first use (PEP 562), so `import scoregrad` (and the `scoregrad` command's
+# --help) does not import torch until something needs it. Add new public names here.
+__getattr__, __dir__, __all__ = lazy_exports(
+    __name__,
+    submodules=(
+        "baselines",
+        "control_variates",
+        "core",
+        "diagnostics",
+        "graphs",
+        "problems",
+        "sampling",
+    ),
+    names={
+        ".dice": ("magic_box",),
+        ".estimate": ("GradientEstimate", "estimate_grad", "expectation", "score"),
+        ".errors": (
+            "ScoregradError",
+            "FunctionOutputError",
+            "ParameterError",
+            "EstimatorNotApplicable",
+            "SampleSizeError",
+            "ControlVariateError",
+            "RemoteEvaluationError",
+        ),
+        ".core.parallel": ("Remote",),
+        ".estimators": (
+            "Estimator",
+            "ScoreFunction",
+            "ARM",
+            "DisARM",
+            "Enumerate",
+            "VIMCO",
+            "RLOO",
+            "REBAR",
+            "RELAX",
+            "Pathwise",
+            "MeasureValued",
+            "GumbelSoftmax",
+            "StraightThrough",
+            "ARSM",
+            "RaoBlackwellReinforce",
+            "UnorderedSet",
+            "GumbelRao",
+        ),
+    },
 )
 
 __version__ = "0.1.0"
-
-__all__ = [
-    "baselines",
-    "control_variates",
-    "core",
-    "diagnostics",
-    "graphs",
-    "problems",
-    "sampling",
-    "magic_box",
-    "GradientEstimate",
-    "estimate_grad",
-    "expectation",
-    "score",
-    "Estimator",
-    "ScoreFunction",
-    "ScoregradError",
-    "FunctionOutputError",
-    "ParameterError",
-    "EstimatorNotApplicable",
-    "SampleSizeError",
-    "ControlVariateError",
-    "ARM",
-    "DisARM",
-    "Enumerate",
-    "VIMCO",
-    "RLOO",
-    "REBAR",
-    "RELAX",
-    "Pathwise",
-    "MeasureValued",
-    "GumbelSoftmax",
-    "StraightThrough",
-]

@@ -18,6 +18,12 @@ are not independent of each other (antithetic pairs, quasi-random replicates): a
 baseline then leaves out the sample's whole block. After the estimate, ``update(f_values, context)``
 lets a stateful baseline learn; it is the caller's job (the estimators do it).
 
+State contract: a baseline that learns declares ``stateful = True``; ``state_dict()`` holds only
+tensors, numbers, strings, ``None`` and dicts/lists of them (so ``torch.load(weights_only=True)``
+reads it back), and ``load_state_dict`` into a *fresh* baseline built with the same arguments
+makes the next estimate bit for bit the one the original would have given (networks built lazily
+are rebuilt from the saved weights, optimiser moments included).
+
 >>> import torch
 >>> LeaveOneOut()(torch.tensor([1.0, 2.0, 3.0]))
 tensor([2.5000, 2.0000, 1.5000])
@@ -28,7 +34,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .errors import SampleSizeError
+from .core.loo import loo_mean
+from .core.state import snapshot
+from .errors import ArgumentError, SampleSizeError, StateError
 
 __all__ = ["Baseline", "NoBaseline", "Constant", "MovingAverage", "LeaveOneOut", "Learned"]
 
@@ -38,6 +46,13 @@ class Baseline:
 
     #: fewest independent blocks (units) the baseline needs.
     min_units: int = 1
+    #: whether b for a sample is computed from the other samples of the same batch; estimators then
+    #: fit anything else from the batch (control-variate coefficients) leave-one-out as well
+    uses_batch: bool = False
+    #: b ≡ 0, so estimators may skip it
+    zero: bool = False
+    #: whether it learns across calls (``scoregrad.core.state``: state_dict round-trips exactly)
+    stateful: bool = False
 
     def __call__(
         self, f_values: torch.Tensor, block: int = 1, context: torch.Tensor | None = None
@@ -59,6 +74,8 @@ class Baseline:
 
 class NoBaseline(Baseline):
     """b = 0: the plain score-function (REINFORCE) estimator."""
+
+    zero = True
 
     def __call__(self, f_values, block=1, context=None):
         return torch.zeros_like(f_values)
@@ -97,9 +114,13 @@ class MovingAverage(Baseline):
     tensor([5.])
     """
 
+    stateful = True
+
     def __init__(self, decay: float = 0.9):
         if not 0.0 <= decay < 1.0:
-            raise ValueError(f"MovingAverage decay must lie in [0, 1), got {decay}.")
+            raise ArgumentError(
+                f"MovingAverage decay must lie in [0, 1), got {decay!r}. Fix: use e.g. 0.9."
+            )
         self.decay = float(decay)
         self.steps = 0
         self.average: torch.Tensor | None = None
@@ -126,7 +147,9 @@ class MovingAverage(Baseline):
         return {"decay": self.decay, "steps": self.steps, "average": self.average}
 
     def load_state_dict(self, state):
-        self.decay, self.steps, self.average = state["decay"], state["steps"], state["average"]
+        self.decay, self.steps = float(state["decay"]), int(state["steps"])
+        average = state["average"]
+        self.average = None if average is None else average.detach().clone()
 
     def __repr__(self):
         return f"MovingAverage(decay={self.decay})"
@@ -141,6 +164,7 @@ class LeaveOneOut(Baseline):
     """
 
     min_units = 2
+    uses_batch = True
 
     def __call__(self, f_values, block=1, context=None):
         n = f_values.shape[0]
@@ -150,20 +174,15 @@ class LeaveOneOut(Baseline):
                 f"LeaveOneOut needs at least 2 independent samples (blocks of {block}), got n={n}. "
                 "Fix: raise n (to at least 2 per block), or use MovingAverage()/NoBaseline()."
             )
-        f = f_values.detach()
-        total = f.sum(0, keepdim=True)
-        if block == 1:
-            return (total - f) / (n - 1)
-        blocks = f.reshape(units, block, *f.shape[1:]).sum(1, keepdim=True)
-        own = blocks.expand(units, block, *f.shape[1:]).reshape(f.shape)
-        return (total - own) / (n - block)
+        return loo_mean(f_values.detach(), block)
 
 
 class Learned(Baseline):
     """NVIL's learned baseline: b = model(context), fitted to f by least squares after each call.
 
     ``model`` maps a context tensor (n, *c) to (n,) or (n, 1); without a model a small MLP is
-    built lazily (two layers, tanh). Without a context the baseline is a single learned number.
+    built lazily (two layers, tanh) on the first context it sees, and rebuilt from the saved
+    weights by ``load_state_dict``. Without a context the baseline is a single learned number.
     The fit happens in ``update`` (after the estimate), so the b used for a sample never saw it.
     Reference: Mnih & Gregor 2014, "Neural Variational Inference and Learning in Belief Networks".
 
@@ -173,6 +192,8 @@ class Learned(Baseline):
     >>> round(float(b(torch.zeros(2))[0]), 2)
     3.0
     """
+
+    stateful = True
 
     def __init__(
         self,
@@ -192,9 +213,7 @@ class Learned(Baseline):
         if context is None:
             return None
         if self.model is None:
-            self.model = nn.Sequential(
-                nn.Flatten(), nn.LazyLinear(self.hidden), nn.Tanh(), nn.Linear(self.hidden, 1)
-            ).to(device=context.device, dtype=context.dtype)
+            self.model = _default_net(context, self.hidden)
         return self.model
 
     def _predict(self, f_values, context):
@@ -228,23 +247,54 @@ class Learned(Baseline):
             pred = self._predict(f_values, context)
 
     def state_dict(self):
-        return {
-            "constant": self.constant.detach().clone(),
-            "model": None if self.model is None else self.model.state_dict(),
-            "optimizer": None if self._optimizer is None else self._optimizer.state_dict(),
-        }
+        return snapshot(
+            {
+                "constant": self.constant,
+                "model": None if self.model is None else self.model.state_dict(),
+                "optimizer": None if self._optimizer is None else self._optimizer.state_dict(),
+            }
+        )
 
     def load_state_dict(self, state):
         with torch.no_grad():
             self.constant.copy_(state["constant"])
-        if state["model"] is not None and self.model is not None:
-            self.model.load_state_dict(state["model"])
+        saved = state["model"]
+        if saved is not None and self.model is None:
+            # the network was built lazily from a context: rebuild it from the saved weights
+            self.model = _rebuild_default_net(saved)
+        if saved is not None:
+            self.model.load_state_dict(saved)
         # Adam's moments too, so training resumes exactly (when the model layout matches)
-        if state.get("optimizer") is not None and (state["model"] is None) == (self.model is None):
-            if self._optimizer is None:
-                params = [self.constant] if self.model is None else list(self.model.parameters())
-                self._optimizer = torch.optim.Adam(params, lr=self.lr)
+        if state.get("optimizer") is not None and (saved is None) == (self.model is None):
+            params = [self.constant] if self.model is None else list(self.model.parameters())
+            self._optimizer = torch.optim.Adam(params, lr=self.lr)
             self._optimizer.load_state_dict(state["optimizer"])
 
     def __repr__(self):
         return "Learned()"
+
+
+def _default_net(context: torch.Tensor, hidden: int) -> nn.Sequential:
+    """Learned's network for this context: flatten, lazy linear, tanh, linear to one value."""
+    return nn.Sequential(nn.Flatten(), nn.LazyLinear(hidden), nn.Tanh(), nn.Linear(hidden, 1)).to(
+        device=context.device, dtype=context.dtype
+    )
+
+
+def _rebuild_default_net(saved: dict) -> nn.Sequential:
+    """The default network with the shapes, dtype and device of saved weights."""
+    if set(saved) != {"1.weight", "1.bias", "3.weight", "3.bias"}:
+        raise StateError(
+            "this state holds a user model (keys "
+            f"{sorted(saved)[:4]}), but this Learned baseline has none. Fix: build it with the "
+            "same model, Learned(model=...), before load_state_dict."
+        )
+    w = saved["1.weight"]
+    hidden, kw = w.shape[0], {"dtype": w.dtype, "device": w.device}
+    # skip_init: the weights are about to be overwritten, so draw nothing from torch's RNG
+    return nn.Sequential(
+        nn.Flatten(),
+        nn.utils.skip_init(nn.Linear, w.shape[1], hidden, **kw),
+        nn.Tanh(),
+        nn.utils.skip_init(nn.Linear, hidden, 1, **kw),
+    )

@@ -7,7 +7,8 @@ function of θ. Then H(x) = h(x) ∇θ log p(x; θ) - ∇θ E_θ[h] has mean zer
 
 is unbiased for ∇θ E[f] for any coefficient c that is independent of sample i. The best c for
 parameter element j is Cov(g_j, H_j) / Var(H_j). With ``coefficient="loo"`` (the default) it is
-estimated, separately for every sample's block, from the *other* blocks only (leave-one-out),
+estimated, separately for every sample's block, from the *other* blocks only (leave-one-out,
+``scoregrad.core.loo.loo_coefficient``),
 which keeps the estimator exactly unbiased at the cost of no extra evaluations of f. A number
 fixes c. The value estimate gets the same treatment with h(x) - E[h].
 
@@ -37,64 +38,44 @@ from collections.abc import Callable
 import torch
 import torch.distributions as D
 
-from .errors import ControlVariateError, EstimatorNotApplicable
+from .errors import ArgumentError, ControlVariateError, EstimatorNotApplicable
 
 __all__ = ["ControlVariate", "ScoreControlVariate", "DeltaMethod", "UserControlVariate"]
-
-
-def excluding_own_block(t: torch.Tensor, block: int) -> torch.Tensor:
-    """For each sample, the sum of t over all samples outside its block (shape of t)."""
-    n = t.shape[0]
-    total = t.sum(0, keepdim=True)
-    if block == 1:
-        return total - t
-    units = n // block
-    own = t.reshape(units, block, *t.shape[1:]).sum(1, keepdim=True)
-    return total - own.expand(units, block, *t.shape[1:]).reshape(t.shape)
-
-
-def loo_coefficient(
-    H: torch.Tensor,
-    block: int,
-    *,
-    g: torch.Tensor | None = None,
-    f: torch.Tensor | None = None,
-    s: torch.Tensor | None = None,
-) -> torch.Tensor:
-    """Per-sample coefficient Cov(g, H)/Var(H) estimated from the other blocks, given E[H] = 0.
-
-    Either ``g`` (the gradient terms, when the baseline does not depend on this batch), or ``f`` and
-    ``s`` for terms (f - f̄) s, where f̄ is itself the mean over the *other* blocks: a leave-one-out
-    baseline must not carry a sample's own f into its coefficient, or the estimator is biased.
-    """
-    den = excluding_own_block(H * H, block)
-    if g is not None:
-        num = excluding_own_block(g * H, block)
-    else:
-        n = f.shape[0]
-        f_other = _bcast(excluding_own_block(f, block) / (n - block), H)
-        fs = _bcast(f, H) * s
-        num = excluding_own_block(fs * H, block) - f_other * excluding_own_block(s * H, block)
-    tiny = torch.finfo(den.dtype).tiny
-    return torch.where(den > 0, num / den.clamp_min(tiny), torch.zeros_like(den))
-
-
-def _bcast(v: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
-    return v.reshape(v.shape[0], *([1] * (like.dim() - 1)))
 
 
 class ControlVariate:
     """h(x) with E_θ[h] known; subclasses give ``functions`` → (h(x) of shape (n,), E_θ[h])."""
 
+    #: whether it learns across calls (none here do; ``scoregrad.core.state`` is the contract)
+    stateful: bool = False
+
     def __init__(self, coefficient: str | float = "loo"):
-        if coefficient != "loo" and not isinstance(coefficient, (int, float)):
-            raise ValueError(f"coefficient must be 'loo' or a number, got {coefficient!r}.")
+        if coefficient != "loo" and (
+            isinstance(coefficient, bool) or not isinstance(coefficient, int | float)
+        ):
+            raise ArgumentError(
+                f"coefficient must be 'loo' or a number, got {coefficient!r}. Fix: "
+                "coefficient='loo' (fitted leave-one-out) or a fixed float such as 1.0."
+            )
         self.coefficient = coefficient
+
+    @property
+    def uses_batch(self) -> bool:
+        """Whether the coefficient is fitted from the batch (``"loo"``), and so needs the
+        per-parameter gradient terms that only ``estimate_grad`` has."""
+        return self.coefficient == "loo"
 
     def functions(self, x, f, dist: D.Distribution):
         """h(x) for the samples x (shape (n,)) and E[h] under `dist` (differentiable, or None
         when it is a constant)."""
         raise NotImplementedError
+
+    def state_dict(self) -> dict:
+        """What it learned (nothing, for the control variates here)."""
+        return {}
+
+    def load_state_dict(self, state: dict) -> None:
+        pass
 
     def __repr__(self):
         return f"{type(self).__name__}(coefficient={self.coefficient!r})"
@@ -148,7 +129,7 @@ class DeltaMethod(ControlVariate):
     def __init__(self, f: Callable | None = None, order: int = 2, coefficient: str | float = 1.0):
         super().__init__(coefficient)
         if order not in (1, 2):
-            raise ValueError("DeltaMethod order must be 1 or 2.")
+            raise ArgumentError(f"DeltaMethod order must be 1 or 2, got {order!r}.")
         self.f, self.order = f, order
 
     def functions(self, x, f, dist):

@@ -18,15 +18,17 @@ from dataclasses import dataclass, field
 import torch
 import torch.distributions as D
 
+from .core import arguments as args
+from .core.arguments import check_params
 from .core.chunks import chunk_sizes, unit_means
 from .core.evaluate import Evaluator
 from .core.model import SampleModel
 from .core.seeding import seeded
 from .core.stats import RunningMoments, shifted_moments
-from .errors import ParameterError, SampleSizeError
+from .errors import SampleSizeError
 from .estimators.base import Estimator
 
-__all__ = ["GradientEstimate", "estimate_grad", "expectation", "score"]
+__all__ = ["GradientEstimate", "estimate_grad", "expectation", "score", "check_params"]
 
 
 @dataclass
@@ -74,39 +76,6 @@ class GradientEstimate:
         )
 
 
-def check_params(params: Mapping[str, torch.Tensor]) -> None:
-    """Each parameter must be a floating-point tensor that requires grad."""
-    if not isinstance(params, Mapping) or not params:
-        raise ParameterError(
-            "params must be a non-empty dict of name -> tensor, e.g. {'mu': torch.tensor(0.0, "
-            "requires_grad=True)}."
-        )
-    for k, p in params.items():
-        if not isinstance(p, torch.Tensor):
-            raise ParameterError(
-                f"parameter {k!r} is a {type(p).__name__}, not a torch.Tensor. Fix: "
-                f"torch.tensor({p!r}, requires_grad=True)."
-            )
-        if not p.is_floating_point():
-            raise ParameterError(
-                f"parameter {k!r} has dtype {p.dtype}; gradients need a floating tensor. Fix: "
-                f"create it with dtype=torch.float32 or float64 (e.g. {k}.float())."
-            )
-        if not p.requires_grad:
-            raise ParameterError(
-                f"parameter {k!r} does not require grad. Fix: create it with requires_grad=True "
-                f"or call {k}.requires_grad_()."
-            )
-
-
-def _granularity(estimator: Estimator, n: int) -> int:
-    own = getattr(estimator, "granularity", None)  # e.g. VIMCO's K-sample groups
-    if own:
-        return int(own)
-    sampler = getattr(estimator, "sampler", None)
-    return getattr(sampler, "granularity", 1)
-
-
 def estimate_grad(
     f: Callable,
     dist_fn: Callable[..., D.Distribution],
@@ -146,19 +115,17 @@ def estimate_grad(
     >>> abs(float(est.grad["lam"]) - 5.0) < 4 * float(est.stderr["lam"])  # d/dλ (λ + λ²) = 1 + 2λ
     True
     """
-    from .estimators.score_function import ScoreFunction
-
-    check_params(params)
-    if not isinstance(n, int) or n < 1:
-        raise SampleSizeError(f"n must be a positive integer number of samples, got {n!r}.")
-    estimator = estimator if estimator is not None else ScoreFunction()
-    estimator.check(n)
+    n, seed, estimator, dist, chunk_size, batch_size = args.estimate_grad_arguments(
+        dist_fn, params, n, estimator, seed, chunk_size, batch_size, executor
+    )
     ref = next(iter(params.values()))
     evaluator = Evaluator(
-        f, dtype=ref.dtype, device=ref.device, executor=executor, batch_size=batch_size
-    )
+        f, dtype=ref.dtype, device=ref.device, executor=executor, batch_size=batch_size,
+        watch=dict(params),
+    )  # fmt: skip
     per_sample_size = sum(p.numel() for p in params.values()) + 8
-    sizes = chunk_sizes(n, per_sample_size, _granularity(estimator, n), chunk_size, ref.device)
+    sizes = chunk_sizes(n, per_sample_size, estimator.granularity, chunk_size, ref.device)
+    args.check_plan(estimator, sizes, chunk_size, context, n)
     start = time.perf_counter()
     with seeded(seed, ref.device):
         if len(sizes) == 1:  # one chunk: moments straight from shifted sums, no streaming merge
@@ -171,10 +138,12 @@ def estimate_grad(
                 estimator, evaluator, dist_fn, params, sizes, context, return_per_sample
             )
     seconds = time.perf_counter() - start
+    args.check_estimate(dist, params, grads, estimator)
     dtype = ref.dtype
+    value_dtype = torch.promote_types(evaluator.value_dtype or dtype, dtype)  # f's own precision
     return GradientEstimate(
-        value=value.to(dtype),
-        value_stderr=value_se.to(dtype),
+        value=value.to(value_dtype),
+        value_stderr=value_se.to(value_dtype),
         grad={k: g.to(dtype).view(params[k].shape) for k, g in grads.items()},
         stderr={k: s.to(dtype).view(params[k].shape) for k, s in stderrs.items()},
         n=n,
@@ -283,25 +252,20 @@ def expectation(
     >>> abs(float(h) - 2.0) < 0.1
     True
     """
-    from .estimators.score_function import ScoreFunction
-
-    if not isinstance(dist, D.Distribution):
-        raise TypeError(
-            f"expectation needs a torch.distributions.Distribution, got {type(dist).__name__}. "
-            "For a parameter dict and a builder, use scoregrad.estimate_grad."
-        )
-    if not isinstance(n, int) or n < 1:
-        raise SampleSizeError(f"n must be a positive integer number of samples, got {n!r}.")
-    estimator = estimator if estimator is not None else ScoreFunction()
+    checked = args.expectation_arguments(dist, n, estimator, seed, executor)
+    n, seed, estimator = checked.n, checked.seed, checked.estimator
     item_shape = tuple(item_shape)
     if item_shape and tuple(dist.batch_shape[: len(item_shape)]) != item_shape:
         raise SampleSizeError(
             f"item_shape {item_shape} must be the leading batch dimensions of the distribution, "
             f"whose batch shape is {tuple(dist.batch_shape)}."
         )
-    evaluator = Evaluator(f, executor=executor, item_shape=item_shape)
-    device = getattr(dist.mean, "device", None) if hasattr(dist, "mean") else None
-    with seeded(seed, device):
+    ref = args.distribution_reference(dist)
+    evaluator = Evaluator(
+        f, executor=executor, item_shape=item_shape,
+        dtype=None if ref is None else ref.dtype, device=None if ref is None else ref.device,
+    )  # fmt: skip
+    with seeded(seed, None if ref is None else ref.device):
         value, surrogate = estimator.surrogate(evaluator, dist, n, context=context)
     return surrogate
 
@@ -323,4 +287,7 @@ def score(
     tensor([ 0.5000, -1.0000])
     """
     check_params(params)
-    return SampleModel.expand(dist_fn, params, x.shape[0]).score(x, create_graph=create_graph)
+    args.build_checked(dist_fn, params)
+    x = args.as_points(x, params)
+    model = SampleModel.expand(dist_fn, params, x.shape[0])
+    return model.score(x, create_graph=create_graph, check_support=True)

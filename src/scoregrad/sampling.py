@@ -27,12 +27,13 @@ True
 from __future__ import annotations
 
 import warnings
+from numbers import Integral
 
 import torch
 from torch.quasirandom import SobolEngine
 
-from .core.model import SampleModel, register_icdf
-from .errors import SampleSizeError
+from .core.model import SampleModel, has_icdf, register_icdf
+from .errors import ArgumentError, SampleSizeError
 
 __all__ = ["Sampler", "IID", "Antithetic", "QMC", "QMCDiscreteWarning", "register_icdf"]
 
@@ -42,6 +43,14 @@ class Sampler:
 
     #: n must be a multiple of this (chunks of a streamed estimate are too)
     granularity: int = 1
+    #: every draw is independent of the others (block size 1 for every n)
+    independent: bool = False
+    #: whether it carries state across calls (none here: each draw depends on the seed only)
+    stateful: bool = False
+
+    def supports(self, dist) -> str | None:
+        """None if this sampler can draw from ``dist``, else the reason."""
+        return None
 
     def check_n(self, n: int) -> None:
         pass
@@ -53,12 +62,21 @@ class Sampler:
     def draw(self, model: SampleModel) -> tuple[torch.Tensor, int]:
         raise NotImplementedError
 
+    def state_dict(self) -> dict:
+        """What it carries across calls (nothing, for the samplers here)."""
+        return {}
+
+    def load_state_dict(self, state: dict) -> None:
+        pass
+
     def __repr__(self):
         return f"{type(self).__name__}()"
 
 
 class IID(Sampler):
     """Independent draws from ``dist.sample``."""
+
+    independent = True
 
     def draw(self, model):
         return model.sample(), 1
@@ -68,6 +86,9 @@ class Antithetic(Sampler):
     """Antithetic pairs by the inverse CDF: u and 1 - u, interleaved as (x₁, x₁', x₂, x₂', ...)."""
 
     granularity = 2
+
+    def supports(self, dist):
+        return _icdf_reason(dist)
 
     def block_size(self, n):
         return 2
@@ -85,6 +106,16 @@ class Antithetic(Sampler):
         u = torch.rand(half, model.uniform_dim, dtype=torch.float64)
         uu = torch.stack([u, 1.0 - u], dim=1).reshape(model.n, -1)
         return model.from_uniform(uu), 2
+
+
+def _icdf_reason(dist) -> str | None:
+    if has_icdf(dist):
+        return None
+    return (
+        f"{type(dist).__name__} has no inverse CDF registered, so it cannot be sampled "
+        "antithetically or quasi-randomly (register one with scoregrad.sampling.register_icdf, or "
+        "use the default i.i.d. sampler)"
+    )
 
 
 def _is_discrete(dist) -> bool:
@@ -113,14 +144,20 @@ class QMC(Sampler):
     """
 
     def __init__(self, replicates: int = 16, scramble: bool = True):
-        if replicates < 2:
-            raise ValueError("QMC needs at least 2 replicates to report a standard error.")
+        if isinstance(replicates, bool) or not isinstance(replicates, Integral) or replicates < 2:
+            raise ArgumentError(
+                f"QMC needs an integer number of replicates ≥ 2 to report a standard error, got "
+                f"{replicates!r}. Fix: e.g. QMC(replicates=16)."
+            )
         self.replicates = int(replicates)
         self.scramble = scramble
 
     @property
     def granularity(self) -> int:
         return self.replicates
+
+    def supports(self, dist):
+        return _icdf_reason(dist)
 
     def block_size(self, n):
         return n // self.replicates

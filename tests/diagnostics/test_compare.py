@@ -1,4 +1,4 @@
-"""scoregrad.diagnostics and the ``scoregrad compare`` command.
+"""scoregrad.diagnostics.compare: comparison rows, flags, sweeps and trajectories.
 
 False-alarm rates: unbiased estimators must not be flagged (|z| > 4.42 has probability 1e-5 per
 component); the hot Gumbel-softmax relaxation must be flagged (its bias is > 20 standard errors
@@ -8,21 +8,9 @@ at this n, so a miss has probability < 1e-20).
 import json
 
 import pytest
-import torch
-import typer
-from typer.testing import CliRunner
 
 import scoregrad as sg
 from scoregrad import diagnostics as dg
-from scoregrad.diagnostics.cli import register
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    prev = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(prev)
 
 
 def test_compare_rows_flags_and_outputs(tmp_path):
@@ -95,39 +83,3 @@ def test_sweep_and_trajectory(tmp_path):
     assert tr["disarm"]["evals"][-1] == tr["sf"]["evals"][-1] == 100
     assert tr["disarm"]["loss"][-1] < tr["disarm"]["loss"][0]  # zero-variance DisARM descends
     assert dg.plot_trajectory(tr, tmp_path / "t.png").exists()
-
-
-def _app():
-    app = typer.Typer()
-    register(app)
-
-    @app.command()
-    def other():  # a second command keeps typer in multi-command mode, as in scoregrad.cli
-        pass
-
-    return app
-
-
-def test_cli_compare(tmp_path):
-    runner = CliRunner()
-    res = runner.invoke(_app(), [
-        "compare", "normal_square", "-e", "score_function,pathwise,mvd_coupled", "--set", "k=0",
-        "--n", "2000", "--repeats", "2", "--out", str(tmp_path), "--sweep", "k=0:2:3",
-    ])  # fmt: skip
-    assert res.exit_code == 0, res.output
-    assert "pathwise" in res.output and "mvd_coupled" in res.output
-    for name in (
-        "normal_square_k0.csv",
-        "normal_square_k0.json",
-        "normal_square_k0.png",
-        "normal_square_sweep_k.png",
-    ):
-        assert (tmp_path / name).exists(), name
-    res = runner.invoke(_app(), [
-        "compare", "bernoulli_toy", "-e", "score_function,disarm", "--n", "500", "--repeats",
-        "2", "--out", str(tmp_path), "--trajectory", "20",
-    ])  # fmt: skip
-    assert res.exit_code == 0, res.output
-    assert (tmp_path / "bernoulli_toy_trajectory.png").exists()
-    res = runner.invoke(_app(), ["compare", "normal_square", "-e", "nope"])
-    assert res.exit_code != 0 and "unknown estimator" in res.output

@@ -7,10 +7,10 @@ so this file's false-alarm chance is below 0.1%.
 
 import pytest
 import torch
-from zstats import assert_unbiased
 
 import scoregrad as sg
 from scoregrad.problems import CATALOGUE
+from scoregrad.testing import assert_grad_unbiased
 
 CONTINUOUS_RSAMPLE = {
     "normal_square",
@@ -27,10 +27,13 @@ MVD = {
     "normal_cos",
     "bernoulli_toy",
     "categorical_table",
+    "categorical_batch",
+    "categorical_bernoulli_toy",
     "poisson_polynomial",
     "exponential_square",
 }
 BERNOULLI = {"bernoulli_toy"}
+CATEGORICAL = {"categorical_table", "categorical_batch", "categorical_bernoulli_toy"}
 
 ESTIMATORS = {
     "score_function": (lambda: sg.ScoreFunction(), set(CATALOGUE)),
@@ -38,10 +41,10 @@ ESTIMATORS = {
     "pathwise": (lambda: sg.Pathwise(), CONTINUOUS_RSAMPLE),
     "mvd_coupled": (lambda: sg.MeasureValued(coupling=True), MVD),
     "mvd_independent": (lambda: sg.MeasureValued(coupling=False), MVD),
-    "arm": (lambda: sg.ARM(), BERNOULLI | {"categorical_table"}),
-    "disarm": (lambda: sg.DisARM(), BERNOULLI | {"categorical_table"}),
-    "rebar": (lambda: sg.REBAR(), BERNOULLI),
-    "relax": (lambda: sg.RELAX(), BERNOULLI),
+    "arm": (lambda: sg.ARM(), BERNOULLI | CATEGORICAL),
+    "disarm": (lambda: sg.DisARM(), BERNOULLI | CATEGORICAL),
+    "rebar": (lambda: sg.REBAR(), BERNOULLI | CATEGORICAL | {"onehot_table"}),
+    "relax": (lambda: sg.RELAX(), BERNOULLI | CATEGORICAL | {"onehot_table"}),
 }
 
 CASES = [(e, p) for e in ESTIMATORS for p in CATALOGUE]
@@ -64,5 +67,5 @@ def test_unbiased_or_not_applicable(est_name, prob_name):
         return
     seed = sorted(CATALOGUE).index(prob_name) * 100 + sorted(ESTIMATORS).index(est_name)
     est = sg.estimate_grad(prob.f, prob.dist_fn, params, n=20_000, estimator=make(), seed=seed)
-    assert_unbiased(est, prob.exact(params)[1])
+    assert_grad_unbiased(est, prob.exact(params)[1])
     assert torch.all(est.stderr[next(iter(params))] >= 0)

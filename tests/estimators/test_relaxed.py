@@ -8,10 +8,10 @@ with probability < 1e-20.
 import pytest
 import torch
 import torch.distributions as D
-from zstats import Z_MAX
 
 import scoregrad as sg
 from scoregrad.problems import bernoulli_toy
+from scoregrad.testing import Z_CRIT
 
 
 def test_bias_is_detected_on_the_relax_toy_and_shrinks_with_temperature():
@@ -37,7 +37,7 @@ def test_straight_through_value_is_unbiased_and_gradient_biased():
     est = sg.estimate_grad(
         prob.f, prob.dist_fn, params, n=100_000, estimator=sg.StraightThrough(1.0), seed=1
     )
-    assert abs(float(est.value - value)) < Z_MAX * float(est.value_stderr)
+    assert abs(float(est.value - value)) < Z_CRIT * float(est.value_stderr)
     assert est.z_scores(exact)["logits"].abs().max() > 10
 
 

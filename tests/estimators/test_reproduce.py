@@ -18,12 +18,12 @@ import numpy as np
 import pytest
 import torch
 import torch.distributions as D
-from zstats import Z_MAX, variance_z
 
 import scoregrad as sg
 from scoregrad.control_variates import ScoreControlVariate
 from scoregrad.diagnostics import normal_estimator_variances
 from scoregrad.problems import bernoulli_toy
+from scoregrad.testing import Z_CRIT, variance_z
 
 
 def _exp(k):
@@ -78,7 +78,7 @@ def test_mohamed_section3_variances(cost, k, name, exact_variances):
             assert float(per.var()) < 1e-20
             continue
         z = variance_z(per, v_exact)
-        assert abs(float(z)) < Z_MAX, (cost, k, name, p, float(per.var()), exact[j])
+        assert abs(float(z)) < Z_CRIT, (cost, k, name, p, float(per.var()), exact[j])
 
 
 def test_mohamed_k0_headline_numbers(exact_variances):
@@ -106,7 +106,7 @@ def test_relax_toy_reinforce_and_loo_variances():
     # exact: E[f² s²] - g² with s = b - ½: ¼ (t² + (1-t)²)/2·... written out
     v_sf = 0.25 * 0.5 * ((1 - t) ** 4 + t**4) - (0.25 * (1 - 2 * t)) ** 2
     assert v_sf == pytest.approx(0.0156251, abs=1e-7)
-    assert abs(float(variance_z(sf.per_sample["logits"], torch.tensor(v_sf)))) < Z_MAX
+    assert abs(float(variance_z(sf.per_sample["logits"], torch.tensor(v_sf)))) < Z_CRIT
     # leave-one-out with K = 2: ĝ = ½ (1 - 2t) (b1 - b2)², variance (1 - 2t)²/16
     reps = torch.stack([
         sg.estimate_grad(prob.f, prob.dist_fn, params, n=2, estimator=sg.RLOO(), seed=s).grad[
@@ -115,7 +115,7 @@ def test_relax_toy_reinforce_and_loo_variances():
     ]).reshape(-1)  # fmt: skip
     v_loo = (1 - 2 * t) ** 2 / 16
     assert v_loo == pytest.approx(2.5e-7, rel=1e-9)
-    assert abs(float(variance_z(reps.unsqueeze(1), torch.tensor(v_loo)))) < Z_MAX
+    assert abs(float(variance_z(reps.unsqueeze(1), torch.tensor(v_loo)))) < Z_CRIT
     assert math.isclose(float(reps.mean()), 0.25 * (1 - 2 * t), rel_tol=0.1)
 
 

@@ -3,22 +3,14 @@
 import json
 
 import pytest
-import typer
 from typer.testing import CliRunner
 
-from scoregrad.finance.cli import register
+from scoregrad.cli import app as scoregrad_app
 
 
 @pytest.fixture()
 def app():
-    a = typer.Typer()
-
-    @a.callback()
-    def main():  # a group, as in the real app where several applications register commands
-        pass
-
-    register(a)
-    return a
+    return scoregrad_app  # the real command, with its one error path
 
 
 def test_greeks_table_all_methods(app, tmp_path):
@@ -109,3 +101,36 @@ def test_greeks_errors_are_clear(app):
     assert res.exit_code == 2 and "already breached" in res.output
     res = CliRunner().invoke(app, ["greeks", "--vol", "0", "--n", "1000"])
     assert res.exit_code == 2 and "vol" in res.output
+
+
+@pytest.mark.parametrize(
+    "args, named",
+    [
+        (["--rate", "nan"], "--rate"),
+        (["--vol", "inf"], "--vol"),
+        (["--replicates", "1", "--sampler", "qmc"], "--replicates"),
+        (["--n", "0"], "--n"),
+        (["--spot", "nan"], "--spot"),
+        (["--dtype", "float8"], "--dtype"),
+        (["--sampler", "sobol"], "--sampler"),
+        (["--payoff", "callz"], "--payoff"),
+    ],
+)
+def test_bad_options_are_named_before_any_simulation(app, args, named):
+    res = CliRunner().invoke(app, ["greeks", "--n", "1000", *args])
+    assert res.exit_code == 2 and named in res.output, res.output
+    assert "Traceback" not in res.output and "Fix f" not in res.output
+    assert isinstance(res.exception, SystemExit)
+
+
+def test_existing_output_file_is_refused_before_the_simulation(app, tmp_path):
+    out = tmp_path / "g.json"
+    out.write_text("keep me")
+    res = CliRunner().invoke(app, ["greeks", "--n", "1000", "--json", str(out)])
+    assert res.exit_code == 2 and "already exists" in res.output
+    assert out.read_text() == "keep me" and "closed form" not in res.output
+    res = CliRunner().invoke(app, ["greeks", "--n", "1000", "--json", str(out), "--force"])
+    assert res.exit_code == 0, res.output
+    assert json.loads(out.read_text())[0]["quantity"] == "price"
+    (moved,) = tmp_path.glob("g.archived-*.json")
+    assert moved.read_text() == "keep me"

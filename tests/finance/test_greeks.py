@@ -116,7 +116,7 @@ def test_sufficient_statistic_kernel_equals_per_path_estimator(monkeypatch):
         chunk_size=7000,
         rng="torch",
     )
-    monkeypatch.setattr(G._Engine, "basis_ok", lambda self: False)
+    monkeypatch.setattr(G.basis, "applies", lambda sim: False)
     b = estimate_greeks(
         m,
         Call(torch.tensor([100.0, 104.0])),
@@ -412,3 +412,99 @@ def test_lr_weights_equal_dice_derivatives_of_core_expectation():
     fx = f(x)
     assert torch.allclose(g, (fx * w["delta"]).mean(), rtol=1e-9)
     assert torch.allclose(h, (fx * w["gamma"]).mean(), rtol=1e-9)
+
+
+@pytest.mark.parametrize("baseline", [True, False])
+def test_basis_kernel_grid_and_device_algebra_equal_per_path(monkeypatch, baseline):
+    """A spot x strike grid through the kernel, with its small algebra in NumPy (CPU) and in torch
+    (the accelerator form), equals the per-path estimator in float32 and float64."""
+    from scoregrad.finance.greeks import basis
+
+    m = GBM(torch.tensor([[95.0], [105.0]]), 0.25, 0.1, 0.03, 0.2)
+    pay = Call(torch.tensor([90.0, 100.0, 110.0]))
+    kw = dict(greeks=ALL, seed=4, chunk_size=5000, rng="torch", baseline=baseline)
+    real = basis.BasisKernel
+
+    def torch_algebra(sim, sizes):
+        return real(sim, sizes, host=False)
+
+    for dtype, tol in ((torch.float64, 1e-8), (torch.float32, 2e-3)):
+        a = estimate_greeks(m, pay, 20_000, dtype=dtype, **kw)
+        assert a.info["kernel"] == "basis" and a.price.shape == (2, 3)
+        with monkeypatch.context() as mp:
+            mp.setattr(basis, "BasisKernel", torch_algebra)
+            b = estimate_greeks(m, pay, 20_000, dtype=dtype, **kw)
+        with monkeypatch.context() as mp:
+            mp.setattr(G.basis, "applies", lambda sim: False)
+            c = estimate_greeks(m, pay, 20_000, dtype=dtype, **kw)
+        assert c.info["kernel"] == "per-path"
+        for g in ("price", *ALL):
+            ga = a.price if g == "price" else a.greeks[g]
+            gb = b.price if g == "price" else b.greeks[g]
+            gc = c.price if g == "price" else c.greeks[g]
+            assert torch.allclose(ga, gb, rtol=1e-12, atol=1e-12), g
+            scale = gc.abs().max() + (c.price_se if g == "price" else c.stderr[g]).max()
+            assert ((ga - gc).abs() <= tol * scale).all(), (g, dtype)
+
+
+def test_basis_memo_follows_parameter_values():
+    """Coefficients memoised on the model are rebuilt when its values change."""
+    m = GBM(100.0, 0.25, 0.1, 0.03, 0.2)
+    a = estimate_greeks(m, Call(100.0), 10_000, seed=0)
+    m.values["vol"] = 0.35
+    b = estimate_greeks(m, Call(100.0), 10_000, seed=0)
+    fresh = estimate_greeks(GBM(100.0, 0.35, 0.1, 0.03, 0.2), Call(100.0), 10_000, seed=0)
+    assert float(a.price) != float(b.price)
+    assert torch.equal(b.price, fresh.price) and torch.equal(b.greeks["vega"], fresh.greeks["vega"])
+
+
+NAN, INF = float("nan"), float("inf")
+
+
+@pytest.mark.parametrize("name", ["spot", "vol", "rate", "div", "maturity"])
+@pytest.mark.parametrize("bad", [NAN, INF])
+def test_non_finite_parameters_are_named(name, bad):
+    kw = dict(spot=100.0, vol=0.2, rate=0.05, div=0.0, maturity=1.0)
+    kw[name] = bad
+    with pytest.raises(ParameterError, match=rf"^{name} = .*(NaN|infinite)"):
+        GBM(**kw)
+    kw[name] = torch.tensor([1.0, bad])  # a batch with one bad entry
+    with pytest.raises(ParameterError, match=rf"^{name} = "):
+        GBM(**kw)
+
+
+@pytest.mark.parametrize(
+    "model,name",
+    [(Heston, k) for k in ("kappa", "mean_var", "xi", "corr")]
+    + [(Merton, k) for k in ("jump_rate", "jump_mean", "jump_vol")],
+)
+def test_non_finite_model_specific_parameters_are_named(model, name):
+    with pytest.raises(ParameterError, match=rf"^{name} = nan is not a number"):
+        model(100.0, 0.2, **{name: NAN})
+
+
+@pytest.mark.parametrize("payoff", [Call, Put, CashDigital, ArithmeticAsian])
+def test_non_finite_strike_is_named(payoff):
+    with pytest.raises(ParameterError, match=r"^strike = .*NaN or infinite"):
+        payoff(NAN)
+    with pytest.raises(ParameterError, match=r"^barrier = "):
+        Barrier(100.0, INF)
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_half_precision_is_refused(dtype):
+    """float16 gave all NaN (squared payoffs overflow); it is refused, naming float32."""
+    with pytest.raises(ParameterError, match="float32"):
+        estimate_greeks(GBM(100.0, 0.2, 0.05), Call(100.0), 1000, dtype=dtype, seed=0)
+
+
+def test_float32_kernel_is_unbiased_at_small_n():
+    """The float32 fast path (closed-form kernel, float64 algebra) against Black-Scholes."""
+    m = GBM(100.0, 0.25, 0.1, 0.03, 0.2)
+    ex = exact_greeks(m, Call(100.0), ALL)
+    zs = []
+    for seed in range(4):
+        r = estimate_greeks(m, Call(100.0), 10_000, greeks=ALL, seed=seed, dtype=torch.float32)
+        assert r.info["kernel"] == "basis"
+        zs += [float(v) for v in r.z_scores(ex).values()]
+    check(zs)

@@ -98,3 +98,32 @@ def _keep_global_rng():
     """Tests here may seed torch's global RNG; restore it so other tests see no difference."""
     with torch.random.fork_rng(devices=[]):
         yield
+
+
+class ShiftedDiscreteEnv(gym.Env):
+    """Discrete observations numbered from 5 and actions from -1; episodes of 2 or 4 steps."""
+
+    def __init__(self):
+        self.observation_space = spaces.Discrete(3, start=5)
+        self.action_space = spaces.Discrete(2, start=-1)
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.t = 0
+        return 5, {}
+
+    def step(self, action):
+        self.t += 1
+        return 5 + self.t % 3, float(action), self.t >= (2 if action < 0 else 4), False, {}
+
+
+if "ScoregradTest/ShiftedDiscrete-v0" not in gym.registry:
+    gym.register(
+        "ScoregradTest/ShiftedDiscrete-v0", entry_point=ShiftedDiscreteEnv, max_episode_steps=6
+    )
+
+
+@pytest.fixture(autouse=True)
+def _runs_in_tmp(tmp_path, monkeypatch):
+    """Commands without --out write runs/ under the working directory: keep it in tmp."""
+    monkeypatch.chdir(tmp_path)

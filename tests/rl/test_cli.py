@@ -7,84 +7,85 @@ from scoregrad.cli import app
 runner = CliRunner()
 
 
+def _train(*args):
+    return runner.invoke(app, ["rl", "train", *args, "--no-progress"])
+
+
 def test_train_eval_compare(tmp_path):
     out = tmp_path / "run"
-    r = runner.invoke(
-        app,
-        [
-            "rl",
-            "train",
-            "CartPole-v1",
-            "--baseline",
-            "loo",
-            "--episodes",
-            "8",
-            "--batch-episodes",
-            "4",
-            "--out",
-            str(out),
-            "--no-progress",
-        ],
-    )
+    r = _train("CartPole-v1", "--baseline", "loo", "--episodes", "8", "--out", str(out))
     assert r.exit_code == 0, r.output
     assert "8 episodes" in r.output and (out / "checkpoint.pt").exists()
-    r = runner.invoke(
-        app,
-        [
-            "rl",
-            "train",
-            "CartPole-v1",
-            "--resume",
-            str(out / "checkpoint.pt"),
-            "--episodes",
-            "12",
-            "--out",
-            str(out),
-            "--no-progress",
-        ],
-    )
+    r = _train("--resume", str(out), "--episodes", "12", "--json", str(tmp_path / "r.json"))
     assert r.exit_code == 0 and "12 episodes" in r.output, r.output
-    r = runner.invoke(app, ["rl", "eval", str(out / "checkpoint.pt"), "--episodes", "3", "--json"])
+    assert json.loads((tmp_path / "r.json").read_text())["episodes"] == 12
+    r = runner.invoke(app, ["rl", "eval", str(out), "--episodes", "3", "--json", "-"])
     assert r.exit_code == 0, r.output
     assert len(json.loads(r.output)["returns"]) == 3
     cmp_dir = tmp_path / "cmp"
     r = runner.invoke(
         app,
-        [
-            "rl",
-            "compare",
-            "CartPole-v1",
-            "--baselines",
-            "none,loo",
-            "--seeds",
-            "0,1",
-            "--episodes",
-            "4",
-            "--batch-episodes",
-            "2",
-            "--out",
-            str(cmp_dir),
-            "--no-progress",
-        ],
-    )
+        ["rl", "compare", "CartPole-v1", "--baselines", "none,loo", "--seeds", "0,1",
+         "--episodes", "4", "--batch-episodes", "2", "--out", str(cmp_dir), "--no-progress"],
+    )  # fmt: skip
     assert r.exit_code == 0, r.output
     assert (cmp_dir / "learning_curves.png").exists()
     assert len(json.loads((cmp_dir / "summary.json").read_text())) == 2
+    assert "unsolved seed counts as its 4-episode budget" in r.output
 
 
-def test_cli_errors(tmp_path):
-    r = runner.invoke(app, ["rl", "train", "CartPol-v1", "--out", str(tmp_path)])
-    assert r.exit_code == 2 and "Did you mean: CartPole-v1" in r.output
-    r = runner.invoke(
-        app, ["rl", "train", "CartPole-v1", "--baseline", "x", "--out", str(tmp_path)]
-    )
-    assert r.exit_code == 2 and "choose one of" in r.output
-    r = runner.invoke(app, ["rl", "eval", str(tmp_path / "missing.pt")])
-    assert r.exit_code == 2 and "no checkpoint" in r.output
+def test_default_out_is_a_fresh_folder_per_run(tmp_path):
+    for _ in range(2):
+        assert _train("CartPole-v1", "--episodes", "2", "--batch-episodes", "2").exit_code == 0
+    runs = sorted((tmp_path / "runs" / "rl").iterdir())  # conftest: cwd is tmp_path
+    assert len(runs) == 2 and all((r / "checkpoint.pt").exists() for r in runs)
+
+
+def test_training_twice_into_one_folder_is_refused(tmp_path):
+    out = tmp_path / "run"
+    assert _train("CartPole-v1", "--episodes", "8", "--out", str(out)).exit_code == 0
+    episodes = (out / "episodes.csv").read_text()
+    r = _train("CartPole-v1", "--episodes", "4", "--out", str(out))
+    assert r.exit_code == 2 and f"--resume {out}" in " ".join(r.output.split())
+    assert (out / "episodes.csv").read_text() == episodes  # 9 lines stay 9 lines
+    r = _train("CartPole-v1", "--episodes", "4", "--out", str(out), "--force")
+    assert r.exit_code == 0 and "moved to" in r.output
+    (archived,) = tmp_path.glob("run.archived-*")
+    assert (archived / "episodes.csv").read_text() == episodes
+
+
+def test_resume_keeps_budget_and_refuses_changed_settings(tmp_path):
+    out = tmp_path / "run"
+    r = _train("CartPole-v1", "--episodes", "8", "--lr", "0.003", "--out", str(out))
+    assert r.exit_code == 0
+    r = _train("--resume", str(out))  # no --episodes: the saved 8, not the default 1000
+    assert r.exit_code == 0 and ": 8 episodes" in r.output, r.output
+    r = _train("--resume", str(out), "--lr", "0.01", "--seed", "4", "--baseline", "loo")
+    text = " ".join(r.output.split())
+    assert r.exit_code == 2
+    for part in ("--lr 0.01 (saved 0.003)", "--seed 4 (saved 0)", "--baseline loo (saved value)"):
+        assert part in text, text
+    r = _train("--resume", str(out), "--lr", "0.01", "--episodes", "12", "--allow-changes")
+    assert r.exit_code == 0 and ": 12 episodes" in r.output, r.output
+    record = json.loads((out / "run.json").read_text())
+    assert record["changes"][-1]["options"] == ["--lr 0.01 (saved 0.003)"]
+    assert record["config"]["lr"] == 0.01
+
+
+def test_deprecated_baseline_spelling_still_works(tmp_path):
+    r = _train("CartPole-v1", "--baseline", "ma", "--episodes", "2", "--out", str(tmp_path / "x"))
+    assert r.exit_code == 0 and "deprecated spelling of 'moving-average'" in r.output
+
+
+def test_env_step_budget(tmp_path):
+    r = _train("CartPole-v1", "--env-steps", "100", "--out", str(tmp_path / "s"))
+    assert r.exit_code == 0, r.output
+    steps = json.loads((tmp_path / "s" / "run.json").read_text())["progress"]
+    assert "of 100" in steps
 
 
 def test_sequence_command():
-    r = runner.invoke(app, ["rl", "sequence", "--steps", "3", "--group-size", "2"])
+    r = runner.invoke(app, ["rl", "sequence", "--steps", "3", "--group-size", "2", "--no-progress"])
     assert r.exit_code == 0 and "mean reward" in r.output, r.output
     r = runner.invoke(app, ["rl", "sequence", "--steps", "3", "--group-size", "1"])
     assert r.exit_code == 2 and "group_size=1" in r.output

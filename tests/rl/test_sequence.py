@@ -16,8 +16,7 @@ from scoregrad.rl.sequence import (
     TokenPolicy,
     group_advantages,
 )
-
-Z_MAX = 4.42
+from scoregrad.testing import Z_CRIT as Z_MAX
 
 
 def test_group_advantages():
@@ -25,7 +24,7 @@ def test_group_advantages():
     loo = group_advantages(r, "loo")
     torch.testing.assert_close(loo[:, 0], torch.tensor([1 - 4.0, 2 - 3.5, 6 - 1.5]))
     assert (loo[:, 1] == 0).all()
-    norm = group_advantages(r, "norm")
+    norm = group_advantages(r, "group-norm")
     torch.testing.assert_close(norm[:, 0], (r[:, 0] - 3) / (r[:, 0].std() + 1e-6))
     assert (norm[:, 1] == 0).all() and torch.isfinite(norm).all()  # equal rewards: no NaN
     # RLOO is the centred advantage scaled by K/(K-1)
@@ -36,11 +35,11 @@ def test_groups_of_one():
     r = torch.tensor([[0.3, 0.7]])
     with pytest.raises(SampleSizeError, match="at least 2"):
         group_advantages(r, "loo")
-    assert torch.equal(group_advantages(r, "norm"), torch.zeros_like(r))
-    for b in ("loo", "norm"):
+    assert torch.equal(group_advantages(r, "group-norm"), torch.zeros_like(r))
+    for b in ("loo", "group-norm"):
         with pytest.raises(SampleSizeError, match="group_size=1"):
             SequenceTrainer(DigitSumTask(2), b, group_size=1)
-    t = SequenceTrainer(DigitSumTask(2), "ma", group_size=1, prompts_per_step=4)
+    t = SequenceTrainer(DigitSumTask(2), "moving-average", group_size=1, prompts_per_step=4)
     res = t.train(3)  # single samples train with a moving-average baseline
     assert all(np.isfinite(res.mean_reward))
 
@@ -90,7 +89,7 @@ def test_rloo_group_gradient_is_unbiased():
 def test_group_normalised_gradient_bias_is_measured():
     """Group normalisation is biased (own sample in the mean; data-dependent scale). Measured:
     its mean gradient still points the exact way (cosine > 0.9) but is not equal to it."""
-    exact, est = _exact_and_estimates("norm", M=600)
+    exact, est = _exact_and_estimates("group-norm", M=600)
     mean = est.mean(0)
     cos = torch.nn.functional.cosine_similarity(mean, exact, dim=0)
     assert cos > 0.9, float(cos)
@@ -116,4 +115,4 @@ def test_bad_reward_function():
 def test_group_norm_equal_rewards_up_to_round_off_give_zero():
     r = torch.full((8, 3), 0.1) + torch.tensor([0.0, 1e-9, 0.0]).expand(8, 3)
     r[0, 2] = 0.1 + 3e-8  # round-off-size spread
-    assert (group_advantages(r, "norm") == 0).all()
+    assert (group_advantages(r, "group-norm") == 0).all()

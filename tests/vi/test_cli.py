@@ -3,11 +3,17 @@
 import json
 
 import numpy as np
+import pytest
 from typer.testing import CliRunner
 
 from scoregrad.cli import app
 
 runner = CliRunner()
+
+
+@pytest.fixture(autouse=True)
+def _runs_in_tmp(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # default run folders go to ./runs
 
 
 def _json(result):
@@ -32,6 +38,7 @@ def test_beta_bernoulli_cli(tmp_path):
                 "--steps",
                 "600",
                 "--json",
+                "-",
                 "--no-progress",
                 "--plot",
                 str(tmp_path / "bb.png"),
@@ -44,7 +51,9 @@ def test_beta_bernoulli_cli(tmp_path):
 
 def test_normal_normal_cli():
     out = _json(
-        runner.invoke(app, ["vi", "normal-normal", "--steps", "300", "--json", "--no-progress"])
+        runner.invoke(
+            app, ["vi", "normal-normal", "--steps", "300", "--json", "-", "--no-progress"]
+        )
     )
     assert abs(out["guide loc"] - out["exact loc"]) < 0.05
 
@@ -63,6 +72,7 @@ def test_logistic_cli(tmp_path):
                 "--grad-var-every",
                 "50",
                 "--json",
+                "-",
                 "--no-progress",
                 "--checkpoint",
                 str(tmp_path / "lr.pt"),
@@ -89,6 +99,7 @@ def test_sbn_cli_digits_fallback():
                 "--test-subset",
                 "30",
                 "--json",
+                "-",
                 "--no-progress",
             ],
         )
@@ -111,5 +122,72 @@ def test_sbn_list():
 
 
 def test_gmm_cli():
-    out = _json(runner.invoke(app, ["vi", "gmm", "--steps", "300", "--json", "--no-progress"]))
+    out = _json(runner.invoke(app, ["vi", "gmm", "--steps", "300", "--json", "-", "--no-progress"]))
     assert out["method"] == "score" and out["max_responsibility_gap"] < 0.2
+
+
+def _bb(*args):
+    return runner.invoke(app, ["vi", "beta-bernoulli", "--no-progress", *args])
+
+
+def test_beta_bernoulli_run_folder_and_resume(tmp_path):
+    out = tmp_path / "bb"
+    r = _bb("--steps", "200", "--schedule", "constant", "--out", str(out), "--json", "-")
+    first = _json(r)
+    assert {p.name for p in out.iterdir()} >= {
+        "checkpoint.pt",
+        "run.json",
+        "result.json",
+        "curves.png",
+    }
+    # a resume without options keeps every saved setting (steps 200, constant schedule)
+    again = _json(_bb("--resume", str(out), "--json", "-"))
+    assert again == first
+    # more --steps extends; the first step within 0.8 still counts from the run's start
+    longer = _json(_bb("--resume", str(out), "--steps", "400", "--json", "-"))
+    assert (
+        longer["steps"] == 400 and longer["first step within 0.8"] == first["first step within 0.8"]
+    )
+    whole = _json(_bb("--steps", "400", "--schedule", "constant", "--out", str(tmp_path / "w"),
+                      "--json", "-"))  # fmt: skip
+    assert whole["guide a"] == longer["guide a"]  # resumed bit for bit
+
+
+def test_vi_resume_with_other_settings_is_refused(tmp_path):
+    out = tmp_path / "bb"
+    assert _bb("--steps", "50", "--out", str(out)).exit_code == 0
+    r = _bb("--resume", str(out), "--baseline", "loo", "--samples", "2", "--lr", "0.1")
+    text = " ".join(r.output.split())
+    assert r.exit_code == 2
+    for part in (
+        "--baseline loo (saved moving-average)",
+        "--samples 2 (saved 1)",
+        "--lr 0.1 (saved 0.01)",
+    ):
+        assert part in text, text
+    r = _bb("--out", str(out), "--steps", "50")
+    assert r.exit_code == 2 and "--resume" in r.output
+
+
+def test_old_checkpoint_option_no_longer_prints_the_old_result(tmp_path):
+    ck = tmp_path / "bb.pt"
+    assert _bb("--steps", "50", "--checkpoint", str(ck)).exit_code == 0
+    r = _bb("--steps", "50", "--checkpoint", str(ck), "--baseline", "none")
+    assert r.exit_code == 2 and "--baseline none (saved moving-average)" in " ".join(
+        r.output.split()
+    )
+    assert "deprecated" in r.output
+
+
+def test_allow_changes_is_applied_and_logged(tmp_path):
+    out = tmp_path / "nn"
+    nn = ["vi", "normal-normal", "--no-progress", "--out", str(out)]
+    assert runner.invoke(app, [*nn, "--steps", "20"]).exit_code == 0
+    r = runner.invoke(
+        app, ["vi", "normal-normal", "--no-progress", "--resume", str(out), "--steps", "40",
+              "--lr", "0.01", "--allow-changes"],
+    )  # fmt: skip
+    assert r.exit_code == 0 and "--lr 0.01 (saved 0.05)" in r.output, r.output
+    record = json.loads((out / "run.json").read_text())
+    assert record["changes"][-1]["options"] == ["--lr 0.01 (saved 0.05)"]
+    assert record["status"] == "finished"

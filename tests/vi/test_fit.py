@@ -121,3 +121,119 @@ def test_plot_history_writes_png(tmp_path):
     _, res = _run(None, 10, grad_var_every=5)
     out = plot_history(res.history, tmp_path / "curve.png", title="t")
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_nvil_run_with_a_lazily_built_baseline_resumes_exactly(tmp_path):
+    """Learned() builds its network from the first context; a checkpoint must bring it back."""
+    context = torch.linspace(-1, 1, 8).reshape(4, 2)
+
+    class Crash(Exception):
+        pass
+
+    def run(path, stop_at=None):
+        model, guide = NormalNormal(dim=3), MeanFieldNormal(3)
+        est = ScoreFunctionELBO(sg.ScoreFunction(sg.baselines.Learned()))
+
+        def cb(step, history):
+            if stop_at is not None and step + 1 == stop_at:
+                raise Crash
+
+        try:
+            fit(lambda s: est(model, guide, 4, context=context), guide, 20, lr=0.05,
+                stateful=[est], seed=3, checkpoint=path, checkpoint_every=5, progress=False,
+                callback=cb)  # fmt: skip
+        except Crash:
+            pass
+        return guide
+
+    full = run(tmp_path / "a.pt")
+    run(tmp_path / "b.pt", stop_at=13)  # last checkpoint at step 10
+    resumed = run(tmp_path / "b.pt")
+    for a, b in zip(full.parameters(), resumed.parameters(), strict=True):
+        assert torch.equal(a, b)
+
+
+def test_a_resume_with_other_settings_is_refused_naming_each(tmp_path):
+    from scoregrad.app import ConfigChangeError
+
+    path = tmp_path / "c.pt"
+    model, guide, est = _setup()
+    objective = lambda s: est(model, guide, 4)  # noqa: E731
+    fit(objective, guide, 10, lr=0.05, seed=3, checkpoint=path, progress=False,
+        config={"baseline": "moving-average"})  # fmt: skip
+    with pytest.raises(ConfigChangeError) as e:
+        fit(objective, guide, 10, lr=0.01, seed=4, checkpoint=path, progress=False,
+            config={"baseline": "loo"})  # fmt: skip
+    text = str(e.value)
+    for part in ("--lr 0.01 (saved 0.05)", "--seed 4 (saved 3)", "--baseline loo"):
+        assert part in text
+    res = fit(objective, guide, 20, lr=0.01, seed=3, checkpoint=path, progress=False,
+              config={"baseline": "moving-average"}, allow_changes=True)  # fmt: skip
+    assert res.steps == 20 and res.changes == [{"step": 10, "options": ["--lr 0.01 (saved 0.05)"]}]
+    assert res.history["lr"][10] == pytest.approx(0.01)
+
+
+def test_extending_a_finished_cosine_run_rebuilds_the_schedule(tmp_path):
+    path = tmp_path / "c.pt"
+    model, guide, est = _setup()
+    objective = lambda s: est(model, guide, 4)  # noqa: E731
+    kw = dict(lr=0.05, schedule="cosine", seed=3, checkpoint=path, progress=False)
+    fit(objective, guide, 20, **kw)
+    res = fit(objective, guide, 40, **kw)
+    lrs = res.history["lr"]
+    assert len(lrs) == 40 and res.resumed_from == 20
+    after = lrs[20:]
+    assert all(b <= a for a, b in zip(after, after[1:]))  # decays; never climbs back up
+    assert after[0] == pytest.approx(0.05 * 0.5)  # the 40-step cosine at step 20
+    assert after[-1] < 0.05 * 0.01
+
+
+def test_fit_leaves_the_global_rng_alone():
+    torch.manual_seed(11)
+    before = torch.get_rng_state()
+    model, guide, est = _setup()
+    fit(lambda s: est(model, guide, 4), guide, 5, seed=0, progress=False, grad_var_every=2,
+        grad_var_repeats=2)  # fmt: skip
+    assert torch.equal(torch.get_rng_state(), before)
+
+
+def test_runners_leave_the_global_rng_alone():
+    from scoregrad.vi.data import load_dataset
+    from scoregrad.vi.models import sbn
+    from scoregrad.vi.models.gmm import fit_gmm
+
+    torch.manual_seed(11)
+    before = torch.get_rng_state()
+    fit_gmm("score", steps=3, seed=2)
+    d = load_dataset(None)
+    sbn.train(d, "reinforce-loo", steps=2, batch_size=5, z_dim=4, seed=2, progress=False)
+    assert torch.equal(torch.get_rng_state(), before)
+
+
+def test_beta_bernoulli_first_step_within_survives_a_resume(tmp_path):
+    from scoregrad.vi.models.beta_bernoulli import fit_beta_bernoulli
+
+    kw = dict(steps=300, lr=0.01, schedule=None, seed=0)
+    whole = fit_beta_bernoulli("moving-average", **kw)
+    assert whole.converged_at is not None and whole.converged_at < 150
+    path = tmp_path / "bb.pt"
+    fit_beta_bernoulli("moving-average", **{**kw, "steps": 150}, checkpoint=path)
+    resumed = fit_beta_bernoulli("moving-average", **kw, checkpoint=path)
+    assert resumed.converged_at == whole.converged_at  # was 151 (counted from the resume)
+    assert (resumed.a, resumed.b) == (whole.a, whole.b)  # and the run continued exactly
+
+
+@pytest.mark.parametrize("estimator", ["relax", "nvil"])
+def test_stateful_estimators_resume_bit_for_bit(tmp_path, estimator):
+    """RELAX's control network and optimiser, NVIL's learned baseline: saved and restored."""
+    from scoregrad.vi.data import load_dataset
+    from scoregrad.vi.models import sbn
+
+    d = load_dataset(None)
+    kw = dict(batch_size=8, z_dim=6, seed=1, progress=False)
+    whole = sbn.train(d, estimator, steps=8, **kw)
+    sbn.train(d, estimator, steps=4, checkpoint=tmp_path / "c.pt", **kw)
+    resumed = sbn.train(d, estimator, steps=8, checkpoint=tmp_path / "c.pt", **kw)
+    for a, b in zip(whole["model"].parameters(), resumed["model"].parameters(), strict=True):
+        assert torch.equal(a, b)
+    assert whole["history"]["elbo"] == resumed["history"]["elbo"]

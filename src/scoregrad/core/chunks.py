@@ -9,6 +9,8 @@ replicate, a VIMCO group of K).
 [4, 4, 2]
 >>> chunk_sizes(10, per_sample=1, granularity=1, chunk_size=None)
 [10]
+>>> chunk_sizes(10, per_sample=1, granularity=1, chunk_size=2, min_units=3)
+[4, 3, 3]
 """
 
 from __future__ import annotations
@@ -26,9 +28,15 @@ CHUNK_ELEMENTS_ACCELERATOR = 2**26
 
 
 def chunk_sizes(
-    n: int, per_sample: int, granularity: int, chunk_size: int | None, device=None
+    n: int,
+    per_sample: int,
+    granularity: int,
+    chunk_size: int | None,
+    device=None,
+    min_units: int = 1,
 ) -> list[int]:
-    """Sizes of the chunks that cover n samples, each a multiple of ``granularity``."""
+    """Sizes of the chunks that cover n samples, each a multiple of ``granularity`` and, where n
+    allows, holding at least ``min_units`` groups (e.g. 3 for leave-one-out coefficients)."""
     if chunk_size is None:
         budget = (
             CHUNK_ELEMENTS if device is None or device.type == "cpu" else CHUNK_ELEMENTS_ACCELERATOR
@@ -37,7 +45,7 @@ def chunk_sizes(
     if chunk_size >= n:
         return [n]
     units = n // granularity
-    chunks = math.ceil(n / chunk_size)
+    chunks = max(1, min(math.ceil(n / chunk_size), units // max(1, min_units)))
     base, extra = divmod(units, chunks)
     return [(base + (i < extra)) * granularity for i in range(chunks)]
 

@@ -46,6 +46,13 @@ def _lookup_icdf(dist: D.Distribution):
     return None
 
 
+def has_icdf(dist: D.Distribution) -> bool:
+    """Whether an inverse CDF is registered for ``dist``'s family (looking through Independent)."""
+    while isinstance(dist, D.Independent):
+        dist = dist.base_dist
+    return _lookup_icdf(dist) is not None
+
+
 def from_uniform(dist: D.Distribution, u: torch.Tensor) -> torch.Tensor:
     """Map uniforms u, shaped like the draws (sample, batch and event dims), to samples of `dist`
     by its inverse CDF; raise if the family has none registered."""
@@ -288,14 +295,23 @@ class SampleModel:
         ``item_dims`` = k the first k batch dimensions are kept, shape (n, *items)."""
         return sum_trailing(self.dist.log_prob(x), keep=1 + item_dims)
 
-    def score(self, x: torch.Tensor, create_graph: bool = False) -> dict[str, torch.Tensor]:
+    def score(
+        self, x: torch.Tensor, create_graph: bool = False, check_support: bool = False
+    ) -> dict[str, torch.Tensor]:
         """Per-sample scores {name: (n, *param.shape)} with one backward pass (or one vmap).
+
+        With ``check_support`` points outside the support raise ``SupportError`` (naming them)
+        instead of getting a formula's value; samples the model drew itself need no check.
 
         For families with a registered closed-form score (``register_score``) the backward pass
         runs only through ``dist_fn`` (from the family's own parameters to the user's), not
         through ``log_prob``: a few autograd nodes instead of a dozen, which is most of the fixed
         cost of a small-n estimate.
         """
+        if check_support:
+            from .arguments import check_in_support
+
+            check_in_support(self.dist, x)
         if self.expanded:
             natural = None if create_graph else _natural_scores(self.dist, x)
             leaves = list(self.leaves.values())

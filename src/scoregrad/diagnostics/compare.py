@@ -44,10 +44,14 @@ from .. import estimators as E
 from ..control_variates import ScoreControlVariate
 from ..errors import EstimatorNotApplicable, ScoregradError
 from ..estimate import estimate_grad
+from ..estimators.registry import registered
+from .plots import plot_trajectory, plot_variance_sweep
 from .problems import Problem
 
 __all__ = [
     "ESTIMATORS",
+    "CONFIGURED",
+    "ALIASES",
     "make_estimator",
     "compare",
     "Comparison",
@@ -62,32 +66,40 @@ __all__ = [
 #: |z| above which a bias is flagged (two-sided 1e-5 false-alarm rate per component)
 Z_FLAG = 4.42
 
-#: estimator names accepted by ``compare`` and ``scoregrad compare``
-ESTIMATORS: dict[str, Callable[[], E.Estimator]] = {
-    "score_function": lambda: E.ScoreFunction(),
-    "rloo": lambda: E.RLOO(),
+#: configurations compare offers beyond each registered estimator's defaults
+CONFIGURED: dict[str, Callable[[], E.Estimator]] = {
     "optimal_baseline": lambda: E.ScoreFunction(control_variate=ScoreControlVariate()),
-    "pathwise": lambda: E.Pathwise(),
     "mvd": lambda: E.MeasureValued(coupling=False),
-    "mvd_coupled": lambda: E.MeasureValued(coupling=True),
-    "arm": lambda: E.ARM(),
-    "disarm": lambda: E.DisARM(),
-    "rebar": lambda: E.REBAR(),
-    "relax": lambda: E.RELAX(),
-    "gumbel_softmax": lambda: E.GumbelSoftmax(0.5),
-    "straight_through": lambda: E.StraightThrough(1.0),
 }
+#: other spellings that keep working (the registry's name is the one shown)
+ALIASES = {"mvd_coupled": "measure_valued"}
+
+
+def _estimator_table() -> dict[str, Callable[[], E.Estimator]]:
+    """Every registered estimator of ∇E[f] (VIMCO's log-mean-exp objective has another exact
+    gradient) under its registry name, then the configured variants."""
+    table: dict[str, Callable[[], E.Estimator]] = {
+        name: cls for name, cls in registered().items() if cls.estimates == "E[f]"
+    }
+    table.update(CONFIGURED)
+    return table
+
+
+#: estimator names accepted by ``compare`` and ``scoregrad compare`` (built from the registry)
+ESTIMATORS: dict[str, Callable[[], E.Estimator]] = _estimator_table()
 
 
 def make_estimator(name: str) -> E.Estimator:
-    """A fresh estimator by its ``ESTIMATORS`` name."""
-    if name not in ESTIMATORS:
+    """A fresh estimator by its ``ESTIMATORS`` name (or an alias such as ``mvd_coupled``)."""
+    table = _estimator_table()  # estimators registered after import count too
+    key = ALIASES.get(name, name)
+    if key not in table:
         import difflib
 
-        close = difflib.get_close_matches(name, ESTIMATORS, n=2)
+        close = difflib.get_close_matches(name, [*table, *ALIASES], n=2)
         hint = f" Did you mean {' or '.join(close)}?" if close else ""
-        raise ScoregradError(f"unknown estimator {name!r}.{hint} Known: {', '.join(ESTIMATORS)}.")
-    return ESTIMATORS[name]()
+        raise ScoregradError(f"unknown estimator {name!r}.{hint} Known: {', '.join(table)}.")
+    return table[key]()
 
 
 def _resolve(estimators) -> dict[str, E.Estimator]:
@@ -98,7 +110,7 @@ def _resolve(estimators) -> dict[str, E.Estimator]:
         if isinstance(e, str):
             out[e] = make_estimator(e)
         else:
-            out[getattr(e, "name", type(e).__name__)] = e
+            out[e.name] = e
     return out
 
 
@@ -177,32 +189,11 @@ class Comparison:
             console.print(f"[dim]{name}: not applicable: {why.split('. Estimators')[0]}[/]")
 
     def plot(self, path) -> Path:
-        """Bar chart of log10 single-sample variance per estimator and parameter component."""
-        import matplotlib
+        """Variance per sample and variance × time per estimator on log axes, sorted, zero and
+        biased estimators marked (``scoregrad.diagnostics.plots.plot_comparison``)."""
+        from .plots import plot_comparison
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
-        labels = sorted({(r["param"], r["index"]) for r in self.rows}, key=str)
-        names = list(dict.fromkeys(r["estimator"] for r in self.rows))
-        fig, ax = plt.subplots(figsize=(max(5, 1.2 * len(labels) * len(names) / 3), 4))
-        width = 0.8 / max(1, len(names))
-        for j, name in enumerate(names):
-            vals = []
-            for lab in labels:
-                v = [r["variance"] for r in self.rows if r["estimator"] == name
-                     and (r["param"], r["index"]) == lab]  # fmt: skip
-                vals.append(math.log10(v[0]) if v and v[0] > 0 else float("nan"))
-            ax.bar(np.arange(len(labels)) + j * width, vals, width, label=name)
-        ax.set_xticks(np.arange(len(labels)) + 0.4 - width / 2)
-        ax.set_xticklabels([f"{p}{'' if i == '' else f'[{i}]'}" for p, i in labels])
-        ax.set_ylabel("log10 variance per sample")
-        ax.set_title(self.problem)
-        ax.legend(fontsize=7)
-        fig.tight_layout()
-        fig.savefig(path, dpi=120)
-        plt.close(fig)
-        return Path(path)
+        return plot_comparison(self, path)
 
 
 def _finite(obj):
@@ -245,7 +236,7 @@ def compare(
             out.skipped[label] = str(e)
             continue
         seconds = statistics.median(x.seconds for x in runs)
-        biased = bool(getattr(estimator, "biased", False))
+        biased = bool(estimator.biased)
         for k in params:
             grads = torch.stack([x.grad[k].detach() for x in runs])
             ses = torch.stack([x.stderr[k].detach() for x in runs])
@@ -395,36 +386,6 @@ def variance_sweep(
     return res
 
 
-def plot_variance_sweep(sweep: dict, path, *, xlabel: str = "k", title: str = "",
-                        exact: dict | None = None) -> Path:  # fmt: skip
-    """One panel per parameter: log-variance against the swept value, one line per estimator
-    (dashed: exact, when given as {estimator: {param: [values]}})."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    keys = list(dict.fromkeys(k for d in sweep["variance"].values() for k in d))
-    fig, axes = plt.subplots(1, len(keys), figsize=(4.5 * len(keys), 3.6), squeeze=False)
-    xs = sweep["values"]
-    for ax, key in zip(axes[0], keys, strict=True):
-        for j, (label, d) in enumerate(sweep["variance"].items()):
-            if key in d:
-                ax.semilogy(xs, d[key], "o-", ms=3, color=f"C{j}", label=label)
-            if exact and label in exact and key in exact[label]:
-                ax.semilogy(xs, exact[label][key], "--", color=f"C{j}", lw=1)
-        ax.set_xlabel(xlabel)
-        ax.set_ylabel(f"variance of ∂/∂{key} (one sample)")
-        ax.grid(alpha=0.3)
-    axes[0][0].legend(fontsize=7)
-    if title:
-        fig.suptitle(title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return Path(path)
-
-
 # --- optimisation trajectories -----------------------------------------------------------------
 
 
@@ -488,33 +449,3 @@ def _frozen_estimate(problem, params, n, estimator, seed):
     finally:
         if isinstance(training, bool):
             estimator.train = training
-
-
-def plot_trajectory(traj: dict, path, *, title: str = "", by: str = "step") -> Path:
-    """Two panels: exact loss and log-variance of the gradient, per estimator, against ``by``
-    ("step" or "evals")."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, (a, b) = plt.subplots(1, 2, figsize=(10, 3.8))
-    for label, rec in traj.items():
-        x = rec[by]
-        a.plot(x, rec["loss"], label=label)
-        v = np.asarray(rec["variance"], dtype=float)
-        with np.errstate(divide="ignore"):
-            b.plot(x, np.log10(np.where(v > 0, v, np.nan)), label=label, lw=0.8)
-    a.set_xlabel(by)
-    a.set_ylabel("loss E[f]")
-    b.set_xlabel(by)
-    b.set_ylabel("log10 variance of the gradient (one sample)")
-    a.legend(fontsize=7)
-    for ax in (a, b):
-        ax.grid(alpha=0.3)
-    if title:
-        fig.suptitle(title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return Path(path)

@@ -2,26 +2,30 @@
 
 For each estimator it prints the estimate of ∇θ E[f], the exact gradient, the bias z-score
 (estimate - exact)/stderr, the standard error, the variance per sample (n · stderr²) and the wall
-time, then writes a PNG of the estimator's variance against the number of samples.
+time, then writes a PNG of the estimator's variance against the number of samples (into a fresh run
+folder, ``runs/demo/<problem>-<time>/``, unless ``--out FILE`` names one; an existing file is
+never written over, ``--force`` moves it aside).
 
     scoregrad demo                               # (x - 3)², x ~ N(1, 1)
-    scoregrad demo --problem normal_cos --n 100000
+    scoregrad demo --problem normal-cos --n 100000
 """
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
-import torch
 import typer
 
 from .. import baselines as B
 from .. import control_variates as CV
 from .. import sampling as S
+from ..app.plotting import new_figure, save_figure
 from ..estimate import estimate_grad
 from ..estimators.score_function import ScoreFunction
 from . import problems as P
+
+#: the smallest n the demo runs (its variance curve starts at 64 samples)
+MIN_N = 64  # (the command checks --n >= 64 without importing this module)
 
 
 def demo_estimators() -> list[tuple[str, callable, int | None]]:
@@ -100,13 +104,8 @@ def variance_curve(problem: P.Problem, ns: list[int], seed: int = 0):
     return first, curves
 
 
-def plot_variance(ns, curves, param, title, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(7.5, 5))
+def plot_variance(ns, curves, param, title, path: Path) -> Path:
+    fig, ax = new_figure(figsize=(7.5, 5))
     for label, vs in curves.items():
         if max(vs) < 1e-20:  # exact for this f (e.g. a Taylor CV on a quadratic): nothing to draw
             ax.plot([], [], " ", label=f"{label}: variance 0 (exact), not drawn")
@@ -119,62 +118,11 @@ def plot_variance(ns, curves, param, title, path: Path) -> None:
     ax.set_title(title)
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    return save_figure(fig, path, dpi=120)
 
 
 def register(app: typer.Typer) -> None:
-    @app.command()
-    def demo(
-        problem: str = typer.Option("normal_square", help=f"one of {', '.join(P.CATALOGUE)}"),
-        k: float = typer.Option(3.0, help="the problem's constant k, where it has one"),
-        n: int = typer.Option(65_536, help="samples per estimate"),
-        seed: int = typer.Option(0),
-        out: Path = typer.Option(
-            Path("scoregrad-demo.png"), help="where to write the variance plot"
-        ),
-    ):
-        """Compare the score-function estimator's variance reduction on a problem with exact answers."""
-        from rich.console import Console
-        from rich.markup import escape
-        from rich.table import Table
+    """Add ``scoregrad demo`` (defined with the other diagnostics commands, in ``cli``)."""
+    from .cli import register_demo
 
-        kwargs = {"k": k} if problem.startswith("normal_") else {}
-        prob = P.get(problem, **kwargs)
-        start = time.perf_counter()
-        previous = torch.get_default_dtype()
-        torch.set_default_dtype(torch.float64)
-        try:
-            rows = run_demo(prob, n, seed)
-        finally:  # a command must not change the caller's default dtype (tests run in-process)
-            torch.set_default_dtype(previous)
-        names = list(rows[0]["params"])
-        exact_txt = ", ".join(f"∂/∂{k} = {rows[0]['params'][k]['exact']:.5g}" for k in names)
-        table = Table(
-            title=escape(f"∇θ E[f] for {prob.description}  (n = {n:,}, seed {seed})"),
-            caption=f"exact: {exact_txt}; z = (estimate - exact)/stderr",
-        )
-        table.add_column("estimator")
-        for k in names:
-            table.add_column(f"∂/∂{k} ± se", justify="right")
-            table.add_column("z", justify="right")
-            table.add_column("var/sample", justify="right")
-        table.add_column("time", justify="right")
-        for r in rows:
-            cells = [r["estimator"]]
-            for k in names:
-                c = r["params"][k]
-                cells += [
-                    f"{c['estimate']:.4f} ± {c['stderr']:.1e}",
-                    f"{c['z']:+.2f}",
-                    f"{c['var_per_sample']:.3g}",
-                ]
-            table.add_row(*cells, f"{r['seconds'] * 1e3:.0f} ms")
-        console = Console(width=max(140, Console().width))
-        console.print(table)
-        ns = [2**p for p in range(6, 16) if 2**p <= n]  # the curve stops at the table's n
-        param, curves = variance_curve(prob, ns, seed)
-        plot_variance(ns, curves, param, f"Variance vs samples: {prob.description}", out)
-        console.print(f"variance-vs-n plot written to {out}  ({time.perf_counter() - start:.1f} s)")
-        console.print("|bias z| is (estimate - exact)/stderr: below ~3 for an unbiased estimator.")
+    register_demo(app)

@@ -11,7 +11,9 @@ Closed forms (x ~ family):
   E cos(kx) = e^{-k²σ²/2} cos(kμ)   (Mohamed et al. 2020, §3).
 * MultivariateNormal(μ, LLᵀ): E xᵀAx + bᵀx = tr(AΣ) + μᵀAμ + bᵀμ.
 * Bernoulli(σ(θ)) (independent, vector θ): E Σ(b-t)² = Σ p(1-t)² + (1-p)t²   (REBAR/RELAX toy).
-* Categorical(softmax(θ)) with cost table c: E c[x] = softmax(θ)ᵀc.
+* Categorical(softmax(θ)) with cost table c: E c[x] = softmax(θ)ᵀc (also as OneHotCategorical,
+  f = yᵀc); V independent categoricals with a coupled f and the 8-pattern Bernoulli toy of
+  Liu et al. 2019 / Kool et al. 2020 as one Categorical: E by enumerating the outcomes.
 * Poisson(λ): E x = λ, E x² = λ+λ², E x³ = λ³+3λ²+λ.
 * Gamma(α, β):  E[x + log x] = α/β + ψ(α) - log β.
 * Beta(a, b):   E x² = a(a+1)/((a+b)(a+b+1)).
@@ -31,6 +33,7 @@ from dataclasses import dataclass, field
 
 import torch
 import torch.distributions as D
+import torch.nn.functional as F
 
 __all__ = [
     "Problem",
@@ -42,6 +45,9 @@ __all__ = [
     "mvn_quadratic",
     "bernoulli_toy",
     "categorical_table",
+    "onehot_table",
+    "categorical_batch",
+    "categorical_bernoulli_toy",
     "poisson_polynomial",
     "gamma_x_log_x",
     "beta_square",
@@ -103,8 +109,30 @@ def _bernoulli_cost(x, t):
 
 
 def _table(x, costs):
+    """c[x] for category indices x; y @ c for one-hot (or relaxed one-hot) vectors y."""
+    if x.is_floating_point():
+        return x @ costs.to(x)
     dtype = costs.dtype if costs.is_floating_point() else torch.get_default_dtype()
     return costs.to(device=x.device, dtype=dtype)[x]
+
+
+def _per_variable(x, tables):
+    """v_j = C_j[x_j] per variable, (n, V): indices x (n, V) or one-hot y (n, V, K)."""
+    if x.is_floating_point():
+        return (x * tables.to(x)).sum(-1)
+    rows = torch.arange(tables.shape[0], device=x.device)
+    return tables.to(device=x.device)[rows, x]
+
+
+def _coupled(x, tables):
+    v = _per_variable(x, tables)
+    return (v.sum(-1) - 1.0) ** 2 + v[..., 0] * v[..., -1]
+
+
+def _bits_cost(x, bits, target):
+    """Σ_i (b_i - t_i)² for the bit pattern b of category x (index or one-hot)."""
+    b = x @ bits.to(x) if x.is_floating_point() else bits.to(x.device)[x]
+    return ((b - target.to(b)) ** 2).sum(-1)
 
 
 def _poly(x, coeffs):
@@ -236,6 +264,91 @@ def categorical_table(costs=(1.0, -2.0, 0.5, 3.0), logits=(0.1, -0.3, 0.2, 0.0))
     )
 
 
+def _onehot_categorical(logits):
+    return D.OneHotCategorical(logits=logits)
+
+
+def onehot_table(costs=(1.0, -2.0, 0.5, 3.0), logits=(0.1, -0.3, 0.2, 0.0)) -> Problem:
+    """``categorical_table`` as a OneHotCategorical: f(y) = y @ c (differentiable in y)."""
+    c = torch.tensor(costs, dtype=torch.float64)
+    return Problem(
+        f"onehot_table(K={len(costs)})",
+        _onehot_categorical,
+        {"logits": list(logits)},
+        functools.partial(_table, costs=c),
+        lambda logits: torch.softmax(logits, -1) @ c.to(logits),
+        "y ~ OneHotCategorical(softmax(θ)), f = yᵀc",
+        discrete=True,
+    )
+
+
+_BATCH_TABLES = ((1.0, -2.0, 0.5, 3.0), (0.3, 1.2, -0.7, 0.0), (-1.0, 0.4, 2.0, 0.8))
+_BATCH_LOGITS = ((0.1, -0.3, 0.2, 0.0), (0.5, 0.0, -1.0, 0.3), (-0.2, 0.7, 0.0, -0.4))
+
+
+def categorical_batch(tables=_BATCH_TABLES, logits=_BATCH_LOGITS) -> Problem:
+    """V independent categoricals (batch shape (V,)) with a joint, coupled f.
+
+    v_j = C_j[x_j],  f = (Σ_j v_j - 1)² + v_1 v_V;  E[f] by enumerating the K^V outcomes.
+    """
+    C = torch.tensor(tables, dtype=torch.float64)
+    V, K = C.shape
+    grid = torch.cartesian_prod(*[torch.arange(K)] * V).reshape(-1, V)  # all K^V outcomes
+    f_grid = _coupled(grid, C)
+
+    def exact(logits):
+        logp = torch.log_softmax(logits, -1)  # (V, K)
+        joint = logp[torch.arange(V), grid].sum(-1).exp()
+        return joint @ f_grid.to(logits)
+
+    return Problem(
+        f"categorical_batch(V={V}, K={K})",
+        _categorical,
+        {"logits": [list(r) for r in logits]},
+        functools.partial(_coupled, tables=C),
+        exact,
+        "x_j ~ Categorical(softmax(θ_j)), j = 1..V; v_j = C_j[x_j], f = (Σ v_j - 1)² + v_1 v_V",
+        discrete=True,
+    )
+
+
+_TOY_TARGET = (0.6, 0.51, 0.48)
+
+
+def _toy_dist(eta, d=3):
+    """Categorical over the 2^d bit patterns b: log p(b) = Σ_i b_i log σ(η) + (1 - b_i) log σ(-η)."""
+    bits = torch.cartesian_prod(*[torch.tensor([0.0, 1.0])] * d).reshape(-1, d).to(eta)
+    eta = eta[..., None, None]  # broadcast over a leading sample axis
+    return D.Categorical(
+        logits=(bits * F.logsigmoid(eta) + (1 - bits) * F.logsigmoid(-eta)).sum(-1)
+    )
+
+
+def categorical_bernoulli_toy(eta: float = 0.0, target=_TOY_TARGET) -> Problem:
+    """The toy of Liu et al. 2019 and Kool et al. 2020 (§6.1): d Bernoulli(σ(η)) bits with one
+    shared logit η, seen as one Categorical over the 2^d patterns; f = Σ_i (b_i - t_i)².
+
+    E[f] = Σ_i σ(η)(1 - t_i)² + (1 - σ(η)) t_i².
+    """
+    t = torch.tensor(target, dtype=torch.float64)
+    d = t.shape[0]
+    bits = torch.cartesian_prod(*[torch.tensor([0.0, 1.0], dtype=torch.float64)] * d).reshape(-1, d)
+
+    def exact(eta):
+        p = torch.sigmoid(eta)
+        return (p * (1 - t.to(eta)) ** 2 + (1 - p) * t.to(eta) ** 2).sum()
+
+    return Problem(
+        f"categorical_bernoulli_toy(eta={eta})",
+        functools.partial(_toy_dist, d=d),
+        {"eta": eta},
+        functools.partial(_bits_cost, bits=bits, target=t),
+        exact,
+        f"x ~ Categorical over the 2^{d} patterns of {d} Bernoulli(σ(η)) bits, f = Σ (b_i - t_i)²",
+        discrete=True,
+    )
+
+
 def _poisson(log_rate):
     return D.Poisson(log_rate.exp())
 
@@ -324,6 +437,9 @@ CATALOGUE: dict[str, Callable[[], Problem]] = {
     "mvn_quadratic": mvn_quadratic,
     "bernoulli_toy": bernoulli_toy,
     "categorical_table": categorical_table,
+    "onehot_table": onehot_table,
+    "categorical_batch": categorical_batch,
+    "categorical_bernoulli_toy": categorical_bernoulli_toy,
     "poisson_polynomial": poisson_polynomial,
     "gamma_x_log_x": gamma_x_log_x,
     "beta_square": beta_square,

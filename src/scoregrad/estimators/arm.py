@@ -48,11 +48,14 @@ import torch
 import torch.distributions as D
 
 from ..core.model import SampleModel
+from ..core.shapes import broadcast_rows
 from ..errors import SampleSizeError
-from ._common import NaturalParams, linear_term, not_applicable, per_item, require_family
+from .applicability import not_applicable, unwrap
 from .base import Contributions, Estimator
+from .natural import NaturalParams, linear_term
+from .registry import register_estimator
 
-__all__ = ["ARM", "DisARM", "stick_logits"]
+__all__ = ["ARM", "DisARM", "stick_logits", "BINARY_ENCODINGS"]
 
 
 def _logits(d: D.Distribution) -> tuple[torch.Tensor]:
@@ -79,6 +82,21 @@ def _first_one(b: torch.Tensor) -> torch.Tensor:
     return torch.cat([b, ones], -1).argmax(-1)
 
 
+#: family -> (natural logits of its binary decisions, decisions -> sample); looked up by MRO, so a
+#: subclass of a registered family is handled like it (OneHotCategorical is not a Categorical)
+BINARY_ENCODINGS: dict[type, tuple] = {
+    D.Bernoulli: (_logits, lambda b: b),
+    D.Categorical: (_sticks, _first_one),
+}
+
+
+def _encoding(dist):
+    for cls in type(unwrap(dist)).__mro__:
+        if cls in BINARY_ENCODINGS:
+            return BINARY_ENCODINGS[cls]
+    return None
+
+
 class _BernoulliPair(Estimator):
     """Shared machinery of ARM and DisARM: antithetic Bernoulli pairs, two evaluations of f.
 
@@ -86,7 +104,19 @@ class _BernoulliPair(Estimator):
     is applied to those K-1 binary decisions and the gradient carried back to the probabilities by
     the chain rule (the construction of Dong, Mnih & Tucker 2021, "Coupled Gradient Estimators for
     Discrete Latent Variables", §3).
+
+    Declares: unbiased; f a black box; one unit of n is an antithetic pair of samples, costing two
+    evaluations of f.
     """
+
+    unit = "antithetic pair"
+    samples_per_unit = 2
+
+    def supports(self, dist) -> str | None:
+        if _encoding(dist) is not None:
+            return None
+        known = " or ".join(c.__name__ for c in BINARY_ENCODINGS)
+        return f"it needs {known} random variables, got {type(unwrap(dist)).__name__}"
 
     def check(self, n: int) -> None:
         if not isinstance(n, int) or n < 1:
@@ -107,13 +137,11 @@ class _BernoulliPair(Estimator):
         raise NotImplementedError
 
     def _family(self, dist):
-        base = require_family(dist, (D.Bernoulli, D.Categorical), type(self).__name__)
-        if isinstance(base, D.OneHotCategorical):
-            raise not_applicable(type(self).__name__, dist, "it takes Categorical (indices), not "
-                                 "OneHotCategorical")  # fmt: skip
-        if isinstance(base, D.Bernoulli):
-            return base, _logits, lambda b: b
-        return base, _sticks, _first_one
+        why = self.supports(dist)
+        if why is not None:
+            raise not_applicable(type(self).__name__, dist, why)
+        getter, decode = _encoding(dist)
+        return unwrap(dist), getter, decode
 
     def contributions(self, evaluator, dist_fn, params, n, context=None) -> Contributions:
         self.check(n)
@@ -145,6 +173,7 @@ class _BernoulliPair(Estimator):
         return value, surrogate
 
 
+@register_estimator
 class ARM(_BernoulliPair):
     """Augment-REINFORCE-Merge (Yin & Zhou 2019) for Bernoulli variables; n pairs, 2n evaluations.
 
@@ -155,9 +184,10 @@ class ARM(_BernoulliPair):
 
     def _logit_grad(self, u, b, b_tilde, logits, f_b, f_bt):
         diff = f_bt - f_b
-        return per_item(diff, u.dim()) * (u - 0.5)
+        return broadcast_rows(diff, u) * (u - 0.5)
 
 
+@register_estimator
 class DisARM(_BernoulliPair):
     """DisARM (Dong, Mnih & Tucker 2020): ARM with u integrated out given the pair.
 
@@ -167,7 +197,7 @@ class DisARM(_BernoulliPair):
     name = "disarm"
 
     def _logit_grad(self, u, b, b_tilde, logits, f_b, f_bt):
-        diff = per_item(f_b - f_bt, u.dim())
+        diff = broadcast_rows(f_b - f_bt, u)
         sign = 1.0 - 2.0 * b_tilde
         differ = (b != b_tilde).to(logits.dtype)
         return 0.5 * diff * sign * differ * torch.sigmoid(logits.abs())

@@ -1,16 +1,47 @@
-"""The contract every gradient estimator implements.
+"""The contract every gradient estimator implements, and the capabilities it declares.
 
 An estimator offers two doors onto one piece of machinery:
 
-* ``contributions(evaluator, dist_fn, params, n, context)`` → ``Contributions``: per-sample values of
-  f (after any value control variate) and per-sample gradient terms {name: (n, *param.shape)},
+* ``contributions(evaluator, dist_fn, params, n, context)`` → ``Contributions``: per-unit values of
+  f (after any value control variate) and per-unit gradient terms {name: (n, *param.shape)},
   plus the block size of the sampler. ``scoregrad.estimate_grad`` averages them over blocks and
   turns their spread into standard errors, so every estimator gets honest errors for free.
 * ``surrogate(evaluator, dist, n, context)`` → (value, surrogate): a scalar whose value is the MC
-  estimate of E[f] and whose gradient, with respect to whatever built ``dist``, is the estimator.
+  estimate and whose gradient, with respect to whatever built ``dist``, is the estimator.
   ``scoregrad.expectation`` returns it for training loops.
 
 This mirrors mc_gradients' uniform (function, samples, distribution) → (surrogate, Jacobians) contract.
+
+Declared capabilities (attributes and methods; the doors, the diagnostics and the applications
+read them, never the class or its name):
+
+==========================  ========================================================================
+``name``                    snake_case registry name (``registry.register_estimator``)
+``supports(dist)``          None if the estimator can be right for ``dist``, else the reason
+``biased``                  True for estimators that are biased by construction (relaxations)
+``estimates``               the objective whose gradient it estimates: "E[f]", or VIMCO's
+                            "E[log mean_K exp f]"
+``unit``                    what one unit of ``n`` is: "sample", "antithetic pair", ...
+``samples_per_unit``        draws of x per unit of n
+``evals_per_unit(dist)``    evaluations of f one unit of n costs for this distribution (a method of
+                            ``dist`` for every estimator, because for measure-valued derivatives it
+                            grows with the number of parameter elements)
+``granularity``             consecutive units of n that depend on each other (an antithetic pair of
+                            samples, a QMC replicate, a VIMCO group): chunks never split them
+``doors``                   which doors run it correctly: {"estimate_grad", "expectation"}
+``needs_differentiable_f``  f must be torch code differentiable in x (so it must run in process)
+``needs_rsample``           the distribution must have ``rsample``
+``needs_f_param_graph``     the door must hand it f with f's own graph in the parameters (VIMCO:
+                            its objective is nonlinear in f), so ``vi.EstimateGradELBO`` refuses it
+==========================  ========================================================================
+
+>>> import torch, scoregrad as sg
+>>> from torch.distributions import Normal, Poisson
+>>> sg.Pathwise().supports(Poisson(2.0))
+'Poisson has no reparameterised sampler (rsample), so samples cannot be differentiated with respect to the parameters'
+>>> e = sg.DisARM()
+>>> e.unit, e.samples_per_unit, e.evals_per_unit(Normal(0.0, 1.0)), e.biased
+('antithetic pair', 2, 2, False)
 """
 
 from __future__ import annotations
@@ -18,8 +49,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+import torch.distributions as D
 
+from ..core.shapes import broadcast_rows
 from ..errors import EstimatorNotApplicable
+from .applicability import implements, not_applicable
+
+__all__ = ["Contributions", "Estimator", "broadcast_rows", "DOORS"]
+
+#: the two doors into the estimators
+DOORS = frozenset({"estimate_grad", "expectation"})
 
 
 @dataclass
@@ -36,6 +75,50 @@ class Estimator:
     """Base class of gradient estimators (see the module docstring for the contract)."""
 
     name: str = "estimator"
+    #: whether it learns across calls (``scoregrad.core.state``: state_dict round-trips exactly)
+    stateful: bool = False
+    biased: bool = False
+    estimates: str = "E[f]"
+    unit: str = "sample"
+    samples_per_unit: int = 1
+    doors: frozenset[str] = DOORS
+    needs_differentiable_f: bool = False
+    needs_rsample: bool = False
+    needs_f_param_graph: bool = False
+
+    @property
+    def granularity(self) -> int:
+        """Consecutive units of n that a chunk must never split (1: any split is fine)."""
+        return 1
+
+    def evals_per_unit(self, dist: D.Distribution) -> int:
+        """Evaluations of f that one unit of n costs with this distribution."""
+        return self.samples_per_unit
+
+    def supports(self, dist: D.Distribution) -> str | None:
+        """None when the estimator can be right for ``dist``, else the reason it cannot.
+
+        The default needs what the score function needs: ``sample`` (or ``rsample``) and
+        ``log_prob``, and, when ``needs_rsample``, a reparameterised sampler.
+        """
+        name = type(dist).__name__
+        if not (implements(dist, "sample") or implements(dist, "rsample")):
+            return f"{name} implements neither sample nor rsample"
+        if self.needs_rsample and not dist.has_rsample:
+            return (
+                f"{name} has no reparameterised sampler (rsample), so samples cannot be "
+                "differentiated with respect to the parameters"
+            )
+        if not self.needs_rsample and not implements(dist, "log_prob"):
+            return f"{name} implements no log_prob, so it has no score ∇θ log p"
+        return None
+
+    def require(self, dist: D.Distribution) -> None:
+        """Raise ``EstimatorNotApplicable`` (naming the estimators that apply) unless
+        ``supports(dist)`` is None."""
+        why = self.supports(dist)
+        if why is not None:
+            raise not_applicable(type(self).__name__, dist, why)
 
     def check(self, n: int) -> None:
         """Raise a clear error before any evaluation of f if n cannot work."""
@@ -57,8 +140,3 @@ class Estimator:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
-
-
-def broadcast_rows(v: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
-    """Reshape per-sample v (n,) to broadcast against like (n, *shape)."""
-    return v.reshape(v.shape[0], *([1] * (like.dim() - 1)))

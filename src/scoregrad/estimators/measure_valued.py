@@ -52,8 +52,10 @@ import torch
 import torch.distributions as D
 
 from ..core.model import SampleModel
-from ._common import NaturalParams, linear_term, not_applicable, unwrap
+from .applicability import not_applicable, unwrap
 from .base import Contributions, Estimator
+from .natural import NaturalParams, linear_term
+from .registry import register_estimator
 
 __all__ = ["MeasureValued", "WeakDerivative", "register_mvd", "has_mvd"]
 
@@ -170,8 +172,13 @@ def _substitute(x_flat: torch.Tensor, vals: torch.Tensor, m: int) -> torch.Tenso
     return torch.where(eye, vals.unsqueeze(-1).to(x_flat.dtype), x_flat.reshape(n, 1, 1, m))
 
 
+@register_estimator
 class MeasureValued(Estimator):
     """Measure-valued derivative estimator from the ``register_mvd`` registry.
+
+    Declares: unbiased; f a black box; applies to the registered families with scalar events; one
+    unit of n is a sample, costing 1 + (evaluations of both sides for every parameter element)
+    evaluations of f (``evals_per_unit(dist)``).
 
     Args:
         coupling: draw the positive and negative sides from common random numbers (default).
@@ -182,17 +189,50 @@ class MeasureValued(Estimator):
     def __init__(self, coupling: bool = True):
         self.coupling = coupling
 
-    def _rule(self, dist) -> _Rule:
+    def supports(self, dist) -> str | None:
         rule = _lookup(dist)
         base = unwrap(dist)
-        if rule is None or base.event_shape != torch.Size():
+        if rule is None:
             known = ", ".join(sorted(c.__name__ for c in _MVD))
-            raise not_applicable(
-                "MeasureValued", dist,
-                f"no weak derivative is registered for {type(base).__name__} (registered: {known}; "
-                "add one with scoregrad.estimators.measure_valued.register_mvd)",
-            )  # fmt: skip
-        return rule
+            return (
+                f"no weak derivative is registered for {type(base).__name__} (registered: "
+                f"{known}; add one with scoregrad.estimators.measure_valued.register_mvd)"
+            )
+        if base.event_shape != torch.Size():
+            return (
+                f"{type(base).__name__} has event shape {tuple(base.event_shape)}; the registered "
+                "weak derivatives are for families with scalar events"
+            )
+        return None
+
+    def evals_per_unit(self, dist) -> int:
+        """1 + one evaluation per parameter element and side that is not the sample itself, for
+        the natural parameters that require grad (all of them if none does)."""
+        rule = _lookup(dist)
+        if rule is None:
+            return 1
+        base = unwrap(dist)
+        with torch.enable_grad():
+            tensors = [getattr(base, k) for k in rule.params]
+        every = not any(t.requires_grad for t in tensors)
+        ref = tensors[0]
+        devices = [ref.device] if ref.device.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices), torch.no_grad():  # the caller's RNG untouched
+            x = base.sample((1,))
+            values = {k: t.detach().unsqueeze(0) for k, t in zip(rule.params, tensors, strict=True)}
+            parts = rule.decompose(values, x, self.coupling)
+        total = 1
+        for k, t in zip(rule.params, tensors, strict=True):
+            if every or t.requires_grad:
+                sides = (parts[k].positive is not None) + (parts[k].negative is not None)
+                total += sides * t.numel()
+        return total
+
+    def _rule(self, dist) -> _Rule:
+        why = self.supports(dist)
+        if why is not None:
+            raise not_applicable("MeasureValued", dist, why)
+        return _lookup(dist)
 
     def _grads(self, evaluator, rule, values, x, draw_shape, f_base, keep_graph, needed):
         """Per-sample gradients w.r.t. the natural parameters, {name: (n, *pshape)}."""

@@ -33,14 +33,18 @@ True
 from __future__ import annotations
 
 import math
+from numbers import Integral
 
 import torch
 
 from ..baselines import LeaveOneOut
+from ..core.loo import loo_mean
 from ..core.model import SampleModel
+from ..core.shapes import broadcast_rows
 from ..errors import SampleSizeError
-from .base import Contributions, Estimator, broadcast_rows
-from .score_function import ScoreFunction
+from .base import Contributions, Estimator
+from .registry import register_estimator
+from .score_function import ScoreFunction, score_reason
 
 __all__ = ["VIMCO", "RLOO", "vimco_signals"]
 
@@ -54,15 +58,20 @@ def vimco_signals(log_w: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     K = log_w.shape[0]
     lw = log_w.detach()
     L_hat = torch.logsumexp(lw, 0) - math.log(K)
-    others_mean = (lw.sum(0, keepdim=True) - lw) / (K - 1)  # (K, *items)
+    others_mean = loo_mean(lw)  # (K, *items)
     eye = torch.eye(K, dtype=torch.bool, device=lw.device).reshape(K, K, *([1] * (lw.dim() - 1)))
     table = torch.where(eye, others_mean.unsqueeze(1), lw.unsqueeze(0))  # [k, j]
     L_minus = torch.logsumexp(table, 1) - math.log(K)
     return L_hat, L_hat.unsqueeze(0) - L_minus
 
 
+@register_estimator
 class VIMCO(Estimator):
     """VIMCO for the K-sample log-mean-exp objective E[log (1/K) Σ_k exp f(x_k)].
+
+    Declares: ``estimates`` is that objective, not E[f]; one unit of n is a sample, and K
+    consecutive samples form one objective (``granularity``), which chunks never split. Built on
+    ∇θ log q, so not applicable where the support moves with θ.
 
     Args:
         num_samples: K, the samples per objective for ``estimate_grad`` (n must be a multiple of
@@ -70,14 +79,26 @@ class VIMCO(Estimator):
     """
 
     name = "vimco"
+    estimates = "E[log mean_K exp f]"
+    #: the log-mean-exp objective is nonlinear in f, so where f depends on the parameters (an
+    #: ELBO's -log q) its pathwise term Σ_k w̃_k ∇θ f_k does not average out: a door must pass f
+    #: with its graph to them (``expectation`` does; ``vi.EstimateGradELBO`` refuses VIMCO)
+    needs_f_param_graph = True
+
+    def supports(self, dist) -> str | None:
+        return super().supports(dist) or score_reason(dist)
 
     def __init__(self, num_samples: int | None = None):
-        if num_samples is not None and (not isinstance(num_samples, int) or num_samples < 2):
+        if num_samples is not None and (
+            isinstance(num_samples, bool)
+            or not isinstance(num_samples, Integral)
+            or num_samples < 2
+        ):
             raise SampleSizeError(
                 f"VIMCO needs K ≥ 2 samples per objective (a leave-one-out signal), got "
                 f"num_samples={num_samples!r}."
             )
-        self.num_samples = num_samples
+        self.num_samples = None if num_samples is None else int(num_samples)
 
     @property
     def granularity(self) -> int:
@@ -125,6 +146,7 @@ class VIMCO(Estimator):
         return f"VIMCO(num_samples={self.num_samples})" if self.num_samples else "VIMCO()"
 
 
+@register_estimator
 class RLOO(ScoreFunction):
     """The score function with a leave-one-out baseline across the n samples (Kool et al. 2019).
 

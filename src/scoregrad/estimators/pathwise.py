@@ -30,11 +30,46 @@ from collections.abc import Callable
 import torch
 import torch.distributions as D
 
+from ..core.evaluate import check_not_using
 from ..core.model import SampleModel, build_distribution
-from ._common import not_applicable
+from .applicability import not_applicable
 from .base import Contributions, Estimator
+from .registry import register_estimator
 
-__all__ = ["Pathwise", "pathwise_contributions"]
+__all__ = ["Pathwise", "pathwise_contributions", "check_derivative"]
+
+
+def _varies(fx: torch.Tensor) -> bool:
+    flat = fx.detach().reshape(fx.shape[0], -1)
+    return flat.shape[0] > 1 and bool((flat != flat[:1]).any())
+
+
+def check_derivative(dx: torch.Tensor | None, fx: torch.Tensor, dist, estimator: str) -> None:
+    """Refuse an f whose derivative with respect to the samples is zero (or missing) at every
+    sample while its values vary: a step function (floor, round, comparisons), whose pathwise
+    gradient is 0 although the expectation moves (the mass crossing each step is missed)."""
+    if _varies(fx) and (dx is None or not bool((dx != 0).any())):
+        raise not_applicable(
+            estimator, dist,
+            "f's derivative with respect to the samples is zero at every sample while its values "
+            "vary, so f is piecewise constant (floor, round, a comparison, an indicator) and the "
+            "pathwise gradient would be 0 whatever the true gradient; use score_function or "
+            "measure_valued, which only evaluate f",
+        )  # fmt: skip
+
+
+def watch_derivative(x: torch.Tensor, fx: torch.Tensor, dist, estimator: str) -> None:
+    """``check_derivative`` for the ``expectation`` door, at no extra cost: a hook on the samples
+    checks their gradient when the caller's backward pass reaches them."""
+    if not x.requires_grad or not _varies(fx):
+        return
+
+    def hook(grad):
+        if not bool((grad != 0).any()):
+            check_derivative(None, fx, dist, estimator)
+        return grad
+
+    x.register_hook(hook)
 
 
 def differentiable_eval(evaluator, x, dist, estimator: str, keep_graph: bool = True):
@@ -69,7 +104,11 @@ def pathwise_contributions(
             x = draw(model.dist, ())
             fx = differentiable_eval(evaluator, x, model.dist, name)
             leaves = model.leaves
-            outs = torch.autograd.grad(fx.sum(), list(leaves.values()), allow_unused=True)
+            wrt = ([x] if x.requires_grad else []) + list(leaves.values())
+            check_not_using(fx, params, "f")
+            outs = list(torch.autograd.grad(fx.sum(), wrt, allow_unused=True))
+            dx = outs.pop(0) if x.requires_grad else None
+            check_derivative(dx, fx, model.dist, name)
             grads = {
                 k: (o if o is not None else torch.zeros_like(v))
                 for (k, v), o in zip(leaves.items(), outs, strict=True)
@@ -79,6 +118,11 @@ def pathwise_contributions(
             dist = build_distribution(dist_fn, leaves)
             x = draw(dist, (n,))
             fx = differentiable_eval(evaluator, x, dist, name)
+            check_not_using(fx, params, "f")
+            dx = None
+            if x.requires_grad:
+                (dx,) = torch.autograd.grad(fx.sum(), x, retain_graph=True, allow_unused=True)
+            check_derivative(dx, fx, dist, name)
             eye = torch.eye(n, dtype=fx.dtype, device=fx.device)
             outs = torch.autograd.grad(
                 fx, list(leaves.values()), grad_outputs=eye, is_grads_batched=True,
@@ -95,26 +139,32 @@ def _rsample(dist, shape):
     return dist.rsample(shape)
 
 
+def pathwise_surrogate(evaluator, dist, x, name: str):
+    """(value, surrogate) = mean of f(x) over the reparameterised samples x, with the zero-
+    derivative check armed on x."""
+    fx = differentiable_eval(evaluator, x, dist, name)
+    watch_derivative(x, fx, dist, name)
+    surrogate = fx.mean(0).sum()
+    return surrogate.detach(), surrogate
+
+
+@register_estimator
 class Pathwise(Estimator):
-    """Reparameterisation gradient for any family with ``rsample`` and a differentiable f."""
+    """Reparameterisation gradient for any family with ``rsample`` and a differentiable f.
+
+    Declares: unbiased; needs ``rsample`` and f differentiable torch code (so no executor); one
+    evaluation per sample. Refuses an f that is piecewise constant in x (zero derivative at every
+    sample while f varies), whose pathwise gradient would be 0.
+    """
 
     name = "pathwise"
-
-    def _check_family(self, dist):
-        if not dist.has_rsample:
-            raise not_applicable(
-                "Pathwise", dist,
-                f"{type(dist).__name__} has no reparameterised sampler (rsample), so samples "
-                "cannot be differentiated with respect to the parameters",
-            )  # fmt: skip
+    needs_differentiable_f = True
+    needs_rsample = True
 
     def contributions(self, evaluator, dist_fn, params, n, context=None) -> Contributions:
-        self._check_family(build_distribution(dist_fn, {k: p.detach() for k, p in params.items()}))
+        self.require(build_distribution(dist_fn, {k: p.detach() for k, p in params.items()}))
         return pathwise_contributions(evaluator, dist_fn, params, n, _rsample, "Pathwise")
 
     def surrogate(self, evaluator, dist, n, context=None):
-        self._check_family(dist)
-        x = dist.rsample((n,))
-        fx = differentiable_eval(evaluator, x, dist, "Pathwise")
-        surrogate = fx.mean(0).sum()
-        return surrogate.detach(), surrogate
+        self.require(dist)
+        return pathwise_surrogate(evaluator, dist, dist.rsample((n,)), "Pathwise")

@@ -49,11 +49,15 @@ import torch.distributions as D
 from torch import nn
 
 from ..core.model import SampleModel
-from ..errors import EstimatorNotApplicable, SampleSizeError
-from ._common import NaturalParams, linear_term, per_item, require_family
+from ..core.shapes import broadcast_rows
+from ..core.state import snapshot
+from ..errors import ArgumentError, EstimatorNotApplicable, SampleSizeError, StateError
+from .applicability import not_applicable, unwrap
 from .base import Contributions, Estimator
+from .natural import NaturalParams, linear_term
+from .registry import register_estimator
 
-__all__ = ["RELAX", "REBAR"]
+__all__ = ["RELAX", "REBAR", "register_relaxation"]
 
 
 def _logits(d: D.Distribution) -> tuple[torch.Tensor]:
@@ -75,6 +79,64 @@ def conditional_logistic(logits: torch.Tensor, b: torch.Tensor, v: torch.Tensor)
     return torch.where(b > 0.5, z1, z0)
 
 
+#: family -> its relaxation: the noise, b = H(z), z, z̃ ~ p(z | b), the relaxed input, the score
+_RELAXATIONS: dict[type, object] = {}
+
+
+def register_relaxation(family: type):
+    """Register the relaxation of a discrete ``family`` used by REBAR and RELAX (a class with
+    ``noise``, ``hard``, ``z``, ``z_tilde``, ``hard_input``, ``relaxed_input`` and ``score``)."""
+
+    def deco(cls):
+        _RELAXATIONS[family] = cls()
+        return cls
+
+    return deco
+
+
+def relaxation_of(dist: D.Distribution):
+    for cls in type(unwrap(dist)).__mro__:
+        if cls in _RELAXATIONS:
+            return _RELAXATIONS[cls]
+    return None
+
+
+@register_relaxation(D.Bernoulli)
+class BernoulliRelaxation:
+    """z = θ + logit(u), b = 1[z > 0]; z̃ by ``conditional_logistic``; relaxed σ(z/λ)."""
+
+    @staticmethod
+    def noise(logits):
+        dtype, device = logits.dtype, logits.device
+        u = _clamp01(torch.rand(logits.shape, dtype=dtype, device=device))
+        v = _clamp01(torch.rand(logits.shape, dtype=dtype, device=device))
+        return u, v
+
+    @staticmethod
+    def hard(logits, u):
+        return (logits + torch.logit(u) > 0).to(logits.dtype)
+
+    @staticmethod
+    def z(L, u):
+        return L + torch.logit(u)
+
+    @staticmethod
+    def z_tilde(L, b, v):
+        return conditional_logistic(L, b, v)
+
+    @staticmethod
+    def hard_input(b, logits, draw_shape, relaxed_f):
+        return b.reshape(draw_shape)
+
+    @staticmethod
+    def relaxed_input(z, temperature, draw_shape):
+        return torch.sigmoid(z / temperature).reshape(draw_shape)
+
+    @staticmethod
+    def score(L, b):
+        return b - torch.sigmoid(L)
+
+
 class _ItemMLP(nn.Module):
     """r_ρ(z): an MLP on each item's latent vector (the trailing, non-item dimensions)."""
 
@@ -94,6 +156,7 @@ class _ItemMLP(nn.Module):
         return self.net(z.reshape(*lead, -1)).squeeze(-1)
 
 
+@register_estimator
 class RELAX(Estimator):
     """RELAX (Grathwohl et al. 2018) for Bernoulli variables with a learned control variate.
 
@@ -110,6 +173,12 @@ class RELAX(Estimator):
     """
 
     name = "relax"
+    stateful = True
+
+    @property
+    def needs_differentiable_f(self) -> bool:
+        """Only the relaxed f, η f(σ(z/λ)), differentiates f."""
+        return self.relaxed_f
 
     def __init__(
         self,
@@ -125,9 +194,15 @@ class RELAX(Estimator):
         train: bool = True,
     ):
         if control is False and not relaxed_f:
-            raise ValueError("RELAX needs a control: a network, relaxed_f=True, or both.")
-        if temperature <= 0:
-            raise ValueError(f"temperature must be positive, got {temperature}.")
+            raise ArgumentError("RELAX needs a control: a network, relaxed_f=True, or both.")
+        if (
+            isinstance(temperature, bool)
+            or not isinstance(temperature, int | float)
+            or not (temperature > 0)
+        ):
+            raise ArgumentError(
+                f"temperature must be a positive number, got {temperature!r}. Fix: e.g. 0.5."
+            )
         self.control = _ItemMLP(hidden) if control is None else (control or None)
         self.relaxed_f = relaxed_f
         self.eta = nn.Parameter(torch.tensor(float(eta)))
@@ -159,15 +234,15 @@ class RELAX(Estimator):
                 out.append(self.log_temperature)
         return out
 
-    def _c(self, z, evaluator, draw_shape, item_dims):
+    def _c(self, fam, z, evaluator, draw_shape, item_dims):
         total = 0.0
         if self.control is not None:
             r = self.control(z.to(self._net_dtype(z)), item_dims).to(z.dtype)
             total = total + r
         if self.relaxed_f:
-            relaxed = torch.sigmoid(z / self.log_temperature.exp())
+            relaxed = fam.relaxed_input(z, self.log_temperature.exp(), draw_shape)
             try:
-                fr = evaluator(relaxed.reshape(draw_shape), differentiable=True)
+                fr = evaluator(relaxed, differentiable=True)
             except (RuntimeError, TypeError, IndexError) as e:
                 raise EstimatorNotApplicable(
                     f"{type(self).__name__} evaluates f at relaxed inputs σ(z/λ) in (0, 1), which "
@@ -193,26 +268,47 @@ class RELAX(Estimator):
         return z.dtype
 
     # -- the estimator -----------------------------------------------------------------------------
+    biased = False
+    unit = "sample"
+    samples_per_unit = 1
+
+    def supports(self, dist: D.Distribution) -> str | None:
+        """None when a relaxation is registered for ``dist``'s family, else the reason."""
+        if relaxation_of(dist) is not None:
+            return None
+        known = " or ".join(f.__name__ for f in _RELAXATIONS)
+        return f"it needs {known} random variables, got {type(unwrap(dist)).__name__}"
+
+    def evals_per_unit(self, dist: D.Distribution | None = None) -> int:
+        """f(b), plus f at the relaxed z and z̃ when the control includes the relaxed f."""
+        return 3 if self.relaxed_f else 1
+
+    def _family(self, dist):
+        why = self.supports(dist)
+        if why is not None:
+            raise not_applicable(type(self).__name__, dist, why)
+        return relaxation_of(dist)
+
     def check(self, n: int) -> None:
         if not isinstance(n, int) or n < 1:
             raise SampleSizeError(f"{type(self).__name__} needs n ≥ 1 samples, got {n!r}.")
 
-    def _core(self, evaluator, logits, draw_shape, item_dims, keep_graph):
+    def _core(self, evaluator, fam, logits, draw_shape, item_dims, keep_graph):
         """Per-sample ĝ with respect to the logits (n, *batch), f(b) and the variance loss."""
         self._prepare(logits)
-        dtype = logits.dtype
-        u = _clamp01(torch.rand(logits.shape, dtype=dtype, device=logits.device))
-        v = _clamp01(torch.rand(logits.shape, dtype=dtype, device=logits.device))
+        u, v = fam.noise(logits)
         with torch.no_grad():
-            b = (logits + torch.logit(u) > 0).to(dtype)
-        f_b = evaluator(b.reshape(draw_shape), keep_graph=keep_graph)
+            b = fam.hard(logits, u)
+        f_b = evaluator(
+            fam.hard_input(b, logits, draw_shape, self.relaxed_f), keep_graph=keep_graph
+        )
         fd = f_b.detach()
         with torch.enable_grad():
             L = logits.detach().requires_grad_()
-            z = L + torch.logit(u)
-            z_t = conditional_logistic(L, b, v)
-            c_z = self._c(z, evaluator, draw_shape, item_dims)
-            c_zt = self._c(z_t, evaluator, draw_shape, item_dims)
+            z = fam.z(L, u)
+            z_t = fam.z_tilde(L, b, v)
+            c_z = self._c(fam, z, evaluator, draw_shape, item_dims)
+            c_zt = self._c(fam, z_t, evaluator, draw_shape, item_dims)
             train = self.train and len(self._phi()) > 0
             diff = c_z - c_zt
             if isinstance(diff, torch.Tensor) and diff.requires_grad:
@@ -220,8 +316,8 @@ class RELAX(Estimator):
                 dc = torch.zeros_like(L) if dc is None else dc
             else:  # a control that does not depend on z: the correction terms vanish
                 dc = torch.zeros_like(L)
-            score = b - torch.sigmoid(L.detach())
-            g = per_item(fd - c_zt, L.dim()) * score + dc
+            score = fam.score(L.detach(), b)
+            g = broadcast_rows(fd - c_zt, L) * score + dc
         if train:
             self._step(g)
         self.last_variance = float(g.detach().var(0).sum()) if g.shape[0] > 1 else None
@@ -244,42 +340,60 @@ class RELAX(Estimator):
     def contributions(self, evaluator, dist_fn, params, n, context=None) -> Contributions:
         self.check(n)
         model = SampleModel.expand(dist_fn, params, n)
-        require_family(model.dist, (D.Bernoulli,), type(self).__name__)
+        fam = self._family(model.dist)
         nat = NaturalParams(model, _logits)
-        g, f_b = self._core(evaluator, nat.value[0], model.draw_shape, 0, keep_graph=False)
+        g, f_b = self._core(evaluator, fam, nat.value[0], model.draw_shape, 0, keep_graph=False)
         return Contributions(values=f_b, grads=nat.pullback((g,)), block=1)
 
     def surrogate(self, evaluator, dist, n, context=None):
         self.check(n)
-        base = require_family(dist, (D.Bernoulli,), type(self).__name__)
+        fam = self._family(dist)
+        base = unwrap(dist)
         with torch.enable_grad():
             logits_t = base.logits
         logits = logits_t.detach().unsqueeze(0).expand(n, *logits_t.shape)
         draw_shape = (n, *dist.batch_shape, *dist.event_shape)
         item_dims = len(evaluator.item_shape)
-        g, f_b = self._core(evaluator, logits, draw_shape, item_dims, keep_graph=True)
+        g, f_b = self._core(evaluator, fam, logits, draw_shape, item_dims, keep_graph=True)
         surrogate = f_b.mean(0).sum() + linear_term((logits_t,), (g.mean(0),))
         return f_b.detach().mean(0).sum(), surrogate
 
     # -- state -----------------------------------------------------------------------------------
     def state_dict(self) -> dict:
-        return {
-            "control": None if self.control is None else self.control.state_dict(),
-            "eta": self.eta.detach().clone(),
-            "log_temperature": self.log_temperature.detach().clone(),
-            "optimizer": None if self.optimizer is None else self.optimizer.state_dict(),
-        }
+        """A snapshot of the control network, η, log λ and the optimiser (plain tensors and
+        numbers: ``torch.load(weights_only=True)`` reads it)."""
+        return snapshot(
+            {
+                "control": None if self.control is None else self.control.state_dict(),
+                "eta": self.eta,
+                "log_temperature": self.log_temperature,
+                "optimizer": None if self.optimizer is None else self.optimizer.state_dict(),
+            }
+        )
 
     def load_state_dict(self, state: dict) -> None:
-        if state.get("control") is not None and self.control is not None:
-            self.control.load_state_dict(state["control"])
+        """Restore into this (possibly fresh) estimator; a control network that was never run
+        (lazy layers) is first given the saved dtype, then materialised from the saved weights."""
+        saved = state.get("control")
+        if saved is not None and self.control is None:
+            raise StateError(
+                "this state holds a control network, but this estimator has none (control=False). "
+                "Fix: build it as the saved one was, e.g. RELAX() or RELAX(control=net)."
+            )
+        if saved is not None:
+            dtype = next(iter(saved.values())).dtype
+            if any(
+                isinstance(p, nn.parameter.UninitializedParameter)
+                for p in self.control.parameters()
+            ):
+                self.control.to(dtype=dtype)
+            self.control.load_state_dict(saved)
         with torch.no_grad():
-            self.eta.data = state["eta"].clone()
-            self.log_temperature.data = state["log_temperature"].clone()
+            self.eta.data = state["eta"].detach().clone()
+            self.log_temperature.data = state["log_temperature"].detach().clone()
         if state.get("optimizer") is not None:
-            if self.optimizer is None:
-                fn = self._optimizer_fn or (lambda ps: torch.optim.Adam(ps, lr=self.lr))
-                self.optimizer = fn(self._phi())
+            fn = self._optimizer_fn or (lambda ps: torch.optim.Adam(ps, lr=self.lr))
+            self.optimizer = fn(self._phi())
             self.optimizer.load_state_dict(state["optimizer"])
 
     def __repr__(self):
@@ -291,6 +405,7 @@ class RELAX(Estimator):
         return f"{type(self).__name__}({', '.join(parts)})"
 
 
+@register_estimator
 class REBAR(RELAX):
     """REBAR (Tucker, Mnih, Maddison, Lawson, Sohl-Dickstein 2017): RELAX whose control is the
     relaxed f alone, c(z) = η f(σ(z/λ)), with η and the temperature λ learned online."""

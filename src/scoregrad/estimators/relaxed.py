@@ -33,9 +33,11 @@ from __future__ import annotations
 import torch
 import torch.distributions as D
 
-from ._common import require_family, unwrap
+from ..errors import ArgumentError
+from .applicability import family_reason, not_applicable, unwrap
 from .base import Contributions, Estimator
-from .pathwise import differentiable_eval, pathwise_contributions
+from .pathwise import pathwise_contributions, pathwise_surrogate
+from .registry import register_estimator
 
 __all__ = ["GumbelSoftmax", "StraightThrough", "relaxed_sample"]
 
@@ -72,8 +74,12 @@ def relaxed_sample(dist: D.Distribution, temperature, sample_shape=(), hard: boo
     return y
 
 
+@register_estimator
 class GumbelSoftmax(Estimator):
     """Gumbel-softmax / Concrete relaxation (biased), optionally straight-through.
+
+    Declares: biased; f differentiable at relaxed inputs (so no executor); Bernoulli, Categorical
+    and OneHotCategorical; one evaluation per sample.
 
     Args:
         temperature: λ > 0 of the relaxation.
@@ -82,15 +88,27 @@ class GumbelSoftmax(Estimator):
 
     name = "gumbel_softmax"
     biased = True
+    needs_differentiable_f = True
 
     def __init__(self, temperature: float = 0.5, straight_through: bool = False):
-        if not temperature > 0:
-            raise ValueError(f"temperature must be positive, got {temperature}.")
+        if (
+            isinstance(temperature, bool)
+            or not isinstance(temperature, int | float)
+            or not (temperature > 0)
+        ):
+            raise ArgumentError(
+                f"temperature must be a positive number, got {temperature!r}. Fix: e.g. 0.5."
+            )
         self.temperature = float(temperature)
         self.straight_through = straight_through
 
+    def supports(self, dist) -> str | None:
+        return family_reason(dist, _FAMILIES)
+
     def _draw(self, dist, shape):
-        require_family(dist, _FAMILIES, type(self).__name__)
+        why = self.supports(dist)
+        if why is not None:
+            raise not_applicable(type(self).__name__, dist, why)
         return relaxed_sample(dist, self.temperature, shape, hard=self.straight_through)
 
     def contributions(self, evaluator, dist_fn, params, n, context=None) -> Contributions:
@@ -99,16 +117,14 @@ class GumbelSoftmax(Estimator):
         )
 
     def surrogate(self, evaluator, dist, n, context=None):
-        y = self._draw(dist, (n,))
-        fx = differentiable_eval(evaluator, y, dist, type(self).__name__)
-        surrogate = fx.mean(0).sum()
-        return surrogate.detach(), surrogate
+        return pathwise_surrogate(evaluator, dist, self._draw(dist, (n,)), type(self).__name__)
 
     def __repr__(self):
         st = ", straight_through" if self.straight_through else ""
         return f"{type(self).__name__}(temperature={self.temperature:g}{st}, biased)"
 
 
+@register_estimator
 class StraightThrough(GumbelSoftmax):
     """Straight-through Gumbel-softmax: hard samples forward, relaxed gradient backward (biased)."""
 

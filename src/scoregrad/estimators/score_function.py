@@ -21,17 +21,36 @@ from __future__ import annotations
 
 import torch
 
-from ..baselines import Baseline, LeaveOneOut, NoBaseline
-from ..control_variates import ControlVariate, ScoreControlVariate, loo_coefficient
+from ..baselines import Baseline, NoBaseline
+from ..control_variates import ControlVariate
+from ..core.arguments import require_instance
+from ..core.loo import loo_coefficient
 from ..core.model import SampleModel
+from ..core.shapes import broadcast_rows
 from ..dice import magic_box
 from ..errors import EstimatorNotApplicable, SampleSizeError
 from ..sampling import IID, Sampler
-from .base import Contributions, Estimator, broadcast_rows
+from .applicability import moving_support
+from .base import DOORS, Contributions, Estimator
+from .registry import register_estimator
 
 
+def score_reason(dist) -> str | None:
+    """Why an estimator built on ∇θ log p cannot be right for ``dist`` (a moving support)."""
+    moving = moving_support(dist)
+    if moving is not None:
+        return f"{moving}; estimate the gradient with pathwise (rsample) or measure_valued instead"
+    return None
+
+
+@register_estimator
 class ScoreFunction(Estimator):
-    """Score-function gradient with a baseline, a control variate and a sampler of your choice."""
+    """Score-function gradient with a baseline, a control variate and a sampler of your choice.
+
+    Declares: unbiased; one unit of n is a sample, one evaluation of f; both doors, except that a
+    control variate with a coefficient fitted from the batch (``"loo"``) needs ``estimate_grad``.
+    Not applicable when the support moves with θ (Uniform(0, θ)): the score misses the boundary term.
+    """
 
     name = "score_function"
 
@@ -41,9 +60,24 @@ class ScoreFunction(Estimator):
         control_variate: ControlVariate | None = None,
         sampler: Sampler | None = None,
     ):
-        self.baseline = baseline if baseline is not None else NoBaseline()
-        self.control_variate = control_variate
-        self.sampler = sampler if sampler is not None else IID()
+        self.baseline = require_instance(baseline, Baseline, "baseline", NoBaseline())
+        self.control_variate = require_instance(control_variate, ControlVariate, "control_variate")
+        self.sampler = require_instance(sampler, Sampler, "sampler", IID())
+
+    # -- declared capabilities ------------------------------------------------------------------
+    @property
+    def granularity(self) -> int:
+        return self.sampler.granularity
+
+    @property
+    def doors(self) -> frozenset[str]:
+        cv = self.control_variate
+        if cv is not None and cv.uses_batch:
+            return frozenset({"estimate_grad"})  # per-parameter coefficients need the parameters
+        return DOORS
+
+    def supports(self, dist) -> str | None:
+        return super().supports(dist) or score_reason(dist) or self.sampler.supports(dist)
 
     # -- checks ---------------------------------------------------------------------------------
     def check(self, n: int) -> None:
@@ -62,7 +96,7 @@ class ScoreFunction(Estimator):
 
     @property
     def _loo_cv(self) -> bool:
-        return self.control_variate is not None and self.control_variate.coefficient == "loo"
+        return self.control_variate is not None and self.control_variate.uses_batch
 
     # -- estimate_grad door -------------------------------------------------------------------------
     def contributions(self, evaluator, dist_fn, params, n, context=None) -> Contributions:
@@ -72,7 +106,7 @@ class ScoreFunction(Estimator):
         fx = evaluator(x)
         scores = model.score(x)
         cv = self.control_variate
-        fixed = cv is not None and cv.coefficient != "loo"
+        fixed = cv is not None and not cv.uses_batch
         signal = fx
         if fixed:
             # a fixed coefficient c: the baseline acts on the residual f - c h, not on f (else a
@@ -80,7 +114,7 @@ class ScoreFunction(Estimator):
             c = float(cv.coefficient)
             h, mean, d_mean = self._control_terms(evaluator, dist_fn, params, x)
             signal = fx - c * h
-        if isinstance(self.baseline, NoBaseline):
+        if self.baseline.zero:
             w = signal
         else:
             w = signal - self.baseline(signal, block=block, context=context)
@@ -111,9 +145,14 @@ class ScoreFunction(Estimator):
         return h, mean, d_mean
 
     def _apply_loo_control_variate(self, evaluator, dist_fn, params, x, fx, scores, grads, block):
-        """Subtract c ⊙ H with per-element coefficients estimated from the other blocks."""
+        """Subtract c ⊙ H with per-element coefficients estimated from the other blocks.
+
+        With a baseline fitted from the batch (``uses_batch``), another sample's term (f_j - b_j) s_j
+        carries sample i's own f through b_j, so its coefficient is fitted on (f_j - f̄_{-i}) s_j,
+        with f̄_{-i} the mean outside i's block: independent of sample i, hence unbiased.
+        """
         h, mean, d_mean = self._control_terms(evaluator, dist_fn, params, x)
-        centred_by_batch = isinstance(self.baseline, LeaveOneOut)
+        centred_by_batch = self.baseline.uses_batch
         out = {}
         for k, s in scores.items():
             H = broadcast_rows(h, s) * s - d_mean[k].to(s)
@@ -129,12 +168,28 @@ class ScoreFunction(Estimator):
             values = fx - loo_coefficient(hv, block, f=fx, s=torch.ones_like(fx)) * hv
         return values, out
 
+    @property
+    def stateful(self) -> bool:
+        """Stateful when its baseline, control variate or sampler is."""
+        parts = (self.baseline, self.control_variate, self.sampler)
+        return any(getattr(p, "stateful", False) for p in parts if p is not None)
+
     def state_dict(self) -> dict:
-        """The baseline's state (moving average, learned network), for checkpoints."""
-        return {"baseline": self.baseline.state_dict()}
+        """The baseline's state (moving average, learned network), and the control variate's and
+        sampler's when they are stateful, for checkpoints."""
+        state = {"baseline": self.baseline.state_dict()}
+        for key, part in self._stateful_parts().items():
+            state[key] = part.state_dict()
+        return state
 
     def load_state_dict(self, state: dict) -> None:
         self.baseline.load_state_dict(state["baseline"])
+        for key, part in self._stateful_parts().items():
+            part.load_state_dict(state[key])
+
+    def _stateful_parts(self) -> dict:
+        parts = {"control_variate": self.control_variate, "sampler": self.sampler}
+        return {k: p for k, p in parts.items() if getattr(p, "stateful", False)}
 
     # -- expectation door (DiCE) --------------------------------------------------------------------
     def surrogate(self, evaluator, dist, n, context=None):
@@ -147,13 +202,13 @@ class ScoreFunction(Estimator):
         box = magic_box(log_prob)
         # mean over samples, sum over items (if f returns one value per sample and item)
         surrogate = (box * fx).mean(0).sum()
-        if not isinstance(self.baseline, NoBaseline):
+        if not self.baseline.zero:
             b = self.baseline(fd, block=block, context=context)
             surrogate = surrogate + ((1.0 - box) * b).mean(0).sum()
         value = fd.mean(0).sum()
         cv = self.control_variate
         if cv is not None:
-            if cv.coefficient == "loo" or isinstance(cv, ScoreControlVariate):
+            if cv.uses_batch:
                 raise EstimatorNotApplicable(
                     "scoregrad.expectation takes control variates with a fixed number as "
                     "coefficient (per-parameter 'loo' coefficients need the parameters: use "
@@ -166,8 +221,11 @@ class ScoreFunction(Estimator):
                     "f returned values per item."
                 )
             h, mean = cv.functions(x, evaluator.f, dist)
-            surrogate = surrogate - c * ((box * h).mean() - mean)
-            value = value - c * (h.mean() - mean.detach())
+            if mean is None:  # E[h] is a constant: only the score part of H remains
+                surrogate = surrogate - c * ((box - 1.0) * h).mean()
+            else:
+                surrogate = surrogate - c * ((box * h).mean() - mean)
+                value = value - c * (h.mean() - mean.detach())
         self.baseline.update(fd, context)
         return value.detach(), surrogate
 
@@ -175,6 +233,6 @@ class ScoreFunction(Estimator):
         parts = [repr(self.baseline)]
         if self.control_variate is not None:
             parts.append(repr(self.control_variate))
-        if not isinstance(self.sampler, IID):
+        if not self.sampler.independent:
             parts.append(repr(self.sampler))
         return f"ScoreFunction({', '.join(parts)})"

@@ -8,7 +8,7 @@ pathwise and mixed estimators, with standard errors, validated against closed fo
 0.02
 """
 
-from . import closed_form, models, payoffs
+from . import closed_form, models, parameters, paths, payoffs, run
 from .closed_form import GREEKS
 from .greeks import GREEK_NAMES, GreeksResult, PathControlVariate, estimate_greeks, exact_greeks
 from .models import GBM, GBMPaths, Heston, HestonPaths, Merton, MertonPaths, Model
@@ -24,11 +24,17 @@ from .payoffs import (
     Payoff,
     Put,
 )
+from .run import GreeksConfig, run_greeks
 
 __all__ = [
     "closed_form",
     "models",
+    "parameters",
+    "paths",
     "payoffs",
+    "run",
+    "GreeksConfig",
+    "run_greeks",
     "GREEKS",
     "GREEK_NAMES",
     "GreeksResult",

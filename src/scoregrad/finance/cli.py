@@ -6,7 +6,10 @@ closed form where one exists.
 
 prints one table row per option and Greek: each method's estimate, its standard error and the
 z-score (estimate - exact)/SE against the closed form. ``--csv``/``--json`` write the same rows.
-Lists of spots and strikes price the whole grid in one simulation.
+Lists of spots and strikes price the whole grid in one simulation. Every option is checked before
+the simulation starts (a NaN rate is named as ``--rate``, not blamed on the payoff), and an
+existing ``--csv``/``--json`` file is never written over (``--force`` moves it aside); ``--json -``
+prints the rows as JSON to stdout. Errors go through the ``scoregrad`` command's one error path.
 """
 
 from __future__ import annotations
@@ -16,180 +19,11 @@ import json
 import math
 from pathlib import Path
 
-import torch
 import typer
 
-from ..errors import ScoregradError
-from .greeks import DEFAULT_GREEKS, GREEK_NAMES, METHODS, estimate_greeks, exact_greeks
-from .greeks import pathwise_problem as _pw_problem
-from .models import MODELS
-from .payoffs import (
-    ArithmeticAsian,
-    AssetDigital,
-    Barrier,
-    Call,
-    CashDigital,
-    GeometricAsian,
-    Lookback,
-    Put,
-)
-
-PAYOFF_NAMES = (
-    "call",
-    "put",
-    "cash-digital",
-    "asset-digital",
-    "barrier",
-    "asian",
-    "geometric-asian",
-    "lookback",
-)
-
-
-def _floats(text: str, what: str) -> torch.Tensor:
-    try:
-        vals = [float(v) for v in str(text).split(",") if v.strip()]
-    except ValueError as e:
-        raise typer.BadParameter(
-            f"{what} must be a number or a comma-separated list: {text!r}"
-        ) from e
-    if not vals:
-        raise typer.BadParameter(f"{what} is empty")
-    return torch.tensor(vals[0] if len(vals) == 1 else vals, dtype=torch.float64)
-
-
-def build_payoff(name, strike, option, barrier, barrier_kind, lookback_kind, cash):
-    if name == "call":
-        return Call(strike)
-    if name == "put":
-        return Put(strike)
-    if name == "cash-digital":
-        return CashDigital(strike, option, cash=cash)
-    if name == "asset-digital":
-        return AssetDigital(strike, option)
-    if name == "barrier":
-        if barrier is None:
-            raise typer.BadParameter("--payoff barrier needs --barrier LEVEL (e.g. --barrier 120)")
-        return Barrier(strike, barrier, barrier_kind, option)
-    if name == "asian":
-        return ArithmeticAsian(strike, option)
-    if name == "geometric-asian":
-        return GeometricAsian(strike, option)
-    if name == "lookback":
-        return Lookback(strike if lookback_kind == "fixed" else None, option, lookback_kind)
-    raise typer.BadParameter(f"unknown payoff {name!r}; choose from {', '.join(PAYOFF_NAMES)}")
-
-
-def run_greeks(
-    payoff_name="call",
-    model_name="gbm",
-    spot="100",
-    strike="100",
-    vol=0.2,
-    rate=0.05,
-    div=0.0,
-    maturity=1.0,
-    dates=1,
-    n=100_000,
-    method="lr",
-    greeks=",".join(DEFAULT_GREEKS),
-    sampler="iid",
-    replicates=16,
-    cv="none",
-    baseline=True,
-    seed=0,
-    dtype="float64",
-    device="cpu",
-    option="call",
-    barrier=None,
-    barrier_kind="up-and-out",
-    lookback_kind="floating",
-    cash=1.0,
-    bridge=None,
-    heston=None,
-    merton=None,
-):
-    """Run the estimators and return (rows, results): one row per option and Greek."""
-    spots, strikes = _floats(spot, "--spot"), _floats(strike, "--strike")
-    if spots.dim() and strikes.dim():  # a grid: spots down, strikes across
-        spots = spots.unsqueeze(-1)
-    names = [g.strip() for g in greeks.split(",") if g.strip()]
-    bad = [g for g in names if g not in GREEK_NAMES]
-    if bad:
-        raise typer.BadParameter(f"unknown Greek(s) {bad}; choose from {', '.join(GREEK_NAMES)}")
-    if model_name not in MODELS:
-        raise typer.BadParameter(f"unknown model {model_name!r}; choose from {', '.join(MODELS)}")
-    bridge = (sampler == "qmc" and dates > 1) if bridge is None else bridge
-    kw = dict(
-        spot=spots, vol=vol, rate=rate, div=div, maturity=maturity, dates=dates, bridge=bridge
-    )
-    if model_name == "heston":
-        kw.update(heston or {})
-    if model_name == "merton":
-        kw.update(merton or {})
-    model = MODELS[model_name](**kw)
-    payoff = build_payoff(payoff_name, strikes, option, barrier, barrier_kind, lookback_kind, cash)
-    methods = list(METHODS) if method == "all" else [method]
-    if any(m not in METHODS for m in methods):
-        raise typer.BadParameter(f"--method must be one of {', '.join(METHODS)} or all")
-    dt = {"float64": torch.float64, "float32": torch.float32}[dtype]
-    exact = exact_greeks(model, payoff, names)
-    results, skipped = {}, {}
-    for m in methods:
-        ok = [g for g in names if m != "pathwise" or _pw_problem(model, payoff, g) is None]
-        skipped[m] = {g: _pw_problem(model, payoff, g) for g in names if g not in ok}
-        use_cv = cv if m == "lr" else "none"
-        results[m] = estimate_greeks(
-            model,
-            payoff,
-            n,
-            method=m,
-            greeks=ok,
-            sampler=sampler,
-            replicates=replicates,
-            control_variate=None if use_cv == "none" else use_cv,
-            baseline=baseline,
-            seed=seed,
-            dtype=dt,
-            device=device,
-        )
-    first = next(iter(results.values()))
-    shape = first.price.shape
-    sp = spots.expand(shape) if shape else spots
-    kk = strikes.expand(shape) if shape else strikes
-    rows = []
-    for idx in (
-        [()]
-        if not shape
-        else list(
-            torch.cartesian_prod(*[torch.arange(s) for s in shape]).reshape(-1, len(shape)).tolist()
-        )
-    ):
-        idx = tuple(idx)
-        for g in ["price", *names]:
-            row = {
-                "spot": float(sp[idx]) if sp.dim() else float(sp),
-                "strike": float(kk[idx]) if kk.dim() else float(kk),
-                "quantity": g,
-            }
-            ex = None
-            if exact is not None and g in exact:
-                ex = float(exact[g].expand(shape)[idx]) if shape else float(exact[g])
-            row["exact"] = ex
-            for m, r in results.items():
-                est = r.price if g == "price" else r.greeks.get(g)
-                se = r.price_se if g == "price" else r.stderr.get(g)
-                if est is None:
-                    row[f"{m}"] = None
-                    row[f"{m}_se"] = None
-                    row[f"{m}_z"] = None
-                    continue
-                e = float(est[idx]) if shape else float(est)
-                s = float(se[idx]) if shape else float(se)
-                row[m], row[f"{m}_se"] = e, s
-                row[f"{m}_z"] = (e - ex) / s if (ex is not None and s > 0) else None
-            rows.append(row)
-    return rows, results, skipped
+from ..app.cli import FORCE, JSON, SEED, choose, finite
+from .greeks import DEFAULT_GREEKS, GREEK_NAMES
+from .run import PAYOFF_NAMES, GreeksConfig, run_greeks
 
 
 def _fmt(v, digits=5):
@@ -260,75 +94,120 @@ def register(app: typer.Typer) -> None:
         model: str = typer.Option("gbm", help="gbm, heston or merton."),
         spot: str = typer.Option("100", help="Spot price, or a comma-separated list."),
         strike: str = typer.Option("100", help="Strike, or a comma-separated list (one grid)."),
-        vol: float = typer.Option(0.2, help="Volatility (Heston: sqrt of initial variance)."),
-        rate: float = typer.Option(0.05, help="Risk-free rate (continuous)."),
-        div: float = typer.Option(0.0, help="Dividend yield (continuous)."),
-        maturity: float = typer.Option(1.0, help="Maturity in years."),
-        dates: int = typer.Option(1, help="Equally spaced monitoring dates (path payoffs)."),
-        n: int = typer.Option(100_000, help="Number of paths."),
+        vol: float = typer.Option(
+            0.2, min=0, callback=finite, help="Volatility (Heston: sqrt of initial variance)."
+        ),
+        rate: float = typer.Option(0.05, callback=finite, help="Risk-free rate (continuous)."),
+        div: float = typer.Option(0.0, callback=finite, help="Dividend yield (continuous)."),
+        maturity: float = typer.Option(1.0, min=0, callback=finite, help="Maturity in years."),
+        dates: int = typer.Option(1, min=1, help="Equally spaced monitoring dates (path payoffs)."),
+        n: int = typer.Option(100_000, min=2, help="Number of paths."),
         method: str = typer.Option("lr", help="lr, pathwise, mixed or all (side by side)."),
         greeks: str = typer.Option(
             ",".join(DEFAULT_GREEKS), help=f"Comma list from {', '.join(GREEK_NAMES)}."
         ),
         sampler: str = typer.Option("iid", help="iid, antithetic or qmc (randomised Sobol)."),
-        replicates: int = typer.Option(16, help="QMC replicates (the SE comes from them)."),
+        replicates: int = typer.Option(16, min=2, help="QMC replicates (the SE comes from them)."),
         cv: str = typer.Option("none", help="Control variate for LR: none, terminal, geometric."),
         baseline: bool = typer.Option(True, help="Leave-one-out baseline for LR."),
-        seed: int = typer.Option(0, help="Random seed."),
+        seed: SEED = 0,
         dtype: str = typer.Option("float64", help="float64 or float32."),
         device: str = typer.Option("cpu", help="cpu or cuda."),
         option: str = typer.Option("call", help="call or put (digitals, barriers, Asians)."),
-        barrier: float = typer.Option(None, help="Barrier level (--payoff barrier)."),
+        barrier: float = typer.Option(
+            None, min=0, callback=finite, help="Barrier level (--payoff barrier)."
+        ),
         barrier_kind: str = typer.Option("up-and-out", help="up/down-and-out/in."),
         lookback_kind: str = typer.Option("floating", help="floating or fixed."),
-        cash: float = typer.Option(1.0, help="Cash amount of a cash-or-nothing digital."),
-        kappa: float = typer.Option(2.0, help="Heston mean reversion."),
-        mean_var: float = typer.Option(0.04, help="Heston long-run variance."),
-        xi: float = typer.Option(0.3, help="Heston vol of variance."),
-        corr: float = typer.Option(-0.7, help="Heston correlation."),
-        steps: int = typer.Option(16, help="Heston Euler steps per monitoring interval."),
-        jump_rate: float = typer.Option(0.5, help="Merton jump intensity per year."),
-        jump_mean: float = typer.Option(-0.1, help="Merton mean log jump."),
-        jump_vol: float = typer.Option(0.15, help="Merton log-jump volatility."),
-        csv_path: Path = typer.Option(None, "--csv", help="Write the table as CSV."),
-        json_path: Path = typer.Option(None, "--json", help="Write the table as JSON."),
+        cash: float = typer.Option(
+            1.0, callback=finite, help="Cash amount of a cash-or-nothing digital."
+        ),
+        kappa: float = typer.Option(2.0, min=0, callback=finite, help="Heston mean reversion."),
+        mean_var: float = typer.Option(
+            0.04, min=0, callback=finite, help="Heston long-run variance."
+        ),
+        xi: float = typer.Option(0.3, min=0, callback=finite, help="Heston vol of variance."),
+        corr: float = typer.Option(
+            -0.7, min=-1, max=1, callback=finite, help="Heston correlation."
+        ),
+        steps: int = typer.Option(16, min=1, help="Heston Euler steps per monitoring interval."),
+        jump_rate: float = typer.Option(
+            0.5, min=0, callback=finite, help="Merton jump intensity per year."
+        ),
+        jump_mean: float = typer.Option(-0.1, callback=finite, help="Merton mean log jump."),
+        jump_vol: float = typer.Option(
+            0.15, min=0, callback=finite, help="Merton log-jump volatility."
+        ),
+        csv_path: Path = typer.Option(None, "--csv", help="Also write the table as CSV."),
+        json_path: JSON = None,
+        force: FORCE = False,
     ):
         """Monte Carlo price and Greeks (LR / pathwise / mixed) with SEs and z-scores."""
-        try:
-            rows, results, skipped = run_greeks(
-                payoff,
-                model,
-                spot,
-                strike,
-                vol,
-                rate,
-                div,
-                maturity,
-                dates,
-                n,
-                method,
-                greeks,
-                sampler,
-                replicates,
-                cv,
-                baseline,
-                seed,
-                dtype,
-                device,
-                option,
-                barrier,
-                barrier_kind,
-                lookback_kind,
-                cash,
+        from ..app.cli import note
+        from ..app.names import Names
+        from ..app.runs import claim_output_file
+        from .greeks import METHODS
+        from .models import MODELS
+        from .run import parse_floats
+
+        checks = {
+            "--payoff": (payoff, Names("payoff", PAYOFF_NAMES)),
+            "--model": (model, Names("model", list(MODELS))),
+            "--method": (method, Names("method", [*METHODS, "all"])),
+            "--sampler": (sampler, Names("sampler", ("iid", "antithetic", "qmc"))),
+            "--cv": (cv, Names("control variate", ("none", "terminal", "geometric"))),
+            "--dtype": (dtype, Names("dtype", ("float64", "float32"))),
+            "--option": (option, Names("option kind", ("call", "put"))),
+            "--lookback-kind": (lookback_kind, Names("lookback kind", ("floating", "fixed"))),
+        }
+        payoff, model, method, sampler, cv, dtype, option, lookback_kind = (
+            choose(names, value, flag) for flag, (value, names) in checks.items()
+        )
+        for text, flag in ((spot, "--spot"), (strike, "--strike")):
+            values = parse_floats(text, flag).reshape(-1).tolist()
+            if not all(math.isfinite(v) and v > 0 for v in values):
+                raise typer.BadParameter(f"must hold finite positive numbers, got {text!r}.",
+                                         param_hint=flag)  # fmt: skip
+        for path, flag in ((csv_path, "--csv"), (json_path, "--json")):
+            if path is not None and str(path) != "-":  # before the simulation, not after
+                moved = claim_output_file(path, force=force, option=flag)
+                if moved is not None:
+                    note(f"the old {path} was moved to {moved}.")
+        rows, results, skipped = run_greeks(
+            GreeksConfig(
+                payoff=payoff,
+                model=model,
+                spot=spot,
+                strike=strike,
+                vol=vol,
+                rate=rate,
+                div=div,
+                maturity=maturity,
+                dates=dates,
+                n=n,
+                method=method,
+                greeks=greeks,
+                sampler=sampler,
+                replicates=replicates,
+                cv=cv,
+                baseline=baseline,
+                seed=seed,
+                dtype=dtype,
+                device=device,
+                option=option,
+                barrier=barrier,
+                barrier_kind=barrier_kind,
+                lookback_kind=lookback_kind,
+                cash=cash,
                 heston=dict(kappa=kappa, mean_var=mean_var, xi=xi, corr=corr, steps=steps),
                 merton=dict(jump_rate=jump_rate, jump_mean=jump_mean, jump_vol=jump_vol),
             )
-        except ScoregradError as e:
-            typer.secho(f"error: {e}", fg="red", err=True)
-            raise typer.Exit(2) from e
+        )
         title = f"{payoff} under {model}: price and Greeks (theta = -dP/dT)"
         print_table(rows, results, skipped, title)
         if csv_path:
             write_rows(rows, csv_path)
-        if json_path:
+        if json_path is not None and str(json_path) == "-":
+            typer.echo(json.dumps(rows, indent=1))
+        elif json_path:
             write_rows(rows, json_path)

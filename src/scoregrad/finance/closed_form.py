@@ -27,7 +27,7 @@ from collections.abc import Callable, Mapping
 
 import torch
 
-from .models import broadcast_shapes
+from .parameters import broadcast_shapes
 
 __all__ = [
     "black_scholes",

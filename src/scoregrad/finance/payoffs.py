@@ -34,7 +34,7 @@ from collections.abc import Callable
 import torch
 
 from ..errors import ParameterError
-from .models import broadcast_shapes
+from .parameters import broadcast_shapes
 
 __all__ = [
     "Payoff",
@@ -51,10 +51,15 @@ __all__ = [
 ]
 
 
-def _strike(k) -> torch.Tensor:
+def _strike(k, what="strike") -> torch.Tensor:
     t = torch.as_tensor(k, dtype=torch.float64)
+    if not bool(torch.isfinite(t).all()):
+        raise ParameterError(
+            f"{what} = {t.flatten()[:4].tolist()} is not a finite number (NaN or infinite): "
+            f"a {what} is a price level > 0, e.g. 100."
+        )
     if bool((t <= 0).any()):
-        raise ParameterError(f"strikes must be > 0, got {t.flatten()[:4].tolist()}.")
+        raise ParameterError(f"{what}s must be > 0, got {t.flatten()[:4].tolist()}.")
     return t
 
 
@@ -84,7 +89,12 @@ class Payoff:
     def validate(self, spot: torch.Tensor) -> None:
         """Check the payoff makes sense at the initial spot (barriers override)."""
 
+    #: whether the mixed estimator must set a smoothing width (``default_width``) first
+    smoothing_width_needed = False
+
     def _k(self, S, K):
+        if K.dtype == S.dtype and K.device == S.device:
+            return K
         return K.to(dtype=S.dtype, device=S.device)
 
     def __repr__(self):
@@ -131,6 +141,16 @@ class _Digital(_Vanilla):
         # (about one standard deviation of S_T; measured best or near-best for delta, gamma
         # and vega), or 5% of K when the payoff is used outside it
         self.width = width
+
+    @property
+    def smoothing_width_needed(self) -> bool:
+        return self.width is None
+
+    def default_width(self, params) -> torch.Tensor:
+        """K σ √T broadcast over the option batch (strikes on the right, model batch on the
+        left): about one standard deviation of S_T."""
+        sd = (params["vol"] * params["maturity"].sqrt()).detach().cpu()
+        return self.strike.to(sd) * sd
 
     def _indicator(self, x, K):
         return (x > K).to(x.dtype) if self.option == "call" else (x < K).to(x.dtype)
@@ -190,7 +210,7 @@ class Barrier(_Vanilla):
         kinds = ("up-and-out", "up-and-in", "down-and-out", "down-and-in")
         if kind not in kinds:
             raise ParameterError(f"barrier kind must be one of {kinds}, got {kind!r}.")
-        self.barrier = _strike(barrier)
+        self.barrier = _strike(barrier, "barrier")
         self.kind, self.option, self.rebate = kind, _kind(option), float(rebate)
 
     @property

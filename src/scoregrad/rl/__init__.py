@@ -9,37 +9,40 @@ trajectories is REINFORCE:  ∇θ E[R] = E[Σ_t ∇θ log π_θ(a_t|s_t) (G_t - 
 * ``agent``: the estimator with the core baselines (none, moving average, RLOO, learned value).
 * ``trainer``: training loop with logs, learning curves and exactly-resumable checkpoints.
 * ``sequence``: group baselines (RLOO, group-normalised) for an autoregressive token policy.
-* ``evaluate``: run a saved policy.
+* ``evaluation``: run a saved policy (``evaluate``).
+
+Names are imported on first use, so ``scoregrad rl --help`` needs neither torch nor gymnasium.
 """
 
-from .agent import BASELINES, REINFORCE, make_baseline
-from .evaluate import evaluate
-from .policies import CategoricalPolicy, GaussianPolicy, UnsupportedSpaceError, make_policy
-from .returns import discounted_return, normalize, reward_to_go
-from .rollout import Batch, NonFiniteRewardError, UnknownEnvironmentError, collect, make_envs
-from .trainer import CheckpointError, TrainConfig, Trainer, TrainResult, load_checkpoint, solved_at
+from ..app.lazy import lazy_exports
 
-__all__ = [
-    "BASELINES",
-    "REINFORCE",
-    "make_baseline",
-    "evaluate",
-    "CategoricalPolicy",
-    "GaussianPolicy",
-    "UnsupportedSpaceError",
-    "make_policy",
-    "discounted_return",
-    "normalize",
-    "reward_to_go",
-    "Batch",
-    "NonFiniteRewardError",
-    "UnknownEnvironmentError",
-    "collect",
-    "make_envs",
-    "CheckpointError",
-    "TrainConfig",
-    "Trainer",
-    "TrainResult",
-    "load_checkpoint",
-    "solved_at",
-]
+__getattr__, __dir__, __all__ = lazy_exports(
+    __name__,
+    names={
+        ".agent": ("BASELINES", "BASELINE_NAMES", "REINFORCE", "make_baseline"),
+        ".evaluation": ("evaluate",),
+        ".policies": (
+            "CategoricalPolicy",
+            "GaussianPolicy",
+            "UnsupportedSpaceError",
+            "make_policy",
+        ),
+        ".returns": ("discounted_return", "normalize", "reward_to_go"),
+        ".rollout": (
+            "Batch",
+            "MissingEnvironmentDependency",
+            "NonFiniteRewardError",
+            "UnknownEnvironmentError",
+            "collect",
+            "make_envs",
+        ),
+        ".trainer": (
+            "CheckpointError",
+            "TrainConfig",
+            "Trainer",
+            "TrainResult",
+            "load_checkpoint",
+            "solved_at",
+        ),
+    },
+)

@@ -10,7 +10,7 @@ does not depend on episode i's actions from step t on keeps ĝ unbiased. The bas
 core's ``scoregrad.baselines`` applied to returns:
 
 * ``"none"``: ``NoBaseline``: b = 0.
-* ``"ma"``: ``MovingAverage`` per time step over earlier batches, of G_t and of the "still
+* ``"moving-average"``: ``MovingAverage`` per time step over earlier batches, of G_t and of the "still
   running" indicator; b_t is their ratio, i.e. the average return-to-go from step t of episodes
   still running at t (Williams' reinforcement comparison).
 * ``"loo"``: ``LeaveOneOut`` across the episodes of the batch, time-aligned (RLOO; Kool et al.
@@ -32,15 +32,21 @@ import torch
 from torch import nn
 
 from .. import baselines as B
+from ..app.names import Names
 from ..dice import magic_box
 from ..errors import SampleSizeError
 from .policies import mlp
 from .returns import normalize, reward_to_go
 from .rollout import Batch
 
-__all__ = ["ReturnBaseline", "make_baseline", "REINFORCE", "BASELINES"]
+__all__ = ["ReturnBaseline", "make_baseline", "REINFORCE", "BASELINES", "BASELINE_NAMES"]
 
-BASELINES = ("none", "ma", "loo", "value")
+#: the baselines' names, spelled one way everywhere (``ma`` is an old spelling of
+#: ``moving-average``)
+BASELINE_NAMES = Names(
+    "baseline", ("none", "moving-average", "loo", "value"), {"ma": "moving-average"}
+)
+BASELINES = tuple(BASELINE_NAMES)
 
 
 class ReturnBaseline:
@@ -72,7 +78,7 @@ def _ratio(num, den):
 
 
 class MovingAverageBaseline(ReturnBaseline):
-    name = "ma"
+    name = "moving-average"
 
     def __init__(self, horizon: int, decay: float = 0.9):
         self.horizon = int(horizon)
@@ -111,7 +117,7 @@ class LeaveOneOutBaseline(ReturnBaseline):
             raise SampleSizeError(
                 "the leave-one-out (RLOO) baseline needs at least 2 episodes per batch, got "
                 f"{G.shape[0]}. Fix: raise the batch size (--batch-episodes) or use "
-                "baseline='ma' or 'value'."
+                "baseline='moving-average' or 'value'."
             )
         return _ratio(self.core(G), self.core(mask.to(G.dtype)))
 
@@ -176,9 +182,10 @@ def make_baseline(
     value_hidden=(64,),
 ) -> ReturnBaseline:
     """One of ``BASELINES`` for returns of episodes up to ``horizon`` steps."""
+    name = BASELINE_NAMES.resolve(name)
     if name == "none":
         return ReturnBaseline()
-    if name == "ma":
+    if name == "moving-average":
         return MovingAverageBaseline(horizon, decay)
     if name == "loo":
         return LeaveOneOutBaseline()
@@ -188,10 +195,7 @@ def make_baseline(
         import copy
 
         return ValueBaseline(_ValueNet(copy.deepcopy(encoder), value_hidden), value_lr, value_steps)
-    raise ValueError(
-        f"unknown baseline {name!r}. Fix: choose one of {', '.join(BASELINES)} "
-        "(none, moving average, leave-one-out across episodes, learned state value)."
-    )
+    raise AssertionError(name)  # pragma: no cover - BASELINE_NAMES lists every name above
 
 
 @dataclass

@@ -33,6 +33,7 @@ __all__ = [
     "make_envs",
     "check_env_id",
     "UnknownEnvironmentError",
+    "MissingEnvironmentDependency",
     "NonFiniteRewardError",
     "DEFAULT_MAX_STEPS",
 ]
@@ -79,10 +80,33 @@ def make_envs(
     limit = max_steps if max_steps is not None else spec.max_episode_steps
     if limit is None:
         limit = DEFAULT_MAX_STEPS
-    envs = gym.make_vec(
-        env_id, num_envs=num_envs, vectorization_mode="sync", max_episode_steps=int(limit), **kwargs
-    )
+    try:
+        envs = gym.make_vec(
+            env_id, num_envs=num_envs, vectorization_mode="sync", max_episode_steps=int(limit),
+            **kwargs,
+        )  # fmt: skip
+    except (gym.error.DependencyNotInstalled, ModuleNotFoundError, ImportError) as e:
+        raise MissingEnvironmentDependency(env_id, spec, e) from None
     return envs, int(limit)
+
+
+class MissingEnvironmentDependency(ScoregradError):
+    """The environment needs an optional package (e.g. box2d for LunarLander) that is missing."""
+
+    def __init__(self, env_id: str, spec, error: Exception):
+        entry = spec.entry_point if isinstance(spec.entry_point, str) else ""
+        parts = entry.split(":")[0].split(".")
+        # Gymnasium's own environments live in gymnasium.envs.<extra>.<module>
+        extra = parts[2] if len(parts) > 3 and parts[:2] == ["gymnasium", "envs"] else None
+        fix = (
+            f'pip install "gymnasium[{extra}]"'
+            if extra
+            else f"install the package that provides {entry or env_id}"
+        )
+        reason = " ".join(str(error).split())
+        super().__init__(
+            f"{env_id} needs an optional dependency that is not installed ({reason}). Fix: {fix}."
+        )
 
 
 @dataclass
@@ -130,7 +154,11 @@ def collect(
     obs_space = envs.single_observation_space
     T = int(max_steps)
     obs_np, _ = envs.reset(seed=seeds)
-    obs_buf = np.zeros((n_episodes, T, *obs_space.shape), dtype=np.asarray(obs_np).dtype)
+    # padding holds a valid observation (masked out later): zeros may lie outside the space, e.g.
+    # a Discrete space whose start is not 0, which the policy's one-hot encoder rejects
+    first = np.asarray(obs_np)[0]
+    obs_buf = np.empty((n_episodes, T, *obs_space.shape), dtype=first.dtype)
+    obs_buf[...] = first
     act_buf = None
     rew_buf = np.zeros((n_episodes, T), dtype=np.float64)
     mask = np.zeros((n_episodes, T), dtype=bool)

@@ -9,12 +9,12 @@ With K samples y^1..y^K of the *same* prompt, the group gives baselines for free
 
 * ``"loo"`` (RLOO; Kool et al. 2019; Ahmadian et al. 2024): b_k = mean of the other K-1 rewards
   (the core's ``LeaveOneOut`` along the group axis). Unbiased; needs K ≥ 2.
-* ``"norm"`` (group-normalised advantages, as in GRPO; Shao et al. 2024):
+* ``"group-norm"`` (group-normalised advantages, as in GRPO; Shao et al. 2024):
   A_k = (R_k - mean_K R) / (std_K R + ε). The mean includes R_k itself, which scales the
   gradient by (K-1)/K, and the division by the group's std is a data-dependent step size: biased,
   usually helpful. A group of one sample (K = 1) has no spread: its advantage is 0 (no signal, no
   NaN), and the trainer refuses K = 1 with this baseline rather than train on nothing.
-* ``"ma"``: the core's ``MovingAverage`` of earlier batches' rewards, the one group baseline that
+* ``"moving-average"``: the core's ``MovingAverage`` of earlier batches' rewards, the one group baseline that
   works with K = 1.
 * ``"none"``.
 
@@ -39,8 +39,10 @@ import torch
 from torch import nn
 
 from .. import baselines as B
+from ..app.names import Names
+from ..core import seeded
 from ..dice import magic_box
-from ..errors import FunctionOutputError, SampleSizeError
+from ..errors import FunctionOutputError, SampleSizeError, ScoregradError
 
 __all__ = [
     "TokenPolicy",
@@ -51,7 +53,13 @@ __all__ = [
     "GROUP_BASELINES",
 ]
 
-GROUP_BASELINES = ("loo", "norm", "ma", "none")
+#: the group baselines' names (``norm`` and ``ma`` are old spellings)
+GROUP_BASELINE_NAMES = Names(
+    "group baseline",
+    ("loo", "group-norm", "moving-average", "none"),
+    {"norm": "group-norm", "ma": "moving-average"},
+)
+GROUP_BASELINES = tuple(GROUP_BASELINE_NAMES)
 
 
 class TokenPolicy(nn.Module):
@@ -144,13 +152,14 @@ def group_advantages(rewards: torch.Tensor, method: str, eps: float = 1e-6) -> t
     """Advantages for rewards shaped (K, P): K samples (the group) for each of P prompts.
 
     ``"loo"``: R_k - mean_{j≠k} R_j (raises ``SampleSizeError`` for K = 1);
-    ``"norm"``: (R_k - mean) / (std + eps) with the unbiased std; all zeros when K = 1 or when
-    the group's rewards are all equal; ``"none"``: R itself.
+    ``"group-norm"``: (R_k - mean) / (std + eps) with the unbiased std; all zeros when K = 1 or
+    when the group's rewards are all equal; ``"none"``: R itself.
     """
+    method = GROUP_BASELINE_NAMES.resolve(method)
     K = rewards.shape[0]
     if method == "loo":
         return rewards - B.LeaveOneOut()(rewards)  # SampleSizeError names the fix when K = 1
-    if method == "norm":
+    if method == "group-norm":
         if K == 1:
             return torch.zeros_like(rewards)
         centred = rewards - rewards.mean(0, keepdim=True)
@@ -160,7 +169,10 @@ def group_advantages(rewards: torch.Tensor, method: str, eps: float = 1e-6) -> t
         return torch.where(std > tol, centred / (std + eps), torch.zeros_like(centred))
     if method == "none":
         return rewards.clone()
-    raise ValueError(f"unknown group method {method!r}; choose 'loo', 'norm' or 'none'.")
+    raise ScoregradError(
+        f"group_advantages has no method {method!r}: 'moving-average' needs earlier batches. "
+        "Fix: use 'loo', 'group-norm' or 'none', or SequenceTrainer(baseline='moving-average')."
+    )
 
 
 @dataclass
@@ -202,25 +214,23 @@ class SequenceTrainer:
         seed: int = 0,
         reward_fn: Callable | None = None,
     ):
-        if baseline not in GROUP_BASELINES:
-            raise ValueError(
-                f"unknown group baseline {baseline!r}. Fix: choose one of "
-                f"{', '.join(GROUP_BASELINES)}."
-            )
+        baseline = GROUP_BASELINE_NAMES.resolve(baseline, option="baseline")
         if group_size < 1 or prompts_per_step < 1:
-            raise ValueError("group_size and prompts_per_step must be positive integers.")
-        if group_size == 1 and baseline in ("loo", "norm"):
+            raise ScoregradError(
+                f"group_size ({group_size}) and prompts_per_step ({prompts_per_step}) must be "
+                "positive integers. Fix: pass values of at least 1."
+            )
+        if group_size == 1 and baseline in ("loo", "group-norm"):
             raise SampleSizeError(
                 f"baseline {baseline!r} compares the K samples of a prompt with each other, and "
                 "group_size=1 leaves nothing to compare with (leave-one-out is undefined; "
                 "normalised advantages are all 0, so no learning signal). Fix: group_size >= 2, "
-                "or baseline='ma' (moving average over earlier steps) for single samples."
+                "or baseline='moving-average' (moving average over earlier steps) for single samples."
             )
         self.task, self.baseline = task, baseline
         self.K, self.P = int(group_size), int(prompts_per_step)
         self.reward_fn = reward_fn if reward_fn is not None else task.reward
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
+        with seeded(seed):
             self.policy = TokenPolicy(task.n_prompts, task.vocab, hidden)
         self.optimizer = torch.optim.Adam(self.policy.parameters(), lr=lr)
         self.generator = torch.Generator().manual_seed(seed + 1)
@@ -247,7 +257,7 @@ class SequenceTrainer:
         flat_prompts = prompts.repeat(K)  # (K*P,): row k*P + p is sample k of prompt p
         tokens = self.policy.sample(flat_prompts, self.task.length, self.generator)
         r = self.rewards(flat_prompts, tokens).reshape(K, P)
-        if self.baseline == "ma":
+        if self.baseline == "moving-average":
             A = r - self.moving(r.reshape(-1)).reshape(K, P)
             self.moving.update(r.reshape(-1))
         else:

@@ -30,14 +30,21 @@ import json
 import math
 import os
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import torch
 
+from ..app.checkpoint import CheckpointError, save_checkpoint
+from ..app.checkpoint import load_checkpoint as _load
+from ..app.config import ResumePolicy, reconcile
+from ..app.plotting import new_figure, save_figure
+from ..app.runs import RunFolder, claim_run_folder
+from ..core import seeded
 from ..errors import ScoregradError
-from .agent import BASELINES, REINFORCE, make_baseline
+from .agent import BASELINE_NAMES, REINFORCE, make_baseline
 from .policies import make_policy
 from .rollout import check_env_id, collect, make_envs
 
@@ -53,13 +60,31 @@ __all__ = [
 CHECKPOINT_FORMAT = "scoregrad.rl.checkpoint/1"
 
 
-class CheckpointError(ScoregradError):
-    """A checkpoint that cannot be used here (another environment, another format)."""
-
-
 @dataclass
 class TrainConfig:
-    """Everything that defines a training run (saved in checkpoints)."""
+    """Everything that defines a training run (saved in checkpoints).
+
+    ``RESUME`` declares what a resume may do with each setting (``scoregrad.app.config``): the
+    budgets may be extended; the settings the saved state was built from are fixed; the others
+    change only when asked (``allow_changes``). New settings need a default, so that older
+    checkpoints, which lack them, still load.
+    """
+
+    RESUME: ClassVar[ResumePolicy] = ResumePolicy(
+        budget=("episodes", "env_steps"),
+        fixed=(
+            "env_id",
+            "baseline",
+            "hidden",
+            "seed",
+            "log_std_init",
+            "max_steps",
+            "ma_decay",
+            "value_lr",
+            "num_envs",
+        ),
+        flags={"normalize_advantages": "--normalize", "stop_at": "--stop-at"},
+    )
 
     env_id: str
     baseline: str = "value"
@@ -85,16 +110,18 @@ class TrainConfig:
 
     def __post_init__(self):
         check_env_id(self.env_id)
-        if self.baseline not in BASELINES:
-            raise ValueError(
-                f"unknown baseline {self.baseline!r}. Fix: choose one of {', '.join(BASELINES)}."
-            )
+        self.baseline = BASELINE_NAMES.resolve(self.baseline, option="baseline")
         if self.batch_episodes < 1 or self.episodes < 1:
-            raise ValueError("episodes and batch_episodes must be positive integers.")
+            raise ScoregradError(
+                f"episodes ({self.episodes}) and batch_episodes ({self.batch_episodes}) must be "
+                "positive integers. Fix: pass values of at least 1."
+            )
+        if self.env_steps is not None and self.env_steps < 1:
+            raise ScoregradError(f"env_steps must be positive (or None), got {self.env_steps}.")
         if self.baseline == "loo" and self.batch_episodes < 2:
-            raise ValueError(
+            raise ScoregradError(
                 "baseline='loo' needs at least 2 episodes per batch (leave-one-out across "
-                "episodes). Fix: batch_episodes >= 2, or baseline='ma'/'value'."
+                "episodes). Fix: batch_episodes >= 2, or baseline='moving-average'/'value'."
             )
         self.hidden = tuple(int(h) for h in self.hidden)
 
@@ -105,6 +132,17 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> TrainConfig:
+        """From a saved config; settings it lacks (an older version's) take their defaults."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise CheckpointError(
+                f"the checkpoint's settings include {', '.join(unknown)}, which this version of "
+                "scoregrad does not know: it was written by a newer version. Fix: upgrade "
+                "scoregrad to resume it."
+            )
+        d = dict(d)
+        d["baseline"] = BASELINE_NAMES.resolve(d.get("baseline", "value"), note=None)
         return cls(**d)
 
 
@@ -146,17 +184,8 @@ def solved_at(returns, lengths, threshold: float, window: int = 100):
 
 
 def load_checkpoint(path: str | os.PathLike) -> dict:
-    """Load a training checkpoint safely (``weights_only=True``) and check its format."""
-    path = Path(path)
-    if not path.exists():
-        raise CheckpointError(f"no checkpoint at {path}. Fix: pass the checkpoint.pt of a run.")
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
-        raise CheckpointError(
-            f"{path} is not a scoregrad.rl checkpoint (format {CHECKPOINT_FORMAT}). Fix: pass "
-            "the checkpoint.pt written by `scoregrad rl train`."
-        )
-    return state
+    """Load a training checkpoint (a file, or a run folder) safely (``weights_only=True``)."""
+    return _load(path, format=CHECKPOINT_FORMAT, written_by="`scoregrad rl train`")
 
 
 def _spaces_signature(envs) -> str:
@@ -173,18 +202,26 @@ class Trainer:
         *,
         progress: bool = True,
         checkpoint_every: int = 10,
+        force: bool = False,
+        run: RunFolder | None = None,
     ):
+        """``out_dir`` must be new or empty, or hold a run that ``force`` archives (see
+        ``scoregrad.app.runs``); ``run`` is the folder of a run being resumed."""
         self.config = config
-        self.out_dir = Path(out_dir) if out_dir is not None else None
         self.progress = progress
         self.checkpoint_every = int(checkpoint_every)
+        self.changes: list[dict] = []  # settings changed on resumes (allow_changes)
         c = config
+        if run is None and out_dir is not None:  # before any work: refuse to overwrite a run
+            run = claim_run_folder(out_dir, app="rl", name=c.env_id, force=force)
+            run.start(c.to_dict(), command=f"scoregrad rl train {c.env_id}")
+        self.run = run
+        self.out_dir = run.path if run is not None else None
         self.device = torch.device(c.device)
         num_envs = min(c.num_envs or c.batch_episodes, c.batch_episodes)
         self.envs, self.horizon = make_envs(c.env_id, num_envs, c.max_steps)
         seeds = np.random.SeedSequence(c.seed).generate_state(3)
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(int(seeds[0]))
+        with seeded(int(seeds[0])):  # initialisation on a forked RNG: the caller's is untouched
             self.policy = make_policy(
                 self.envs.single_observation_space,
                 self.envs.single_action_space,
@@ -238,6 +275,7 @@ class Trainer:
             "env_steps": self.env_steps,
             "iterations": self.iterations,
             "seconds": self.seconds,
+            "changes": list(self.changes),
         }
 
     def load_state_dict(self, state: dict) -> None:
@@ -254,13 +292,21 @@ class Trainer:
         self.log = list(state["log"])
         self.env_steps, self.iterations = int(state["env_steps"]), int(state["iterations"])
         self.seconds = float(state["seconds"])
+        self.changes = list(state.get("changes", []))
 
     def save(self, path: str | os.PathLike | None = None) -> Path:
-        path = Path(path) if path is not None else self._path("checkpoint.pt")
-        tmp = path.with_suffix(".tmp")
-        torch.save(self.state_dict(), tmp)
-        os.replace(tmp, path)
+        """Write the checkpoint atomically (and the run's progress into run.json)."""
+        path = save_checkpoint(
+            Path(path) if path is not None else self._path("checkpoint.pt"), self.state_dict()
+        )
+        if self.run is not None and path.parent == self.run.path:
+            self.run.update(progress=self._progress_text())
         return path
+
+    def _progress_text(self) -> str:
+        c = self.config
+        text = f"{len(self.returns)}/{c.episodes} episodes, {self.env_steps} env steps"
+        return text + (f" of {c.env_steps}" if c.env_steps is not None else "")
 
     @classmethod
     def resume(
@@ -268,24 +314,68 @@ class Trainer:
         path: str | os.PathLike,
         out_dir: str | os.PathLike | None = None,
         *,
+        given: dict | None = None,
+        allow_changes: bool = False,
+        force: bool = False,
         episodes: int | None = None,
         env_id: str | None = None,
         **kwargs,
     ) -> Trainer:
-        """Continue a run from its checkpoint (optionally with a larger episode budget)."""
+        """Continue the run saved at ``path`` (its folder, or its checkpoint.pt) as it was saved.
+
+        ``given`` holds settings the caller asks for explicitly (``episodes=``/``env_id=`` are
+        short for them). A budget (``episodes``, ``env_steps``) given there extends the run; any
+        other setting that differs from the saved one raises ``ConfigChangeError`` naming it,
+        unless ``allow_changes`` (then it applies and is logged in the checkpoint and run.json).
+        The run continues in its own folder, or in a new ``out_dir`` (a branch of the run).
+        """
         state = load_checkpoint(path)
-        cfg = dict(state["config"])
-        if env_id is not None and env_id != cfg["env_id"]:
-            raise CheckpointError(
-                f"the checkpoint {path} was trained on {cfg['env_id']}, not {env_id}. Fix: resume "
-                f"with {cfg['env_id']}, or train {env_id} from scratch."
-            )
+        saved = TrainConfig.from_dict(state["config"]).to_dict()
+        given = dict(given or {})
         if episodes is not None:
-            cfg["episodes"] = int(episodes)
-        out = out_dir if out_dir is not None else Path(path).parent
-        trainer = cls(TrainConfig.from_dict(cfg), out, **kwargs)
+            given["episodes"] = int(episodes)
+        env_id = given.pop("env_id", env_id)
+        if env_id is not None and env_id != saved["env_id"]:
+            raise CheckpointError(
+                f"the checkpoint {path} was trained on {saved['env_id']}, not {env_id}. Fix: "
+                f"resume with {saved['env_id']}, or train {env_id} from scratch."
+            )
+        if "hidden" in given:
+            given["hidden"] = [int(h) for h in given["hidden"]]
+        if "baseline" in given:
+            given["baseline"] = BASELINE_NAMES.resolve(given["baseline"], note=None)
+        cfg, changes = reconcile(
+            saved, given, TrainConfig.RESUME, allow_changes=allow_changes,
+            run=f"the run in {Path(path)}",
+        )  # fmt: skip
+        done = len(state["returns"])
+        if cfg["episodes"] < done:
+            raise ScoregradError(
+                f"--episodes {cfg['episodes']} is below the {done} episodes the run in {path} "
+                f"has already trained. Fix: give a larger budget to extend it (e.g. --episodes "
+                f"{done + saved['episodes']}), or leave --episodes out to keep {saved['episodes']}."
+            )
+        folder = Path(path) if Path(path).is_dir() else Path(path).parent
+        if out_dir is None or Path(out_dir).resolve() == folder.resolve():
+            run = RunFolder(folder)
+        else:  # resume into another folder: a branch, which must not overwrite a run either
+            run = claim_run_folder(out_dir, app="rl", name=cfg["env_id"], force=force)
+            run.start(cfg, command=f"scoregrad rl train {cfg['env_id']} (resumed from {path})")
+        config = TrainConfig.from_dict(cfg)
+        trainer = cls(config, run=run, **kwargs)
         trainer.load_state_dict(state)
+        trainer._apply_changes(changes)
+        if changes:
+            trainer.changes.append({"episode": done, "options": [c.option for c in changes]})
+            run.log_changes(changes, config.to_dict())
         return trainer
+
+    def _apply_changes(self, changes) -> None:
+        """Settings the optimisers saved with their state are set again after loading it."""
+        names = {c.name for c in changes}
+        if "lr" in names:
+            for g in self.agent.optimizer.param_groups:
+                g["lr"] = self.config.lr
 
     # -- logs --------------------------------------------------------------------------------------
     def _path(self, name: str) -> Path:
@@ -322,23 +412,15 @@ class Trainer:
 
     def plot(self, path: str | os.PathLike | None = None) -> Path:
         """Learning curve: episode returns and their moving average over ``window`` episodes."""
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
         path = Path(path) if path is not None else self._path("learning_curve.png")
-        fig, ax = plt.subplots(figsize=(7, 4))
+        fig, ax = new_figure(figsize=(7, 4))
         x = np.arange(1, len(self.returns) + 1)
         ax.plot(x, self.returns, lw=0.5, alpha=0.4, label="episode return")
         ax.plot(x, moving_average(self.returns, self.config.window), lw=2, label="moving average")
         ax.set(xlabel="episode", ylabel="return", title=f"{self.config.env_id}: REINFORCE, "
                f"baseline={self.config.baseline}, seed={self.config.seed}")  # fmt: skip
         ax.legend()
-        fig.tight_layout()
-        fig.savefig(path, dpi=100)
-        plt.close(fig)
-        return path
+        return save_figure(fig, path, dpi=100)
 
     # -- training ----------------------------------------------------------------------------------
     def _done(self) -> bool:
@@ -383,24 +465,42 @@ class Trainer:
         self.log.append(row)
         return row
 
+    def progress_bar(self) -> dict:
+        """What the progress bar counts: episodes, or env steps when that budget binds first.
+
+        The bar follows the budget that ends the run: with an env-step budget smaller than the
+        episodes could take (at the episode cap), it counts steps.
+        """
+        c = self.config
+        if c.env_steps is not None and c.env_steps < c.episodes * self.horizon:
+            return {
+                "total": c.env_steps,
+                "initial": min(self.env_steps, c.env_steps),
+                "unit": "step",
+            }
+        return {"total": c.episodes, "initial": len(self.returns), "unit": "ep"}
+
     def train(self) -> TrainResult:
         """Train until the episode (or env-step) budget is spent or ``stop_at`` is reached."""
         from tqdm.auto import tqdm
 
         self._rewrite_logs()
+        spec = self.progress_bar()
         bar = tqdm(
-            total=self.config.episodes,
-            initial=len(self.returns),
-            disable=not self.progress,
-            unit="ep",
-            desc=f"{self.config.env_id} [{self.config.baseline}]",
+            **spec, disable=not self.progress, desc=f"{self.config.env_id} [{self.config.baseline}]"
         )
+        if self.run is not None:
+            self.run.update(status="running", progress=self._progress_text())
+        status = "interrupted"
         try:
             while not self._done():
-                first = len(self.returns)
+                first, steps0 = len(self.returns), self.env_steps
                 row = self.step()
                 self._append_logs(first, row)
-                bar.update(len(self.returns) - first)
+                if spec["unit"] == "step":
+                    bar.update(min(self.env_steps, spec["total"]) - min(steps0, spec["total"]))
+                else:
+                    bar.update(len(self.returns) - first)
                 bar.set_postfix(
                     ret=f"{row['window_mean']:.1f}",
                     steps=self.env_steps,
@@ -408,8 +508,11 @@ class Trainer:
                 )
                 if self.out_dir is not None and self.iterations % self.checkpoint_every == 0:
                     self.save()
+            status = "finished"
         finally:
             bar.close()
+            if self.run is not None:  # progress stays that of the last checkpoint
+                self.run.update(status=status)
         if self.out_dir is not None:
             self.save()
             self.plot()

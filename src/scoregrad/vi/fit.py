@@ -13,10 +13,18 @@ negative, and logs:
 * ``history["lr"]``: the learning rate of every step; ``history["seconds"]``: wall time.
 
 Checkpoints (``checkpoint=path``, every ``checkpoint_every`` steps and at the end) hold the module,
-optimiser, scheduler, estimator state, history and the RNG state, written atomically with
-``torch.save`` and read back with ``torch.load(weights_only=True)``: a run that is interrupted and
-restarted with the same arguments continues exactly where its last checkpoint left off, and ends
-with the same parameters as an uninterrupted run.
+optimiser, scheduler, estimator state, history, the RNG state and the run's settings
+(``config``), written atomically and read back with ``torch.load(weights_only=True)``
+(``scoregrad.app.checkpoint``): a run that is interrupted and restarted with the same arguments
+continues exactly where its last checkpoint left off, and ends with the same parameters as an
+uninterrupted run. A resume follows ``scoregrad.app.config``: a larger ``steps`` extends the run
+(the learning-rate schedule is rebuilt for the new budget from the current step on, so a cosine
+schedule keeps decaying instead of climbing back up); any other setting that differs from the
+saved one raises ``ConfigChangeError`` naming it, unless ``allow_changes`` (then it applies and
+is recorded in the checkpoint's ``changes``).
+
+With a ``seed`` the loop runs on a forked RNG (``torch.random.fork_rng``): the caller's global RNG
+is neither seeded nor advanced.
 
 >>> import torch
 >>> from scoregrad.vi import MeanFieldNormal, PathwiseELBO, fit
@@ -41,6 +49,9 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from ..app.checkpoint import load_checkpoint, save_checkpoint
+from ..app.config import ResumePolicy, reconcile
+from ..app.plotting import new_figure, save_figure
 from ..errors import ScoregradError
 
 __all__ = ["fit", "FitResult", "make_optimizer", "make_schedule", "plot_history", "plot_comparison"]
@@ -55,6 +66,8 @@ class FitResult:
     steps: int = 0
     seconds: float = 0.0
     resumed_from: int | None = None
+    config: dict = field(default_factory=dict)
+    changes: list = field(default_factory=list)
 
     @property
     def final_elbo(self) -> float:
@@ -79,24 +92,51 @@ def make_optimizer(name: str | Callable, params, lr: float) -> torch.optim.Optim
     return table[name](params, lr=lr)
 
 
-def make_schedule(name: str | Callable | None, optimizer, steps: int):
-    """Learning-rate schedule: None/'constant', 'cosine' (to 0 over ``steps``), 'linear',
-    'exp:<gamma>' (lr·γ^step), or a callable ``optimizer -> LRScheduler``."""
-    if callable(name):
-        return name(optimizer)
+def schedule_factor(name: str | None, step: int, steps: int) -> float:
+    """The learning-rate multiplier of a named schedule at ``step`` of a ``steps``-step budget:
+    'constant' 1, 'cosine' ½(1 + cos(π s/S)) (0 at S), 'linear' 1 - s/S, 'exp:<γ>' γ^s."""
+    steps = max(1, steps)
     if name in (None, "constant"):
-        return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: 1.0)
+        return 1.0
     if name == "cosine":
-        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(1, steps))
+        return 0.5 * (1.0 + math.cos(math.pi * min(step, steps) / steps))
     if name == "linear":
-        return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: max(0.0, 1.0 - s / steps))
+        return max(0.0, 1.0 - step / steps)
     if isinstance(name, str) and name.startswith("exp:"):
-        gamma = float(name[4:])
-        return torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=gamma)
+        try:
+            return float(name[4:]) ** step
+        except ValueError:
+            pass
     raise ScoregradError(
         f"unknown learning-rate schedule {name!r}; use 'constant', 'cosine', 'linear', "
         "'exp:<gamma>' or a callable optimizer -> torch.optim.lr_scheduler.LRScheduler."
     )
+
+
+def make_schedule(name: str | Callable | None, optimizer, steps: int):
+    """Learning-rate schedule: None/'constant', 'cosine' (to 0 over ``steps``), 'linear',
+    'exp:<gamma>' (lr·γ^step), or a callable ``optimizer -> LRScheduler``.
+
+    Named schedules are closed-form functions of (step, budget) (``schedule_factor``), so a
+    resume with a larger budget rebuilds the schedule for it from the current step on."""
+    if callable(name):
+        return name(optimizer)
+    schedule_factor(name, 0, steps)  # rejects unknown names
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: schedule_factor(name, s, steps))
+
+
+#: what a resume may do with fit's settings (``scoregrad.app.config``): the step budget may be
+#: extended; the learning rate and the logging and clipping options may change when allowed;
+#: everything else (the model, estimator, seed, schedule, samples ...) is fixed
+RESUME = ResumePolicy(
+    budget=("steps",),
+    changeable=("lr", "max_grad_norm", "grad_var_every", "grad_var_repeats", "time_budget"),
+    flags={"n": "--samples"},
+)
+
+
+def _setting(v):
+    return v if isinstance(v, (str, int, float, bool, type(None), list, tuple)) else repr(v)
 
 
 def _states(stateful: Sequence) -> list:
@@ -127,7 +167,7 @@ def gradient_variance(
     saved = _states(stateful)
     grads = []
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed * 1_000_003 + step)
+        torch.default_generator.manual_seed(seed * 1_000_003 + step)
         for _ in range(repeats):
             for p in params:
                 p.grad = None
@@ -142,10 +182,7 @@ def gradient_variance(
 
 
 def _save(path: Path, payload: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    torch.save(payload, tmp)
-    os.replace(tmp, path)  # atomic: a crash mid-save never leaves a broken checkpoint
+    save_checkpoint(path, payload)  # atomic: a crash mid-save never leaves a broken checkpoint
 
 
 def fit(
@@ -169,6 +206,8 @@ def fit(
     log_every: int = 50,
     callback: Callable[[int, dict], None] | None = None,
     max_grad_norm: float | None = None,
+    config: dict | None = None,
+    allow_changes: bool = False,
 ) -> FitResult:
     """Maximise ``objective(step)`` over ``module``'s parameters for ``steps`` steps.
 
@@ -180,9 +219,10 @@ def fit(
         lr: learning rate. schedule: see ``make_schedule``.
         stateful: objects with ``state_dict``/``load_state_dict`` (estimators with baselines)
             saved in checkpoints and restored around gradient-variance probes.
-        seed: seeds torch's RNG at the start (None: leave it alone).
+        seed: seeds a forked copy of torch's RNG for the run (the caller's RNG is untouched);
+            None: draw from (and advance) the caller's RNG, and a resume is not exact.
         checkpoint: file to write every ``checkpoint_every`` steps and at the end; if it exists
-            and ``resume``, training continues from it.
+            and ``resume``, training continues from it (see the module docstring).
         grad_var_every: probe the gradient variance every this many steps (0: never), with
             ``grad_var_repeats`` draws, over ``grad_var_params`` (default: all parameters; e.g.
             only the encoder's, whose gradient is the one the estimator makes).
@@ -191,7 +231,25 @@ def fit(
         progress: show a tqdm progress bar with the running ELBO.
         callback: called as callback(step, history) after every step.
         max_grad_norm: clip the gradient norm (None: no clipping).
+        config: the caller's settings (model, estimator, samples ...), saved with fit's own in
+            the checkpoint and compared on resume; ``allow_changes`` accepts changed ones.
     """
+    if seed is None:
+        return _fit(objective, module, steps, **_fit_args(locals()))
+    with torch.random.fork_rng(devices=[]):
+        torch.default_generator.manual_seed(seed)
+        return _fit(objective, module, steps, **_fit_args(locals()))
+
+
+def _fit_args(local: dict) -> dict:
+    return {k: v for k, v in local.items() if k not in ("objective", "module", "steps")}
+
+
+def _fit(
+    objective, module, steps, *, optimizer, lr, schedule, stateful, seed, checkpoint,
+    checkpoint_every, resume, grad_var_every, grad_var_repeats, grad_var_params, time_budget,
+    progress, log_every, callback, max_grad_norm, config, allow_changes,
+) -> FitResult:  # fmt: skip
     if steps < 0:
         raise ScoregradError(f"steps must be >= 0, got {steps}.")
     params = [p for p in module.parameters() if p.requires_grad]
@@ -199,31 +257,58 @@ def fit(
         raise ScoregradError(
             "the module has no parameters that require grad, so there is nothing to fit."
         )
-    opt = make_optimizer(optimizer, params, lr)
-    sched = make_schedule(schedule, opt, steps)
+    settings = {
+        **{k: _setting(v) for k, v in (config or {}).items()},
+        "steps": int(steps), "optimizer": _setting(optimizer), "lr": float(lr),
+        "schedule": _setting(schedule), "seed": seed, "max_grad_norm": max_grad_norm,
+    }  # fmt: skip
+    changes: list = []
     history: dict[str, list] = {"elbo": [], "lr": [], "grad_var_step": [], "grad_var": []}
     start_step, resumed_from, elapsed0 = 0, None, 0.0
     path = Path(checkpoint) if checkpoint is not None else None
-    if seed is not None:
-        torch.manual_seed(seed)
+    state = None
     if path is not None and path.exists() and resume:
+        state = load_checkpoint(path, written_by="scoregrad.vi.fit")
+        if not isinstance(state, dict) or "step" not in state:
+            raise ScoregradError(
+                f"could not resume from checkpoint {path}: it holds no training state. Fix: pass "
+                "a checkpoint written by scoregrad.vi.fit, or another path to start afresh."
+            )
+        if "config" in state:  # checkpoints from before 0.2 hold no settings to compare
+            settings, accepted = reconcile(
+                state["config"], settings, RESUME, allow_changes=allow_changes,
+                run=f"the run saved in {path}",
+            )  # fmt: skip
+            changes = list(state.get("changes", [])) + [
+                {"step": int(state["step"]), "options": [c.option for c in accepted]}
+            ] * bool(accepted)
+            lr = settings["lr"]
+            if settings["steps"] != steps:  # a smaller budget given: the saved one stands
+                steps = int(settings["steps"])
+    opt = make_optimizer(optimizer, params, lr)
+    sched = make_schedule(schedule, opt, steps)
+    if state is not None:
         try:
-            state = torch.load(path, weights_only=True)
             module.load_state_dict(state["module"])
             opt.load_state_dict(state["optimizer"])
             sched.load_state_dict(state["scheduler"])
             for s, st in zip(stateful, state["stateful"], strict=True):
                 s.load_state_dict(st)
-            torch.set_rng_state(state["rng"])
-        except (KeyError, RuntimeError, ValueError, EOFError) as e:
+            if seed is not None:
+                torch.set_rng_state(state["rng"])  # the forked copy (see fit)
+        except (KeyError, RuntimeError, ValueError, EOFError, TypeError) as e:
             raise ScoregradError(
                 f"could not resume from checkpoint {path}: {e}. It was written by a different "
                 "model or estimator set-up, or is damaged. Fix: rerun with the same arguments, "
-                "or delete the file (or pass resume=False / --no-resume) to start afresh."
+                "or start afresh with another checkpoint path (--out)."
             ) from e
         history = {k: list(v) for k, v in state["history"].items()}
         start_step = resumed_from = int(state["step"])
         elapsed0 = float(state.get("seconds", 0.0))
+        if not callable(schedule):  # the schedule (and lr) for this budget, from this step on
+            for g in opt.param_groups:
+                g["lr"] = lr * schedule_factor(schedule, start_step, steps)
+            sched.base_lrs = [lr for _ in opt.param_groups]
 
     def payload(step, seconds):
         return {
@@ -235,6 +320,8 @@ def fit(
             "rng": torch.get_rng_state(),
             "history": history,
             "seconds": seconds,
+            "config": settings,
+            "changes": changes,
         }
 
     bar = None
@@ -323,7 +410,10 @@ def fit(
     if path is not None and step > start_step:
         _save(path, payload(step, seconds))
     history["seconds"] = [seconds]
-    return FitResult(history=history, steps=step, seconds=seconds, resumed_from=resumed_from)
+    return FitResult(
+        history=history, steps=step, seconds=seconds, resumed_from=resumed_from,
+        config=settings, changes=changes,
+    )  # fmt: skip
 
 
 def _smooth(v: list[float], w: int) -> list[float]:
@@ -347,13 +437,8 @@ def plot_comparison(
 ) -> Path:
     """One PNG with ELBO curves (left) and gradient variance along training (right, log scale)
     for several runs, e.g. one per estimator."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     has_var = any(h.get("grad_var") for h in histories.values())
-    fig, axes = plt.subplots(1, 2 if has_var else 1, figsize=(11 if has_var else 6, 4))
+    fig, axes = new_figure(figsize=(11 if has_var else 6, 4), ncols=2 if has_var else 1)
     axes = list(axes) if has_var else [axes]
     for name, h in histories.items():
         e = h.get("elbo", [])
@@ -373,9 +458,4 @@ def plot_comparison(
         axes[1].legend(fontsize=8)
     if title:
         fig.suptitle(title)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path, dpi=110)

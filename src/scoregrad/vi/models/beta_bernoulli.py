@@ -21,13 +21,14 @@ import torch
 import torch.distributions as D
 from torch.distributions import constraints
 
+from ...app.names import Names
 from ...baselines import LeaveOneOut, MovingAverage, NoBaseline
 from ...estimators.score_function import ScoreFunction
 from ..elbo import ScoreFunctionELBO, check_support
 from ..fit import fit
 from ..guides import BetaGuide
 
-__all__ = ["BetaBernoulli", "fit_beta_bernoulli", "steps_to_converge"]
+__all__ = ["BetaBernoulli", "fit_beta_bernoulli", "steps_to_converge", "first_within"]
 
 
 class BetaBernoulli:
@@ -78,13 +79,16 @@ class BetaBernoulliFit:
     history: dict
 
 
-def _tracker(guide, exact, tol, out):
-    def cb(step, history):
-        a, b = guide.concentrations()
-        if out["at"] is None and abs(float(a) - exact[0]) < tol and abs(float(b) - exact[1]) < tol:
-            out["at"] = step + 1
+def first_within(history: dict, exact, tol: float) -> int | None:
+    """The first step (counting from 1) after which both guide concentrations were within
+    ``tol`` of the exact ones, from the run's whole history (which survives a resume)."""
+    for i, (a, b) in enumerate(zip(history.get("a", []), history.get("b", [])), 1):
+        if abs(a - exact[0]) < tol and abs(b - exact[1]) < tol:
+            return i
+    return None
 
-    return cb
+
+BASELINE_NAMES = Names("baseline", list(BASELINES), {"ma": "moving-average"})
 
 
 def fit_beta_bernoulli(
@@ -100,30 +104,36 @@ def fit_beta_bernoulli(
     checkpoint=None,
     progress: bool = False,
     model: BetaBernoulli | None = None,
+    allow_changes: bool = False,
 ) -> BetaBernoulliFit:
     """Fit a Beta guide by the score-function ELBO (Adam on log-concentrations).
 
     Returns the final guide concentrations, the exact ones, and the first step at which both were
-    within ``tol`` of the exact (``converged_at``; None if never).
+    within ``tol`` of the exact (``converged_at``; None if never). The guide's concentrations
+    are logged every step (``history["a"]``, ``history["b"]``), so ``converged_at`` counts from
+    the run's first step even after a resume from ``checkpoint``.
     """
-    if baseline not in BASELINES:
-        raise ValueError(f"unknown baseline {baseline!r}; use one of {sorted(BASELINES)}.")
+    baseline = BASELINE_NAMES.resolve(baseline, option="baseline")
     model = model or BetaBernoulli()
     guide = BetaGuide(1, init, init)
     check_support(model, guide)
     est = ScoreFunctionELBO(ScoreFunction(baseline=BASELINES[baseline]()))
     post = model.posterior()
     exact = (float(post.concentration1), float(post.concentration0))
-    out = {"at": None}
-    track = _tracker(guide, exact, tol, out)
 
     class _Stop(Exception):
         pass
 
     def cb(step, history):
-        track(step, history)
-        if stop_when_converged and out["at"] is not None:
-            raise _Stop
+        a, b = guide.concentrations()
+        history.setdefault("a", []).append(float(a))
+        history.setdefault("b", []).append(float(b))
+        if (
+            stop_when_converged
+            and abs(float(a) - exact[0]) < tol
+            and abs(float(b) - exact[1]) < tol
+        ):
+            raise _Stop(history)
 
     try:
         res = fit(
@@ -137,12 +147,17 @@ def fit_beta_bernoulli(
             checkpoint=checkpoint,
             progress=progress,
             callback=cb,
-        )
+            config={"model": "beta-bernoulli", "baseline": baseline, "n": n, "init": init,
+                    "prior": [model.a0, model.b0], "data": model.data.tolist()},
+            allow_changes=allow_changes,
+        )  # fmt: skip
         history, done = res.history, res.steps
-    except _Stop:
-        history, done = {}, out["at"]
+    except _Stop as stop:
+        history = stop.args[0]
+        done = len(history["a"])
     a, b = guide.concentrations()
-    return BetaBernoulliFit(float(a), float(b), exact[0], exact[1], done, out["at"], history)
+    at = first_within(history, exact, tol)
+    return BetaBernoulliFit(float(a), float(b), exact[0], exact[1], done, at, history)
 
 
 def steps_to_converge(baseline: str, n: int = 1, seeds=range(5), max_steps: int = 20000, **kw):

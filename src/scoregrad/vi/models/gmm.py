@@ -28,6 +28,8 @@ from torch import nn
 
 from ... import graphs
 from ...baselines import LeaveOneOut
+from ...core import seeded
+from ...errors import ScoregradError
 from ...estimators import Enumerate, Pathwise, ScoreFunction
 from ..elbo import RaoBlackwellELBO
 from ..fit import fit
@@ -166,6 +168,7 @@ def fit_gmm(
     n_data: int = 60,
     progress: bool = False,
     checkpoint=None,
+    allow_changes: bool = False,
     bayesian: bool = False,
 ) -> dict:
     """Fit means and guide on the graph API: the assignments by the score function with a
@@ -174,12 +177,15 @@ def fit_gmm(
     exact enumerated ELBO (``'exact'``). Returns means, final exact ELBO, log evidence and the
     largest gap between the guide's and the exact posterior's responsibilities. With
     ``bayesian`` the means are latents too (``BayesianGaussianMixture``)."""
-    torch.manual_seed(seed)
+    methods = ("score", "enumerate", "rao-blackwell", "exact")
+    if method not in methods:
+        raise ScoregradError(f"unknown method {method!r}. Fix: use one of {', '.join(methods)}.")
     if bayesian:
         return _fit_bayesian(method, steps, n_samples, lr, seed, data_seed, n_data, progress,
                              checkpoint)  # fmt: skip
-    model = GaussianMixture.synthetic(n=n_data, seed=data_seed)
-    guide = MeanFieldCategorical(model.x.shape[0], model.k)
+    with seeded(seed):  # initialisation on a forked RNG: the caller's RNG is untouched
+        model = GaussianMixture.synthetic(n=n_data, seed=data_seed)
+        guide = MeanFieldCategorical(model.x.shape[0], model.k)
     both = nn.ModuleDict({"model": model, "guide": guide})
     if method in GRAPH_ESTIMATORS:
         graph = model.graph(guide, GRAPH_ESTIMATORS[method]())
@@ -195,16 +201,12 @@ def fit_gmm(
             return est(model, guide, n_samples)
 
         stateful = [est]
-    elif method == "exact":
+    else:
 
         def objective(step):
             return model.exact_elbo(guide)
 
         stateful = []
-    else:
-        raise ValueError(
-            f"unknown method {method!r}; use 'score', 'enumerate', 'rao-blackwell' or 'exact'."
-        )
     res = fit(
         objective,
         both,
@@ -215,7 +217,10 @@ def fit_gmm(
         seed=seed,
         progress=progress,
         checkpoint=checkpoint,
-    )
+        config={"model": "gmm", "method": method, "n": n_samples, "n_data": n_data,
+                "data_seed": data_seed},
+        allow_changes=allow_changes,
+    )  # fmt: skip
     with torch.no_grad():
         post = torch.softmax(model._terms(), -1)
         resp = torch.softmax(guide.logits, -1)

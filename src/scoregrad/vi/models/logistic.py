@@ -28,7 +28,8 @@ from torch.distributions import constraints
 
 from ...baselines import LeaveOneOut
 from ...control_variates import DeltaMethod, ScoreControlVariate
-from ...errors import EstimatorNotApplicable
+from ...core import seeded
+from ...errors import EstimatorNotApplicable, ScoregradError
 from ...estimators.score_function import ScoreFunction
 from ..elbo import (
     EstimateGradELBO,
@@ -115,8 +116,7 @@ class LogisticRegression:
     def evaluate(self, guide: MeanFieldNormal, samples: int = 2000, seed: int = 0) -> dict:
         """Posterior-predictive test accuracy and mean test log-likelihood, and the full-data ELBO,
         by Monte Carlo with ``samples`` draws from the guide."""
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
+        with seeded(seed):
             q = guide()
             z = q.sample((samples,)).to(self.data.x_test)
             p = torch.sigmoid(z @ self.data.x_test.T).mean(0)  # p(y=1 | x, data)
@@ -190,10 +190,13 @@ def run(
     progress: bool = True,
     init_scale: float = 0.1,
     dtype=torch.float64,
+    allow_changes: bool = False,
 ) -> dict:
     """Fit the mean-field guide with one estimator; return history and test metrics."""
     if estimator not in ESTIMATORS:
-        raise ValueError(f"unknown estimator {estimator!r}; use one of {sorted(ESTIMATORS)}.")
+        raise ScoregradError(
+            f"unknown estimator {estimator!r}. Fix: use one of {', '.join(ESTIMATORS)}."
+        )
     data = load_breast_cancer_split(seed=0, dtype=dtype)
     model = LogisticRegression(data, batch_size=batch_size, seed=seed)
     previous = torch.get_default_dtype()
@@ -217,7 +220,12 @@ def run(
         grad_var_every=grad_var_every,
         grad_var_repeats=grad_var_repeats,
         progress=progress,
-    )
+        config={
+            "model": "logistic", "estimator": estimator, "n": n, "batch_size": batch_size,
+            "init_scale": init_scale, "dtype": str(dtype),
+        },
+        allow_changes=allow_changes,
+    )  # fmt: skip
     out = model.evaluate(guide)
     out.update(
         estimator=estimator,

@@ -29,6 +29,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ...baselines import Learned, LeaveOneOut
+from ...core import seeded
 from ...errors import EstimatorNotApplicable
 from ...estimators.score_function import ScoreFunction
 from ..elbo import ELBOEstimator, ScoreFunctionELBO, iw_bound
@@ -191,8 +192,7 @@ def evaluate(
     """Mean ELBO per image (``elbo_samples`` draws each) and the ``iw_samples``-sample
     importance-weighted bound per image, on the images x."""
     elbos, iws = [], []
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
+    with seeded(seed):
         for i in range(0, x.shape[0], batch_size):
             xb = x[i : i + batch_size]
             q = model.q(xb)
@@ -224,6 +224,7 @@ def train(
     time_budget: float | None = None,
     device: str | torch.device = "cpu",
     callback=None,
+    allow_changes: bool = False,
 ) -> dict:
     """Train a binary VAE with one estimator (Adam, lr ``lr``) on ``data.train``.
 
@@ -233,15 +234,15 @@ def train(
     steps.
     """
     device = torch.device(device)
-    torch.manual_seed(seed)
     xtr = data.train.to(device)
-    model = BinaryVAE(data.dim, z_dim, nonlinear, train_mean=xtr.mean(0)).to(device)
-    with torch.no_grad():
-        x0 = xtr[:batch_size]
-        q0 = model.q(x0)
-        z0 = q0.sample()
-        init_value = float((model.log_joint(x0)(z0[None]) - q0.log_prob(z0).sum(-1)).mean())
-    est, n = make_estimator(estimator, {"x_dim": data.dim, "init_value": init_value})
+    with seeded(seed):  # initialisation on a forked RNG: the caller's is neither seeded nor used
+        model = BinaryVAE(data.dim, z_dim, nonlinear, train_mean=xtr.mean(0)).to(device)
+        with torch.no_grad():
+            x0 = xtr[:batch_size]
+            q0 = model.q(x0)
+            z0 = q0.sample()
+            init_value = float((model.log_joint(x0)(z0[None]) - q0.log_prob(z0).sum(-1)).mean())
+        est, n = make_estimator(estimator, {"x_dim": data.dim, "init_value": init_value})
     gen_seed = seed * 1_000_003
 
     def batch(step):
@@ -267,7 +268,13 @@ def train(
         time_budget=time_budget,
         progress=progress,
         callback=None if callback is None else (lambda step, h: callback(step, model, batch)),
-    )
+        config={
+            "model": "sbn", "data": getattr(data, "name", "data"), "estimator": estimator,
+            "batch_size": batch_size, "nonlinear": nonlinear, "z_dim": z_dim,
+            "device": str(device),
+        },
+        allow_changes=allow_changes,
+    )  # fmt: skip
     history, done, secs = res.history, res.steps, res.seconds
     e = history["elbo"]
     k = max(1, len(e) // 10)

@@ -1,0 +1,483 @@
+"""Argument checks shared by both doors (``estimate_grad``, ``expectation``) and ``score``.
+
+Each check raises a ``ScoregradError`` subclass whose message names the problem and the fix, before
+any evaluation of f. Both doors call these and nothing else, so a bad argument gets the same answer
+whichever door it comes through.
+
+>>> import numpy as np
+>>> sample_size(np.int64(100))
+100
+>>> try:
+...     sample_size(True)
+... except SampleSizeError as e:
+...     print(str(e)[:60])
+n must be a positive integer number of samples, got True (a
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from numbers import Integral
+from typing import NamedTuple
+
+import torch
+import torch.distributions as D
+
+from ..errors import (
+    ArgumentError,
+    BatchSizeError,
+    DistributionError,
+    EstimatorArgumentError,
+    EstimatorNotApplicable,
+    ExecutorError,
+    ParameterError,
+    SampleSizeError,
+    SeedError,
+    SupportError,
+)
+
+__all__ = [
+    "DoorArguments",
+    "estimate_grad_arguments",
+    "expectation_arguments",
+    "check_plan",
+    "check_estimate",
+    "check_params",
+    "build_checked",
+    "as_points",
+    "sample_size",
+    "check_seed",
+    "positive_size",
+    "check_chunks",
+    "require_instance",
+    "resolve_estimator",
+    "check_estimator",
+    "check_distribution",
+    "distribution_reference",
+    "check_in_support",
+    "warn_unreached",
+    "check_context",
+    "check_finite_estimate",
+    "UnreachedParameterWarning",
+]
+
+
+class DoorArguments(NamedTuple):
+    """The checked arguments of a door (sizes as ints, the estimator resolved)."""
+
+    n: int
+    seed: int | None
+    estimator: object
+    dist: D.Distribution
+    chunk_size: int | None = None
+    batch_size: int | None = None
+
+
+def estimate_grad_arguments(
+    dist_fn, params, n, estimator, seed, chunk_size, batch_size, executor
+) -> DoorArguments:
+    """Every check ``estimate_grad`` makes before drawing a sample, in one call."""
+    check_params(params)
+    n = sample_size(n)
+    seed = check_seed(seed)
+    chunk_size = positive_size(chunk_size, "chunk_size")
+    batch_size = positive_size(batch_size, "batch_size")
+    dist = build_checked(dist_fn, params)
+    estimator = check_estimator(estimator, "estimate_grad", dist=dist, executor=executor)
+    estimator.check(n)
+    return DoorArguments(n, seed, estimator, dist, chunk_size, batch_size)
+
+
+def expectation_arguments(dist, n, estimator, seed, executor) -> DoorArguments:
+    """Every check ``expectation`` makes before drawing a sample, in one call."""
+    check_distribution(dist)
+    n = sample_size(n)
+    seed = check_seed(seed)
+    estimator = check_estimator(estimator, "expectation", dist=dist, executor=executor)
+    return DoorArguments(n, seed, estimator, dist)
+
+
+def check_plan(estimator, sizes: list[int], chunk_size: int | None, context, n: int) -> None:
+    """The chunk plan and the context fit the estimator (``check_chunks``, ``check_context``)."""
+    check_chunks(estimator, sizes, chunk_size)
+    check_context(context, n)
+
+
+def _all_finite_nonzero(tensors) -> bool:
+    tensors = [t.detach().reshape(-1) for t in tensors]
+    if sum(t.numel() for t in tensors) <= 256:  # a few numbers: Python is faster than kernels
+        return all(math.isfinite(x) and x != 0 for t in tensors for x in t.tolist())
+    flat = torch.cat(tensors)
+    return bool((torch.isfinite(flat) & (flat != 0)).all())
+
+
+def check_estimate(dist, params, grads, estimator) -> None:
+    """After the estimate: refuse a non-finite gradient, warn about unreached parameters (one
+    tensor test in the common case: every component finite and non-zero)."""
+    if _all_finite_nonzero(grads.values()):
+        return
+    check_finite_estimate(grads, params, estimator)
+    warn_unreached(dist, params, grads)
+
+
+#: dtypes whose rounding makes Monte Carlo moments and scores unreliable
+_LOW_PRECISION = (torch.float16, torch.bfloat16)
+
+
+def _integer(value) -> bool:
+    return isinstance(value, Integral) and not isinstance(value, bool)
+
+
+def _low_precision(dtype, what: str) -> ParameterError:
+    return ParameterError(
+        f"{what} has dtype {dtype}; half-precision rounding (3 significant digits) corrupts "
+        "per-sample scores and the moments behind the standard errors. Fix: use float32 or "
+        "float64 parameters (e.g. .float()), and cast inside f if it must run in half precision."
+    )
+
+
+def check_params(params: Mapping[str, torch.Tensor]) -> None:
+    """Each parameter must be a float32/float64 tensor that requires grad, all on one device with
+    one dtype."""
+    if not isinstance(params, Mapping) or not params:
+        raise ParameterError(
+            "params must be a non-empty dict of name -> tensor, e.g. {'mu': torch.tensor(0.0, "
+            "requires_grad=True)}."
+        )
+    for k, p in params.items():
+        if not isinstance(p, torch.Tensor):
+            raise ParameterError(
+                f"parameter {k!r} is a {type(p).__name__}, not a torch.Tensor. Fix: "
+                f"torch.tensor({p!r}, requires_grad=True)."
+            )
+        if not p.is_floating_point():
+            raise ParameterError(
+                f"parameter {k!r} has dtype {p.dtype}; gradients need a floating tensor. Fix: "
+                f"create it with dtype=torch.float32 or float64 (e.g. {k}.float())."
+            )
+        if p.dtype in _LOW_PRECISION:
+            raise _low_precision(p.dtype, f"parameter {k!r}")
+        if not p.requires_grad:
+            raise ParameterError(
+                f"parameter {k!r} does not require grad. Fix: create it with requires_grad=True "
+                f"or call {k}.requires_grad_()."
+            )
+    kinds = {(p.dtype, p.device) for p in params.values()}
+    if len(kinds) > 1:
+        listed = ", ".join(f"{k}: {p.dtype} on {p.device}" for k, p in params.items())
+        ref_name, ref = next(iter(params.items()))
+        raise ParameterError(
+            f"the parameters mix dtypes or devices ({listed}); the per-sample scores and their "
+            f"moments need one of each. Fix: move them together, e.g. "
+            f"p.to(dtype={ref.dtype}, device='{ref.device}') like {ref_name!r}."
+        )
+
+
+def build_checked(dist_fn, params: Mapping[str, torch.Tensor]) -> D.Distribution:
+    """dist_fn(**params) for a door: a clear error when dist_fn is not callable or does not take
+    the parameters' names (and ``build_distribution``'s for invalid values or a non-Distribution)."""
+    from .model import build_distribution
+
+    if not callable(dist_fn):
+        raise ParameterError(
+            f"dist_fn must be a function from the parameters to a Distribution, got "
+            f"{type(dist_fn).__name__}. Fix: e.g. dist_fn=lambda mu: Normal(mu, 1.0); for a ready "
+            "distribution use scoregrad.expectation."
+        )
+    try:
+        return build_distribution(dist_fn, params)
+    except TypeError as e:
+        names = ", ".join(params)
+        raise ParameterError(
+            f"dist_fn(**params) failed with the parameter names {names}: {e}. Fix: name dist_fn's "
+            f"arguments like the keys of params (e.g. lambda {names}: ...)."
+        ) from e
+
+
+def as_points(x, params: Mapping[str, torch.Tensor]) -> torch.Tensor:
+    """Points to score as a tensor with a leading sample axis (lists and arrays are converted to
+    the parameters' dtype and device)."""
+    ref = next(iter(params.values()))
+    if not isinstance(x, torch.Tensor):
+        try:
+            x = torch.as_tensor(x, dtype=ref.dtype, device=ref.device)
+        except (TypeError, ValueError, RuntimeError) as e:
+            raise SupportError(
+                f"x must be a tensor of points with the sample axis first, got "
+                f"{type(x).__name__}: {e}."
+            ) from e
+    if x.dim() == 0:
+        raise SupportError(
+            "x is a single number; score takes points with a leading sample axis. Fix: pass "
+            "x.reshape(1) (or a 1-element list)."
+        )
+    return x
+
+
+def sample_size(n, what: str = "n") -> int:
+    """n as an int: a positive Python or NumPy integer (not a bool, float or string)."""
+    if not _integer(n) or int(n) < 1:
+        kind = " (a bool)" if isinstance(n, bool) else ""
+        raise SampleSizeError(
+            f"{what} must be a positive integer number of samples, got {n!r}{kind}. Fix: pass "
+            f"an int such as {what}=1000."
+        )
+    return int(n)
+
+
+def check_seed(seed) -> int | None:
+    """None, or the seed as an int (Python or NumPy integer in torch's range)."""
+    if seed is None:
+        return None
+    if not _integer(seed):
+        raise SeedError(
+            f"seed must be an integer (or None), got {seed!r} of type {type(seed).__name__}. "
+            "Fix: pass e.g. seed=0; to derive one from text use zlib.crc32(text.encode())."
+        )
+    seed = int(seed)
+    if not -(2**63) <= seed < 2**64:
+        raise SeedError(f"seed {seed} is outside torch's range [-2**63, 2**64). Fix: reduce it.")
+    return seed
+
+
+def positive_size(value, what: str) -> int | None:
+    """None, or a positive integer size (``chunk_size``, ``batch_size``)."""
+    if value is None:
+        return None
+    if not _integer(value) or int(value) < 1:
+        raise BatchSizeError(
+            f"{what} must be a positive integer number of samples (or None for the default), "
+            f"got {value!r}. Fix: e.g. {what}=4096, or leave it out."
+        )
+    return int(value)
+
+
+def check_chunks(estimator, sizes: list[int], chunk_size: int | None) -> None:
+    """Every chunk must be a size the estimator can run (whole groups, enough units for a
+    leave-one-out baseline); otherwise a BatchSizeError names the smallest chunk_size that works."""
+    if chunk_size is None:
+        return
+    for size in sorted(set(sizes)):
+        try:
+            if size < estimator.granularity:
+                raise SampleSizeError(f"it must hold whole groups of {estimator.granularity}")
+            estimator.check(size)
+        except SampleSizeError as e:
+            raise BatchSizeError(
+                f"chunk_size={chunk_size} gives chunks of {size} samples, which {estimator!r} "
+                f"cannot run ({str(e).split(' Fix:')[0].rstrip('.')}). Fix: raise chunk_size, "
+                "or leave it out for the default."
+            ) from e
+
+
+def _instance_hint(cls: type) -> str:
+    mod = cls.__module__.replace("scoregrad.", "sg.", 1)
+    if mod.startswith("sg.estimators"):
+        mod = "sg"
+    return f"{mod}.{cls.__name__}()"
+
+
+def require_instance(value, base: type, what: str, default=None):
+    """``value`` if it is an instance of ``base``; ``default`` for None; a clear error for a class
+    (not instantiated), a name, or anything else."""
+    if value is None:
+        return default
+    if isinstance(value, base):
+        return value
+    if isinstance(value, type):
+        raise EstimatorArgumentError(
+            f"{what}={value.__name__} is a class, not an instance. Fix: call it, "
+            f"{what}={_instance_hint(value)}."
+        )
+    if isinstance(value, str):
+        known = ", ".join(_instance_hint(c) for c in _subclasses(base))
+        raise EstimatorArgumentError(
+            f"{what}={value!r} is a name; scoregrad takes objects here. Fix: pass an instance, "
+            f"one of {known}."
+        )
+    raise EstimatorArgumentError(
+        f"{what} must be an instance of {base.__name__}, got {type(value).__name__} ({value!r})."
+    )
+
+
+def _subclasses(base: type) -> list[type]:
+    out, todo = [], list(base.__subclasses__())
+    while todo:
+        c = todo.pop(0)
+        if not c.__name__.startswith("_") and c.__module__.startswith("scoregrad."):
+            out.append(c)
+        todo += c.__subclasses__()
+    return out
+
+
+def resolve_estimator(estimator):
+    """The estimator to run: ``ScoreFunction()`` for None, the instance itself, or a clear error for
+    a name or a class (naming the registered class to instantiate)."""
+    from ..estimators.base import Estimator
+    from ..estimators.registry import close_names, estimator_class, registered
+    from ..estimators.score_function import ScoreFunction
+
+    if estimator is None:
+        return ScoreFunction()
+    if isinstance(estimator, Estimator):
+        return estimator
+    if isinstance(estimator, str):
+        cls = estimator_class(estimator)
+        if cls is not None:
+            fix = f"estimator={_instance_hint(cls)}"
+        else:
+            close = close_names(estimator)
+            fix = (
+                f"did you mean {' or '.join(close)}? Registered: {', '.join(registered())}"
+                if close
+                else f"registered estimators: {', '.join(registered())}"
+            )
+        raise EstimatorArgumentError(
+            f"estimator={estimator!r} is a name; the doors take an estimator object. Fix: {fix}."
+        )
+    return require_instance(estimator, Estimator, "estimator")
+
+
+def check_estimator(estimator, door: str, *, dist=None, executor=None):
+    """Resolve ``estimator`` and refuse what ``door`` cannot run correctly: a door it does not
+    declare, a distribution it does not support, an executor when it must differentiate f."""
+    estimator = resolve_estimator(estimator)
+    if door not in estimator.doors:
+        other = ", ".join(sorted(estimator.doors))
+        raise EstimatorNotApplicable(
+            f"{estimator!r} cannot run through scoregrad.{door}; it declares the door(s) {other}. "
+            f"Fix: call scoregrad.{sorted(estimator.doors)[0]}, or configure it for {door} (e.g. "
+            "a fixed control-variate coefficient)."
+        )
+    if executor is not None and estimator.needs_differentiable_f:
+        raise ExecutorError(
+            f"{estimator!r} differentiates f, which must then run in this process with its "
+            "autograd graph; an executor returns plain values. Fix: drop executor=..., or use an "
+            "estimator that only evaluates f (score_function, measure_valued, arm, disarm)."
+        )
+    if dist is not None:
+        estimator.require(dist)
+    return estimator
+
+
+def check_context(context, n: int) -> None:
+    """A context tensor for ``estimate_grad`` has one row per sample (n) or one shared row."""
+    if isinstance(context, torch.Tensor) and context.dim() >= 1 and context.shape[0] not in (1, n):
+        raise ArgumentError(
+            f"context has {context.shape[0]} rows for n={n} samples; a learned baseline needs one "
+            f"row per sample (shape ({n}, ...)) or one row shared by all (shape (1, ...)). Fix: "
+            "pass the context of each sample, in the order of the samples."
+        )
+
+
+def check_finite_estimate(grads, params, estimator) -> None:
+    """A gradient estimate that is not finite is no estimate: say why instead of returning NaN."""
+    bad = [k for k, g in grads.items() if not bool(torch.isfinite(g).all())]
+    if bad:
+        raise ParameterError(
+            f"the gradient estimate of {', '.join(repr(k) for k in bad)} is not finite with "
+            f"{estimator!r}: the per-sample terms overflowed or are undefined, as for a parameter on "
+            "the boundary of its domain (probs 0 or 1, a scale of 0), where the score ∇θ log p does "
+            "not exist. Fix: keep parameters inside their domain, e.g. Bernoulli(logits=theta) or "
+            "Normal(mu, log_sigma.exp()), and check f for overflow."
+        )
+
+
+class UnreachedParameterWarning(UserWarning):
+    """A parameter got a gradient of exactly zero because it never reaches the distribution."""
+
+
+def _held_tensors(obj, seen) -> list[torch.Tensor]:
+    if id(obj) in seen or not hasattr(obj, "__dict__"):
+        return []
+    seen.add(id(obj))
+    out = []
+    for v in vars(obj).values():
+        for item in v if isinstance(v, list | tuple) else (v,):
+            if isinstance(item, torch.Tensor):
+                out.append(item)
+            elif isinstance(item, D.Distribution | D.Transform):
+                out += _held_tensors(item, seen)
+    return out
+
+
+def warn_unreached(dist: D.Distribution, params: Mapping[str, torch.Tensor], grads) -> None:
+    """Warn about parameters whose estimated gradient is exactly zero because no tensor of
+    ``dist`` depends on them (dist_fn used ``float(p)``, ``p.item()``, ``p.detach()`` or
+    ``torch.tensor(p)``): the zero is then a broken graph, not a measurement. Free unless some
+    gradient is exactly zero."""
+    import warnings
+
+    zero = [k for k, g in grads.items() if not bool((g != 0).any())]
+    if not zero:
+        return
+    held = [t for t in _held_tensors(dist, set()) if t.requires_grad]
+    with torch.enable_grad():
+        reached = (
+            torch.autograd.grad(
+                [t.sum() for t in held], [params[k] for k in zero], allow_unused=True,
+                retain_graph=True,
+            )
+            if held
+            else [None] * len(zero)
+        )  # fmt: skip
+    for k, r in zip(zero, reached, strict=True):
+        if r is None:
+            warnings.warn(
+                f"parameter {k!r} got a gradient of exactly 0 because the distribution does not "
+                f"depend on it: dist_fn may break the graph (float({k}), {k}.item(), "
+                f"{k}.detach(), torch.tensor({k})). Fix: use {k} in torch operations inside "
+                "dist_fn; if it really does not enter the distribution, drop it from params.",
+                UnreachedParameterWarning,
+                stacklevel=3,
+            )
+
+
+def check_distribution(dist) -> D.Distribution:
+    """``dist`` must be a Distribution with float32/float64 parameters."""
+    if not isinstance(dist, D.Distribution):
+        raise DistributionError(
+            f"expectation needs a torch.distributions.Distribution, got {type(dist).__name__}. "
+            "Fix: pass e.g. Normal(mu, sigma); for a parameter dict and a builder, use "
+            "scoregrad.estimate_grad."
+        )
+    ref = distribution_reference(dist)
+    if ref is not None and ref.dtype in _LOW_PRECISION:
+        raise _low_precision(ref.dtype, f"the parameter of the {type(dist).__name__}")
+    return dist
+
+
+def distribution_reference(dist: D.Distribution) -> torch.Tensor | None:
+    """A floating tensor held by ``dist`` (or its base distribution, through any wrappers): its
+    device and dtype are the samples'. Works for any Distribution, with or without ``.mean``."""
+    from .model import _parameter_of
+
+    return _parameter_of(dist)
+
+
+def check_in_support(dist: D.Distribution, x: torch.Tensor, what: str = "x") -> None:
+    """Raise ``SupportError`` naming the first points of ``x`` (sample axis first) outside
+    ``dist.support``."""
+    try:
+        support = dist.support
+    except NotImplementedError:
+        return  # a custom distribution that declares no support
+    if support is None:
+        return
+    try:
+        inside = support.check(x)
+    except (RuntimeError, TypeError, NotImplementedError):
+        return
+    inside = torch.as_tensor(inside)
+    if bool(inside.all()):
+        return
+    bad = (~inside).reshape(x.shape[0], -1).any(1).nonzero().flatten()
+    first = int(bad[0])
+    shown = ", ".join(str(int(i)) for i in bad[:10]) + (" ..." if bad.numel() > 10 else "")
+    raise SupportError(
+        f"{int(bad.numel())} of {x.shape[0]} points of {what} lie outside the support of "
+        f"{type(dist).__name__} ({support}), at indices {shown}; the first is "
+        f"{x[first].flatten()[:4].tolist()}. Their score ∇θ log p is undefined. Fix: pass points "
+        "the distribution can produce (e.g. integers ≥ 0 for a Poisson, 0 or 1 for a Bernoulli)."
+    )
