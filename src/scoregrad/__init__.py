@@ -17,7 +17,15 @@ from .app.lazy import lazy_exports
 # --help) does not import torch until something needs it. Add new public names here.
 __getattr__, __dir__, __all__ = lazy_exports(
     __name__,
-    submodules=("baselines", "control_variates", "core", "diagnostics", "problems", "sampling"),
+    submodules=(
+        "baselines",
+        "control_variates",
+        "core",
+        "diagnostics",
+        "graphs",
+        "problems",
+        "sampling",
+    ),
     names={
         ".dice": ("magic_box",),
         ".estimate": ("GradientEstimate", "estimate_grad", "expectation", "score"),
@@ -36,6 +44,7 @@ __getattr__, __dir__, __all__ = lazy_exports(
             "ScoreFunction",
             "ARM",
             "DisARM",
+            "Enumerate",
             "VIMCO",
             "RLOO",
             "REBAR",

@@ -122,7 +122,9 @@ def test_sbn_list():
 
 
 def test_gmm_cli():
-    out = _json(runner.invoke(app, ["vi", "gmm", "--steps", "300", "--json", "-", "--no-progress"]))
+    # the graph's score method moves like the exact ELBO (slower than the Rao-Blackwell estimator
+    # with its control variate, which reached 0.11 in 300 steps): 800 steps
+    out = _json(runner.invoke(app, ["vi", "gmm", "--steps", "800", "--json", "-", "--no-progress"]))
     assert out["method"] == "score" and out["max_responsibility_gap"] < 0.2
 
 

@@ -9,6 +9,7 @@ from . import categorical_relax  # noqa: F401  (registers the Categorical REBAR/
 from .arm import ARM, DisARM
 from .arsm import ARSM
 from .base import Contributions, Estimator
+from .enumerate import Enumerate
 from .gumbel_rao import GumbelRao
 from .measure_valued import MeasureValued, register_mvd
 from .multisample import RLOO, VIMCO
@@ -27,6 +28,7 @@ __all__ = [
     "registered",
     "applicable",
     "ScoreFunction",
+    "Enumerate",
     "ARM",
     "DisARM",
     "VIMCO",

@@ -350,11 +350,17 @@ def sbn(
     list_estimators: bool = typer.Option(False, "--list", help="list estimators and exit"),
     json_path: JSON = None,
     progress: PROGRESS = True,
+    layers: int = typer.Option(
+        1, min=1, max=2, help="1: binary VAE; 2: two-layer linear SBN on the graph API"
+    ),
 ):
     """Sigmoid belief net / binary VAE with Bernoulli latents on binarised images."""
     from .data import load_dataset, subset
     from .models.sbn import ESTIMATORS, _available, evaluate, train
 
+    if layers == 2:
+        return _sbn2(estimator, data, steps, batch_size, lr, latents, test_subset, time_budget,
+                     seed, device, list_estimators, json_path, progress)  # fmt: skip
     if list_estimators:
         for k in ESTIMATORS:
             typer.echo(f"{k}{'' if _available(k) else '  (not installed)'}")
@@ -428,12 +434,44 @@ def categorical_vae(
     _emit(out, as_json, "categorical VAE")
 
 
+def _sbn2(estimator, data, steps, batch_size, lr, latents, test_subset, time_budget, seed,
+          device, list_estimators, json_path, progress):  # fmt: skip
+    """`scoregrad vi sbn --layers 2`: the two-layer linear SBN, one estimator per layer."""
+    from .data import load_dataset, subset
+    from .models.sbn2 import ESTIMATORS2, evaluate2, train2
+
+    if list_estimators:
+        for k in ESTIMATORS2:
+            typer.echo(k)
+        return
+    name = choose(Names("estimator", list(ESTIMATORS2)), estimator, "--estimator")
+    d = load_dataset(data)
+    r = train2(d, name, steps=steps, batch_size=batch_size, lr=lr, hidden=latents, seed=seed,
+               progress=progress, time_budget=time_budget, device=device)  # fmt: skip
+    xt = subset(d.test, test_subset, seed=2)
+    ev = evaluate2(r["model"], xt.to(device))
+    rows = {
+        "data": d.name,
+        "model": f"two-layer linear SBN {d.dim}-{latents}-{latents}",
+        "estimator": name,
+        "steps": r["steps"],
+        "seconds": r["seconds"],
+        "train ELBO (last 10% of steps)": r["train_elbo_last10pct"],
+        f"test ELBO ({xt.shape[0]} images)": ev["elbo"],
+        "layer 1 grad variance": r["grad_variance"]["layer1"],
+        "layer 2 grad variance": r["grad_variance"]["layer2"],
+    }
+    _emit(rows, json_path, "two-layer sigmoid belief net")
+
+
 @app.command("gmm")
 def gmm(
     ctx: typer.Context,
     method: str = typer.Option(
-        "score", help="score (Rao-Blackwellised BBVI) | exact (enumeration)"
+        "score",
+        help="score (graph, LOO per assignment) | enumerate (graph) | rao-blackwell | exact",
     ),
+    bayesian: bool = typer.Option(False, help="the means as latents too, with a Normal guide"),
     steps: int = typer.Option(1500, min=1, help="optimiser steps"),
     samples: int = typer.Option(8, min=1, help="samples of the assignments per step (score)"),
     lr: float = typer.Option(0.05, min=0, callback=finite, help="Adam learning rate"),
@@ -451,14 +489,15 @@ def gmm(
     """Gaussian mixture with discrete assignments: score-function VI vs exact enumeration."""
     from .models.gmm import fit_gmm
 
-    name = choose(Names("method", ("score", "exact")), method, "--method")
+    methods = ("score", "enumerate", "rao-blackwell", "exact")
+    name = choose(Names("method", methods), method, "--method")
     run = _Run(ctx, "gmm", out=out, resume=resume, force=force, checkpoint=checkpoint,
                keys={"samples": "n"})  # fmt: skip
     v = run.values(method=name, steps=steps, samples=samples, lr=lr, n_data=n_data, seed=seed)
     r = _guarded(run, lambda: fit_gmm(
         v["method"], steps=v["steps"], n_samples=v["samples"], lr=v["lr"], seed=v["seed"],
         n_data=v["n_data"], progress=progress, checkpoint=run.checkpoint,
-        allow_changes=allow_changes,
+        allow_changes=allow_changes, bayesian=bayesian,
     ))  # fmt: skip
     h = r.pop("history")
     r["means"] = ", ".join(f"{m:.4f}" for m in r["means"])

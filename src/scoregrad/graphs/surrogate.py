@@ -1,0 +1,128 @@
+"""The per-sample DiCE surrogate of one execution of a model, with its structure.
+
+For costs C_k and choices c with log-probabilities L_c (score-function choices only),
+
+    S_i = Σ_k magic(Σ_{c → k} L_c,i) C_k,i  +  Σ_c term_c,i,
+
+with c → k the choices cost k depends on (their plate axes aligned, ``structure.align``) and term_c
+each choice's own zero-valued term (baseline, control variate, or the gradient of an estimator
+that re-executes the downstream). The mean of S over the samples has the value of the Monte Carlo
+estimate of E[Σ_k C_k]; its gradient is the estimator (Foerster et al. 2018; Schulman et al. 2015).
+Re-executions replay the choices made before c, set c to each alternative value and draw the rest
+afresh, all alternatives in one execution with an m-times larger sample axis.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from ..dice import magic_box
+from ..errors import EstimatorNotApplicable
+from .graph import Graph, GraphError
+from .structure import Structure, align
+
+__all__ = ["Execution", "execute"]
+
+
+@dataclass
+class Execution:
+    """One execution: the per-sample ``value`` (Σ of the costs, detached) and ``surrogate`` (N,),
+    the graph, how many model evaluations were spent (samples × executions) and whether the
+    result is biased or first-order only."""
+
+    value: torch.Tensor
+    surrogate: torch.Tensor
+    graph: Graph
+    n_evals: int
+    biased: bool
+    first_order: bool
+
+
+def _run(model, graph: Graph) -> Graph:
+    out = model(graph)
+    if out is not None:
+        raise GraphError(
+            "the model returned a value; a graph model declares its costs with g.cost(name, value) "
+            "and returns None."
+        )
+    if not graph.costs:
+        raise GraphError("the model declared no cost; call g.cost(name, value) at least once.")
+    return graph
+
+
+def execute(model, n: int, causal: bool = True, plates: bool = True) -> Execution:
+    """Run ``model`` once with n samples and build its per-sample surrogate."""
+    g = _run(model, Graph(n))
+    for c in g.choices.values():
+        if c.rule.uses_score:
+            lp = c.dist.log_prob(c.value)
+            keep = 1 + len(c.plates)
+            c.log_prob = lp.sum(tuple(range(keep, lp.dim()))) if lp.dim() > keep else lp
+    s = Structure(g, causal=causal, plates=plates)
+    surrogate = None
+    value = None
+    for name, k in g.costs.items():
+        exponent = None
+        for c in (g.choices[a] for a in s.ancestors(name)):
+            if not c.rule.uses_score:
+                continue
+            t = align(c.log_prob, c.plates, k.plates, s.elementwise(c.name, name), s.order)
+            exponent = t if exponent is None else exponent + t
+        term = k.value if exponent is None else magic_box(exponent) * k.value
+        term = _per_sample(term)
+        surrogate = term if surrogate is None else surrogate + term
+        v = _per_sample(k.value.detach())
+        value = v if value is None else value + v
+    g.check_finite(value)
+    n_evals = n
+    for c in g.choices.values():
+        downstream = s.downstream(c.name).detach()
+        alt = None
+        if c.rule.needs_alternatives:
+            if c.rule.needs_separable and not s.is_separable(c.name):
+                raise EstimatorNotApplicable(
+                    f"choice {c.name!r}: {type(c.estimator).__name__} replaces every plate element "
+                    "of the choice at once, so each cost must depend on it element-wise along its "
+                    f"plates {c.plates}, and some cost does not. Use DisARM or ScoreFunction here."
+                )
+            alt_values = c.rule.alternatives(c.estimator, c)
+            alt = _alternative_downstream(model, g, c, alt_values, causal, plates)
+            n_evals += alt_values.shape[0] * n
+        surrogate = surrogate + c.rule.term(c.estimator, c, downstream, alt).to(surrogate)
+    rules = [c.rule for c in g.choices.values()]
+    return Execution(
+        value=value,
+        surrogate=surrogate,
+        graph=g,
+        n_evals=n_evals,
+        biased=any(r.biased for r in rules),
+        first_order=any(r.first_order for r in rules),
+    )
+
+
+def _per_sample(t: torch.Tensor) -> torch.Tensor:
+    return t.sum(tuple(range(1, t.dim()))) if t.dim() > 1 else t
+
+
+def _alternative_downstream(model, g: Graph, choice, alts, causal, plates) -> torch.Tensor:
+    """Σ of the costs downstream of ``choice`` with its value set to each of ``alts`` (m, N, ...):
+    one re-execution with sample axis m·N; returns (m, N, *plates), detached."""
+    m, n = alts.shape[0], g.n
+    replay = {
+        u.name: u.value.detach().repeat(m, *([1] * (u.value.dim() - 1)))
+        for u in g.choices.values()
+        if u.order < choice.order
+    }
+    replay[choice.name] = alts.reshape(m * n, *alts.shape[2:])
+    with torch.no_grad():
+        g2 = _run(model, Graph(m * n, replay=replay, rerun=True))
+    if choice.name not in g2.choices:
+        raise GraphError(
+            f"re-executing the model did not make choice {choice.name!r} again; a model must make "
+            "the same choices each time it runs (no data-dependent control flow around g.sample)."
+        )
+    d = Structure(g2, causal=causal, plates=plates).downstream(choice.name)
+    g2.check_finite(d)
+    return d.reshape(m, n, *d.shape[1:])
