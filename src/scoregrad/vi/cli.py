@@ -108,7 +108,7 @@ class _Run:
 
     def finish(self, rows: dict, history: dict, title: str, plot, json_path):
         from ..app.checkpoint import load_checkpoint
-        from .fit import plot_history
+        from .training import plot_history
 
         changes = []
         if self.checkpoint.exists():  # settings changed on resumes (--allow-changes)
@@ -228,9 +228,9 @@ def normal_normal(
     from ..baselines import LeaveOneOut
     from ..estimators.score_function import ScoreFunction
     from .elbo import PathwiseELBO, RaoBlackwellELBO, ScoreFunctionELBO
-    from .fit import fit
     from .guides import MeanFieldNormal
     from .models.normal_normal import NormalNormal
+    from .training import fit
 
     table = {
         "rao-blackwell": lambda: RaoBlackwellELBO(),

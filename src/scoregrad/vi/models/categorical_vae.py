@@ -38,7 +38,7 @@ from ...baselines import LeaveOneOut
 from ...core import seeded
 from ...errors import EstimatorNotApplicable
 from ..elbo import ScoreFunctionELBO
-from ..fit import fit
+from ..training import fit
 from .sbn import batch_objective, evaluate
 
 __all__ = ["CategoricalVAE", "RelaxableCategorical", "ESTIMATORS", "make_estimator", "train", "run"]

@@ -37,8 +37,8 @@ from ..elbo import (
     RaoBlackwellELBO,
     ScoreFunctionELBO,
 )
-from ..fit import fit
 from ..guides import MeanFieldNormal
+from ..training import fit
 
 __all__ = ["LogisticData", "LogisticRegression", "load_breast_cancer_split", "ESTIMATORS", "run"]
 

@@ -33,7 +33,7 @@ from ...core import seeded
 from ...errors import EstimatorNotApplicable
 from ...estimators.score_function import ScoreFunction
 from ..elbo import ELBOEstimator, ScoreFunctionELBO, iw_bound
-from ..fit import fit
+from ..training import fit
 
 __all__ = ["BinaryVAE", "ESTIMATORS", "make_estimator", "batch_objective", "train", "evaluate"]
 

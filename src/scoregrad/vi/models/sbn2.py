@@ -38,7 +38,7 @@ from ...core.seeding import seeded
 from ...errors import EstimatorNotApplicable
 from ...estimators import ARM, RELAX, DisARM, ScoreFunction
 from ...estimators.multisample import vimco_signals
-from ..fit import fit, gradient_variance
+from ..training import fit, gradient_variance
 
 __all__ = ["SBN2", "ESTIMATORS2", "layer_estimators", "train2", "evaluate2"]
 
