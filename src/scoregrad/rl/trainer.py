@@ -575,7 +575,9 @@ class Trainer:
     def _step_steps(self) -> dict:
         c = self.config
         t0 = time.perf_counter()
-        batch = self.collector.collect(self.policy, c.n_steps, self.generator)
+        k = self.envs.num_envs
+        n = min(c.n_steps, -(-(c.env_steps - self.env_steps) // k))  # the last batch fits
+        batch = self.collector.collect(self.policy, n, self.generator)
         stats = self.agent.update(batch, self.generator)
         dt = time.perf_counter() - t0
         self.seconds += dt
