@@ -214,7 +214,8 @@ class GaussianPolicy(_Policy):
             mean, log_std = out, self.log_std.expand_as(out)
         return mean, log_std.exp()
 
-    def dist(self, obs, memory=None):
+    def conditional(self, obs, memory=None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Mean and std of u given the state and (with ``noise_corr``) the previous step."""
         mean, std = self.mean_std(obs)
         if self.noise_corr > 0 and memory is not None:
             prev_obs, prev_u, has_prev = memory
@@ -224,13 +225,16 @@ class GaussianPolicy(_Policy):
             rho = self.noise_corr
             mean = mean + h * std * rho * eps
             std = std * (1.0 - h + h * math.sqrt(1.0 - rho**2))
-        return D.Independent(D.Normal(mean, std), 1)
+        return mean, std
+
+    def dist(self, obs, memory=None):
+        return D.Independent(D.Normal(*self.conditional(obs, memory)), 1)
 
     def sample(self, obs: torch.Tensor, generator: torch.Generator, memory=None) -> torch.Tensor:
         with torch.no_grad():
-            d = self.dist(obs, memory).base_dist
-            eps = torch.randn(d.loc.shape, generator=generator, device=d.loc.device)
-            return d.loc + d.scale * eps.to(d.loc.dtype)
+            loc, scale = self.conditional(obs, memory)  # no distribution object: one per step
+            eps = torch.randn(loc.shape, generator=generator, device=loc.device)
+            return loc + scale * eps.to(loc.dtype)
 
     def greedy(self, obs: torch.Tensor) -> torch.Tensor:
         """The mean μ(s) (the environment gets its squash)."""
