@@ -5,7 +5,10 @@ A *model* is a Python function ``model(g)`` that draws its random choices throug
 ``g.cost(name, value)``. ``g`` records the choices and costs of one execution (no module-level
 store: each execution has its own ``Graph``). Every value carries a leading *sample axis* of size
 ``g.n``: a distribution built from earlier choices already has it; one that does not depend on any
-earlier choice (a *root*) is expanded to it.
+earlier choice (a *root*) is expanded to it. Where that is inferred (a non-root choice whose batch
+shape starts with n, ``expand`` not given), the doors verify it once per call by a probe execution
+with another sample size (``surrogate.verify_sample_axis``): a batch axis that only happens to
+have size n is refused, not silently taken for the sample axis. ``expand=`` skips the probe.
 
 Structure, as in a stochastic computation graph (Schulman et al. 2015):
 
@@ -88,6 +91,8 @@ class Graph:
     choices: dict[str, Choice] = field(default_factory=dict)
     costs: dict[str, Cost] = field(default_factory=dict)
     plates: dict[str, int] = field(default_factory=dict)
+    #: choices whose leading batch axis was taken for the sample axis by its size alone
+    inferred_axis: list[str] = field(default_factory=list)
     _order: int = 0
 
     # -- declarations ----------------------------------------------------------------------------
@@ -146,6 +151,8 @@ class Graph:
         has_axis = bool(batch) and batch[0] == self.n and bool(parents)
         if expand is not None:
             has_axis = not expand
+        elif has_axis:
+            self.inferred_axis.append(name)
         if has_axis:
             return dist
         try:
@@ -178,7 +185,7 @@ class Graph:
             context: the input of a learned baseline (NVIL), e.g. the encoder's input.
             expand: force (True) or forbid (False) expanding ``dist`` over the sample axis; by
                 default a distribution whose batch shape starts with n and that has earlier
-                choices is taken to carry the sample axis already.
+                choices is taken to carry the sample axis already (verified by a probe).
         """
         from .rules import rule_for
 

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import warnings
+
 import torch
 
 from ..dice import magic_box
@@ -23,7 +25,7 @@ from ..errors import EstimatorNotApplicable
 from .graph import Graph, GraphError
 from .structure import Structure, align
 
-__all__ = ["Execution", "execute"]
+__all__ = ["Execution", "execute", "verify_sample_axis"]
 
 
 @dataclass
@@ -52,9 +54,50 @@ def _run(model, graph: Graph) -> Graph:
     return graph
 
 
-def execute(model, n: int, causal: bool = True, plates: bool = True) -> Execution:
-    """Run ``model`` once with n samples and build its per-sample surrogate."""
+#: sample sizes of the probe execution (the first that differs from n)
+PROBE_SIZES = (13, 17)
+
+
+def verify_sample_axis(model, g: Graph) -> None:
+    """Check the choices of ``g`` whose sample axis was inferred from their size: run the model
+    once more, without gradients and on a forked RNG (the caller's stream is untouched), with a
+    sample size that differs from n. A choice built from earlier choices then has the probe's
+    size first; one whose leading axis kept size n is a batch axis that only happened to match n,
+    and is refused (it would otherwise have given sample i only element i)."""
+    if not g.inferred_axis:
+        return
+    probe_n = next(k for k in PROBE_SIZES if k != g.n)
+    devices = list({c.value.device for c in g.choices.values() if c.value.device.type == "cuda"})
+    try:
+        with torch.random.fork_rng(devices=devices), torch.no_grad():
+            probe = _run(model, Graph(probe_n, rerun=True))
+    except Exception as e:  # noqa: BLE001 - any failure only means the check could not run
+        warnings.warn(
+            f"could not verify the sample axis of choices {g.inferred_axis} (a probe execution "
+            f"with n={probe_n} raised {type(e).__name__}: {e}); pass expand=False to g.sample "
+            "where a distribution already has the sample axis, expand=True where it does not.",
+            stacklevel=3,
+        )
+        return
+    wrong = [k for k in g.inferred_axis if k in probe.choices and k not in probe.inferred_axis]
+    if wrong:
+        shapes = {k: tuple(g.choices[k].dist.batch_shape) for k in wrong}
+        raise GraphError(
+            f"choice(s) {wrong} have batch shapes {shapes} whose first axis has size n={g.n} but "
+            "does not follow the sample size (with another n it stays the same), so it is a batch "
+            "axis, not the sample axis. Pass expand=True to g.sample to give them the sample axis "
+            "(or expand=False where the first axis really is the sample axis)."
+        )
+
+
+def execute(
+    model, n: int, causal: bool = True, plates: bool = True, verify: bool = True
+) -> Execution:
+    """Run ``model`` once with n samples and build its per-sample surrogate (``verify``: check
+    inferred sample axes with ``verify_sample_axis``)."""
     g = _run(model, Graph(n))
+    if verify:
+        verify_sample_axis(model, g)
     for c in g.choices.values():
         if c.rule.uses_score:
             lp = c.dist.log_prob(c.value)
