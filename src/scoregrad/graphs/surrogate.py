@@ -14,9 +14,8 @@ afresh, all alternatives in one execution with an m-times larger sample axis.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import warnings
+from dataclasses import dataclass
 
 import torch
 
