@@ -214,6 +214,7 @@ def train2(
     progress: bool = True,
     time_budget: float | None = None,
     device: str | torch.device = "cpu",
+    allow_changes: bool = False,
 ) -> dict:
     """Train the two-layer SBN with one estimator per layer (Adam); returns the model, steps,
     seconds, training ELBO of the last 10% of steps and each layer's gradient variance (mean over
@@ -246,7 +247,13 @@ def train2(
         resume=resume,
         time_budget=time_budget,
         progress=progress,
-    )
+        config={
+            "model": "sbn2", "layers": 2, "data": getattr(data, "name", "data"),
+            "estimator": estimator, "batch_size": batch_size, "hidden": hidden,
+            "device": str(device),
+        },
+        allow_changes=allow_changes,
+    )  # fmt: skip
     e = res.history["elbo"]
     k = max(1, len(e) // 10)
     variance = {}
