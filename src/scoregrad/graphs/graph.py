@@ -25,6 +25,7 @@ same model with a larger sample axis, earlier choices *replayed* and one choice 
 
 from __future__ import annotations
 
+import copy
 import math
 from dataclasses import dataclass, field
 
@@ -88,6 +89,8 @@ class Graph:
     n: int
     replay: dict[str, torch.Tensor] = field(default_factory=dict)
     rerun: bool = False
+    #: the choice replayed at relaxed values in (0, 1) (REBAR's re-execution), if any
+    relaxed: str | None = None
     choices: dict[str, Choice] = field(default_factory=dict)
     costs: dict[str, Cost] = field(default_factory=dict)
     plates: dict[str, int] = field(default_factory=dict)
@@ -262,7 +265,10 @@ class Graph:
                 f"g.log_prob({name!r}): no such choice yet; made so far: {list(self.choices)}."
             )
         c = self.choices[name]
-        lp = c.dist.log_prob(c.value)
+        dist = c.dist
+        if name == self.relaxed:  # log q at a relaxed value: the family's formula, unvalidated
+            dist = _unvalidated(dist)
+        lp = dist.log_prob(c.value)
         keep = 1 + len(c.plates)
         lp = lp.sum(tuple(range(keep, lp.dim()))) if lp.dim() > keep else lp
         return lp if c.rule.reparameterised else lp.detach()
@@ -277,3 +283,13 @@ class Graph:
             f"cost(s) {bad} have non-finite values (NaN or inf); guard logs and divisions in the "
             "model so every cost is finite on the whole support of its choices."
         )
+
+
+def _unvalidated(dist: D.Distribution) -> D.Distribution:
+    """A copy of ``dist`` (and of the distributions it wraps) that skips the support check: the
+    per-object switch, never torch's process-wide default."""
+    dist = copy.copy(dist)
+    dist._validate_args = False
+    if isinstance(getattr(dist, "base_dist", None), D.Distribution):
+        dist.base_dist = _unvalidated(dist.base_dist)
+    return dist

@@ -14,6 +14,7 @@ afresh, all alternatives in one execution with an m-times larger sample axis.
 
 from __future__ import annotations
 
+import functools
 import warnings
 from dataclasses import dataclass
 
@@ -132,6 +133,10 @@ def execute(
             alt_values = c.rule.alternatives(c.estimator, c)
             alt = _alternative_downstream(model, g, c, alt_values, causal, plates)
             n_evals += alt_values.shape[0] * n
+        elif c.rule.relaxed_downstream(c.estimator):
+            _check_relaxable(g, s, c)
+            alt = functools.partial(_relaxed_downstream, model, g, c, causal, plates)
+            n_evals += 2 * n
         surrogate = surrogate + c.rule.term(c.estimator, c, downstream, alt).to(surrogate)
     rules = [c.rule for c in g.choices.values()]
     return Execution(
@@ -166,5 +171,54 @@ def _alternative_downstream(model, g: Graph, choice, alts, causal, plates) -> to
             "the same choices each time it runs (no data-dependent control flow around g.sample)."
         )
     d = Structure(g2, causal=causal, plates=plates).downstream(choice.name)
+    g2.check_finite(d)
+    return d.reshape(m, n, *d.shape[1:])
+
+
+def _check_relaxable(g: Graph, s: Structure, choice) -> None:
+    name = type(choice.estimator).__name__
+    later = [k for k in g.choices if choice.name in s.ancestors(k)]
+    if later:
+        raise EstimatorNotApplicable(
+            f"choice {choice.name!r}: {name} with the relaxed f (REBAR) differentiates the costs "
+            f"downstream of it at relaxed values, but the choices {later} are drawn downstream of "
+            "it, and a relaxed value cannot be carried through their draws without bias. Use "
+            "RELAX() (network control), DisARM or ScoreFunction for this choice."
+        )
+    if choice.plates and not s.is_separable(choice.name):
+        raise EstimatorNotApplicable(
+            f"choice {choice.name!r}: {name} with the relaxed f relaxes every plate element at "
+            "once, so each cost must depend on it element-wise along its plates, and some cost "
+            "does not. Use RELAX() or DisARM here."
+        )
+
+
+def _relaxed_downstream(model, g: Graph, choice, causal, plates, relaxed) -> torch.Tensor:
+    """Σ of the costs downstream of ``choice`` with its value set to each of ``relaxed``
+    (m, N, ...) values in (0, 1): one re-execution with sample axis m·N, every other choice
+    replayed, with gradients (REBAR's relaxed f); returns (m, N, *plates)."""
+    m, n = relaxed.shape[0], g.n
+    replay = {
+        u.name: u.value.detach().repeat(m, *([1] * (u.value.dim() - 1)))
+        for u in g.choices.values()
+        if u.name != choice.name
+    }
+    replay[choice.name] = relaxed.reshape(m * n, *relaxed.shape[2:])
+    name = type(choice.estimator).__name__
+    try:
+        g2 = _run(model, Graph(m * n, replay=replay, rerun=True, relaxed=choice.name))
+        d = Structure(g2, causal=causal, plates=plates).downstream(choice.name)
+    except (ValueError, RuntimeError, TypeError, IndexError) as e:
+        raise EstimatorNotApplicable(
+            f"choice {choice.name!r}: {name} evaluates the costs downstream of it at relaxed "
+            f"values in (0, 1), which failed: {e}. Use RELAX() without relaxed_f, DisARM or "
+            "ScoreFunction, which only evaluate the model at its draws."
+        ) from e
+    if not d.requires_grad:
+        raise EstimatorNotApplicable(
+            f"choice {choice.name!r}: {name} needs the costs downstream of it differentiable in "
+            "its value, but they do not depend differentiably on it (a black box, or a detach). "
+            "Use RELAX() without relaxed_f, DisARM or ScoreFunction."
+        )
     g2.check_finite(d)
     return d.reshape(m, n, *d.shape[1:])
