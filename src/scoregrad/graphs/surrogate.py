@@ -54,8 +54,9 @@ def _run(model, graph: Graph) -> Graph:
     return graph
 
 
-#: sample sizes of the probe execution (the first that differs from n)
-PROBE_SIZES = (13, 17)
+#: sample sizes of the probe execution (the first that differs from n): one sample is enough, since
+#: a choice built from earlier ones then has a leading axis of 1, and a batch axis keeps its size n
+PROBE_SIZES = (1, 2)
 
 
 def verify_sample_axis(model, g: Graph) -> None:
