@@ -39,6 +39,12 @@ __getattr__, __dir__, __all__ = lazy_exports(
             "RemoteEvaluationError",
         ),
         ".core.parallel": ("Remote",),
+        ".core.prepared": (
+            "PreparedEstimate",
+            "PreparedExpectation",
+            "prepare",
+            "prepare_expectation",
+        ),
         ".estimators": (
             "Estimator",
             "ScoreFunction",

@@ -17,7 +17,6 @@ Uniform-to-sample maps (inverse CDFs) live in a registry keyed by family, like t
 
 from __future__ import annotations
 
-import contextlib
 import math
 from collections.abc import Callable, Mapping
 
@@ -238,22 +237,40 @@ class SampleModel:
 
     # -- construction -------------------------------------------------------------------------
     @classmethod
-    def expand(cls, dist_fn, params: Mapping[str, torch.Tensor], n: int) -> SampleModel:
-        # validate the parameter values once, on the unexpanded parameters (a few elements) ...
-        base = build_distribution(dist_fn, {k: p.detach() for k, p in params.items()})
-        leaves = {
-            k: p.detach().unsqueeze(0).expand(n, *p.shape).requires_grad_()
-            for k, p in params.items()
-        }
-        try:
-            # ... not again on n copies of them, nor on our own samples in log_prob
-            with validation_disabled():
+    def expand(cls, dist_fn, params: Mapping[str, torch.Tensor], n: int, expandable=None):
+        """The model for n draws of dist_fn(**params), parameters expanded over the sample axis.
+
+        ``expandable`` is what an earlier call with the same shapes found (a prepared estimate
+        remembers it): True builds only the expanded distribution, False only the plain one,
+        None tries the expanded one first. Parameter values are validated once, by torch's own
+        checks when dist_fn builds the distribution (as the user has them set; never switched
+        off for the process); only the checks of our own samples in ``log_prob`` are skipped, on
+        the objects built here (``skip_sample_checks``).
+        """
+        if expandable is None:  # a prepared dist_fn remembers what its first call found
+            expandable = getattr(dist_fn, "expandable", None)
+        leaves = None
+        if expandable is not False:
+            leaves = {
+                k: p.detach().unsqueeze(0).expand(n, *p.shape).requires_grad_()
+                for k, p in params.items()
+            }
+            try:
                 dist = dist_fn(**leaves)
-            ok = isinstance(dist, D.Distribution) and tuple(dist.batch_shape[:1]) == (n,)
-        except (ValueError, RuntimeError, IndexError, TypeError):
-            ok = False  # dist_fn does not broadcast over a leading sample axis
-        if ok:
-            return cls(dist, n, expanded=True, leaves=leaves, dist_fn=dist_fn, params=params)
+                ok = isinstance(dist, D.Distribution) and tuple(dist.batch_shape[:1]) == (n,)
+            except (ValueError, RuntimeError, IndexError, TypeError):
+                # no broadcasting over a leading sample axis, or values torch rejects: the plain
+                # build below tells them apart (a ParameterError for the values)
+                ok = False
+            if ok:
+                if hasattr(dist_fn, "expandable"):
+                    dist_fn.expandable = True
+                skip_sample_checks(dist)
+                return cls(dist, n, expanded=True, leaves=leaves, dist_fn=dist_fn, params=params)
+        base = build_distribution(dist_fn, {k: p.detach() for k, p in params.items()})
+        if expandable is None and hasattr(dist_fn, "expandable"):
+            dist_fn.expandable = False  # valid values, so it was the broadcasting that failed
+        skip_sample_checks(base)
         return cls(base, n, expanded=False, dist_fn=dist_fn, params=params)
 
     @classmethod
@@ -354,20 +371,20 @@ def build_distribution(dist_fn, params: Mapping[str, torch.Tensor]) -> D.Distrib
     return dist
 
 
-@contextlib.contextmanager
-def validation_disabled():
-    """Switch off torch.distributions' argument validation for distributions built inside.
-
-    torch keeps this switch on the Distribution class (as Pyro's ``validation_enabled`` does, we
-    flip it for the duration and restore it): used where the values were already validated, or
-    where the checks cannot run (under vmap).
-    """
-    prev = D.Distribution._validate_args
-    D.Distribution.set_default_validate_args(False)
-    try:
-        yield
-    finally:
-        D.Distribution.set_default_validate_args(prev)
+def skip_sample_checks(dist: D.Distribution) -> D.Distribution:
+    """Switch off torch's sample validation in ``log_prob`` on ``dist`` and the distributions it
+    wraps, per object (an instance attribute; the class default, which is process-wide, is never
+    touched). Used where the points are the model's own samples, or where the data-dependent
+    check cannot run (under vmap); the parameter values were validated when it was built."""
+    todo, seen = [dist], set()
+    while todo:
+        d = todo.pop()
+        if id(d) in seen:
+            continue
+        seen.add(id(d))
+        d._validate_args = False
+        todo += [v for v in vars(d).values() if isinstance(v, D.Distribution)]
+    return dist
 
 
 def vmap_score(dist_fn, params: Mapping[str, torch.Tensor], x: torch.Tensor):
@@ -376,8 +393,11 @@ def vmap_score(dist_fn, params: Mapping[str, torch.Tensor], x: torch.Tensor):
 
     p0 = {k: p.detach() for k, p in params.items()}
 
-    def logp(p, xi):
-        return dist_fn(**p).log_prob(xi).sum()
+    build_distribution(dist_fn, p0)  # the values, validated once outside vmap
 
-    with validation_disabled():  # data-dependent checks cannot run under vmap
-        return vmap(grad(logp), in_dims=(None, 0))(p0, x)
+    def logp(p, xi):
+        # the parameters are not batched, so torch's parameter checks run (and pass); the check
+        # of the batched point would be data-dependent control flow, so it is skipped per object
+        return skip_sample_checks(dist_fn(**p)).log_prob(xi).sum()
+
+    return vmap(grad(logp), in_dims=(None, 0))(p0, x)
