@@ -39,6 +39,7 @@ __getattr__, __dir__, __all__ = lazy_exports(
             "RemoteEvaluationError",
         ),
         ".core.parallel": ("Remote",),
+        ".core.family": ("Family",),
         ".core.prepared": (
             "PreparedEstimate",
             "PreparedExpectation",

@@ -7,6 +7,8 @@
   workers, retries and how to rebuild a dead pool, so a killed worker loses nothing.
 * ``prepared``: ``prepare`` / ``prepare_expectation``, the doors' one implementation: checks,
   estimator and chunk plan settled once per call site, then called with new values.
+* ``family``: ``Family``, a dist_fn naming a torch family (optionally from unconstrained values):
+  its declared chain rule gives per-sample scores without an autograd pass.
 * ``result``: ``GradientEstimate`` and the unit moments behind it.
 * ``stats``: numerically stable moments (shifted sums, Chan's streaming merge).
 * ``chunks``: chunk planning that bounds memory for any n.
@@ -22,6 +24,7 @@ reaches into its modules' private names.
 
 from .chunks import CHUNK_ELEMENTS, CHUNK_ELEMENTS_ACCELERATOR, chunk_sizes, unit_means
 from .evaluate import Evaluator, as_values
+from .family import Family
 from .loo import excluding_own_block, loo_coefficient, loo_mean, loo_regress
 from .model import (
     SampleModel,
@@ -53,6 +56,7 @@ __all__ = [
     "register_score",
     "sum_trailing",
     "map_batches",
+    "Family",
     "PreparedEstimate",
     "PreparedExpectation",
     "prepare",

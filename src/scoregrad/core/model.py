@@ -159,18 +159,28 @@ register_icdf(D.Poisson)(_scipy_icdf(_poisson_ppf))
 # --- closed-form scores with respect to a family's own parameters -----------------------------
 
 _SCORES: dict[type, Callable] = {}
+_AS_GIVEN: dict[type, frozenset[str]] = {}
 
 
-def register_score(family: type):
+def register_score(family: type, as_given: tuple[str, ...] = ()):
     """Register x ↦ [(parameter tensor, ∂ log p(x)/∂ parameter), ...] for `family` (elementwise,
     shaped like each parameter tensor). Used by ``SampleModel.score`` to skip the backward pass
-    through ``log_prob``; families without one use autograd on ``log_prob``."""
+    through ``log_prob``; families without one use autograd on ``log_prob``. ``as_given`` names
+    the constructor arguments that the family stores as passed (up to broadcasting), so a score
+    with respect to its attribute is one with respect to the argument (not Categorical's logits,
+    which it normalises); ``Family`` needs that to skip autograd altogether."""
 
     def deco(fn):
         _SCORES[family] = fn
+        _AS_GIVEN[family] = frozenset(as_given)
         return fn
 
     return deco
+
+
+def scored_as_given(family: type) -> frozenset[str]:
+    """The arguments of ``family`` whose closed-form score is the score of the argument itself."""
+    return _AS_GIVEN.get(family, frozenset())
 
 
 def _natural_scores(dist: D.Distribution, x: torch.Tensor):
@@ -178,13 +188,13 @@ def _natural_scores(dist: D.Distribution, x: torch.Tensor):
     return None if fn is None else fn(dist, x)
 
 
-@register_score(D.Normal)
+@register_score(D.Normal, as_given=("loc", "scale"))
 def _normal_score(d, x):
     z = (x - d.loc) / d.scale
     return [(d.loc, (z / d.scale).detach()), (d.scale, ((z * z - 1.0) / d.scale).detach())]
 
 
-@register_score(D.Bernoulli)
+@register_score(D.Bernoulli, as_given=("logits", "probs"))
 def _bernoulli_score(d, x):
     if d._param is d.__dict__.get("logits"):
         return [(d.logits, (x - torch.sigmoid(d.logits)).detach())]
@@ -200,17 +210,17 @@ def _categorical_score(d, x):
     return [(d.probs, (onehot / d.probs).detach())]
 
 
-@register_score(D.Poisson)
+@register_score(D.Poisson, as_given=("rate",))
 def _poisson_score(d, x):
     return [(d.rate, (x / d.rate - 1.0).detach())]
 
 
-@register_score(D.Exponential)
+@register_score(D.Exponential, as_given=("rate",))
 def _exponential_score(d, x):
     return [(d.rate, (1.0 / d.rate - x).detach())]
 
 
-@register_score(D.Gamma)
+@register_score(D.Gamma, as_given=("concentration", "rate"))
 def _gamma_score(d, x):
     a, b = d.concentration, d.rate
     return [
@@ -249,6 +259,9 @@ class SampleModel:
         """
         if expandable is None:  # a prepared dist_fn remembers what its first call found
             expandable = getattr(dist_fn, "expandable", None)
+        declared = getattr(dist_fn, "declares_chain_rule", None)
+        if declared is not None and declared(params):
+            expandable = False  # it declares the chain rule: scores need no expanded model
         leaves = None
         if expandable is not False:
             leaves = {
@@ -351,7 +364,22 @@ class SampleModel:
             }
         if self.dist_fn is None:
             raise RuntimeError("score() needs a model built with SampleModel.expand")
+        if not create_graph:
+            natural = _natural_scores(self.dist, x)
+            if natural is not None:
+                grads = self.pullback(natural)
+                if grads is not None:
+                    return grads
         return vmap_score(self.dist_fn, self.params, x)
+
+    def pullback(self, pairs) -> dict[str, torch.Tensor] | None:
+        """Per-sample gradients w.r.t. the user's parameters from per-sample gradients w.r.t. the
+        distribution's own tensors, by the chain rule its ``dist_fn`` declares (``Family``);
+        None when it declares none (or it does not apply)."""
+        declared = getattr(self.dist_fn, "pullback", None)
+        if declared is None or self.expanded:
+            return None
+        return declared(self.dist, pairs, self.params, self.n)
 
 
 def build_distribution(dist_fn, params: Mapping[str, torch.Tensor]) -> D.Distribution:

@@ -57,6 +57,11 @@ class PreparedDistFn:
     def __call__(self, **params) -> D.Distribution:
         return self.dist_fn(**params)
 
+    def __getattr__(self, name):  # what dist_fn declares (a Family's pullback) shows through
+        if name == "dist_fn":
+            raise AttributeError(name)
+        return getattr(self.dist_fn, name)
+
 
 def _signature(params) -> tuple | None:
     """What a preparation depends on: names, shapes, dtypes, devices and requires_grad."""

@@ -66,7 +66,8 @@ class GradientEstimate:
 
 @dataclass
 class Moments:
-    """Means and standard errors (float64) of the value and of each gradient, over ``units``."""
+    """Means and standard errors of the value and of each gradient, over ``units`` (float64, or
+    the units' own dtype for a few units, where one var_mean is exact enough)."""
 
     value: torch.Tensor
     value_stderr: torch.Tensor
@@ -76,9 +77,9 @@ class Moments:
     per_sample: dict[str, torch.Tensor] | None = None
 
 
-#: below this many numbers, one chunk's moments are taken from a single concatenated tensor
-#: (fewest tensor operations); above it, tensor by tensor (no extra copy)
-_CONCAT_BELOW = 2**16
+#: up to this many units, the moments come from one var_mean (fewest operations; torch's Welford
+#: loop is exact enough there, and slow for many rows)
+_FEW_UNITS = 64
 
 
 def chunk_moments(c, params, keep: bool) -> Moments:
@@ -90,11 +91,16 @@ def chunk_moments(c, params, keep: bool) -> Moments:
     m = units_v.shape[0]
     per_sample = {k: u.detach() for k, u in units_g.items()} if keep else None
     widths = [1] + [params[k].numel() for k in names]
-    # one pass over a concatenation on accelerators (kernel launches dominate there) and for small
-    # chunks; tensor by tensor on the CPU for large ones (no extra copy)
-    if m * sum(widths) <= _CONCAT_BELOW or units_v.device.type != "cpu":
+    # one pass over a concatenation on accelerators (kernel launches dominate there) and for a few
+    # units; tensor by tensor on the CPU otherwise (no copy, and column reductions of a
+    # concatenation are strided)
+    if m <= _FEW_UNITS or units_v.device.type != "cpu":
         flat = torch.cat([units_v.reshape(m, 1)] + [units_g[k].reshape(m, -1) for k in names], 1)
-        mean, se = moments(flat)
+        if m <= _FEW_UNITS:  # one reduction in the units' dtype: a float64 round trip adds nothing
+            var, mean = torch.var_mean(flat.detach(), dim=0, correction=0)
+            se = (var / (m - 1)).sqrt() if m > 1 else torch.full_like(var, float("nan"))
+        else:
+            mean, se = moments(flat)
         means, ses = mean.split(widths), se.split(widths)
         return Moments(
             means[0][0], ses[0][0], dict(zip(names, means[1:])), dict(zip(names, ses[1:])), m,
