@@ -2,7 +2,10 @@
 
 ``Trainer(TrainConfig(env_id="CartPole-v1", baseline="loo"), out_dir="runs/x").train()`` collects
 batches of episodes (``scoregrad.rl.rollout``), updates the policy with REINFORCE
-(``scoregrad.rl.agent``) and writes under ``out_dir``:
+(``scoregrad.rl.agent``) and writes under ``out_dir``; with ``batch="steps"`` it collects step
+batches (``scoregrad.rl.steps``) and updates with GAE (``scoregrad.rl.gae_agent``) instead.
+``TrainConfig.for_env(env_id, ...)`` starts from the shipped defaults (``scoregrad.rl.defaults``).
+Files:
 
 * ``episodes.csv``: one row per episode (return, length, cumulative env steps, wall time);
 * ``log.jsonl``: one JSON object per update (loss, entropy, gradient norm, mean return, steps/s);
