@@ -301,7 +301,8 @@ class PreparedExpectation:
         self._ref = None
         if _first is not None:
             self._check(_first[0], _dist_signature(_first[0]), already=True)
-        Evaluator(f)  # refuses an f that is not callable, before any sample is drawn
+        if f is not None or _first is not None:  # (None: f comes with each call)
+            Evaluator(f)  # refuses an f that is not callable, before any sample is drawn
 
     def _check(self, dist, signature, already=False) -> None:
         if not already:
@@ -320,8 +321,15 @@ class PreparedExpectation:
         self._signature = signature
 
     def __call__(
-        self, dist: D.Distribution, *, seed: int | None = None, context: torch.Tensor | None = None
+        self,
+        dist: D.Distribution,
+        *,
+        seed: int | None = None,
+        context: torch.Tensor | None = None,
+        f: Callable | None = None,
     ) -> torch.Tensor:
+        """The surrogate for ``dist``; ``f`` replaces the prepared f for this call (a training loop
+        whose f closes over the step's minibatch)."""
         signature = _dist_signature(dist)
         if signature is None or signature != self._signature:
             if self.strict and self._signature is not None:
@@ -332,7 +340,7 @@ class PreparedExpectation:
         seed = args.check_seed(seed)
         ref = self._ref
         evaluator = Evaluator(
-            self.f, executor=self.executor, item_shape=self.item_shape,
+            self.f if f is None else f, executor=self.executor, item_shape=self.item_shape,
             dtype=None if ref is None else ref.dtype, device=None if ref is None else ref.device,
             defer_checks=not self.estimator.stateful,
         )  # fmt: skip
