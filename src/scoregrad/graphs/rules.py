@@ -293,7 +293,7 @@ class PairRule(ChoiceRule):
         u, b, b_tilde = choice.state
         logits = choice.base.logits
         f_b, f_bt = downstream, alternatives[0]
-        g = estimator._logit_grad(u, b, b_tilde, logits.detach(), f_b, f_bt)
+        g = estimator.logit_grad(u, b, b_tilde, logits.detach(), f_b, f_bt)
         return _sum_rest(g * (logits - logits.detach()), 1)
 
 
@@ -342,11 +342,11 @@ class MeasureValuedRule(ChoiceRule):
     first_order: bool = True
 
     def check(self, estimator, dist):
-        estimator._rule(dist)
+        estimator.weak_derivative(dist)
 
     def _parts(self, estimator, choice):
         if choice.state is None:
-            rule = estimator._rule(choice.dist)
+            rule = estimator.weak_derivative(choice.dist)
             base = choice.base
             values = {k: getattr(base, k).detach() for k in rule.params}
             for k, v in values.items():
