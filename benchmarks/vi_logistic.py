@@ -22,8 +22,8 @@ from pathlib import Path
 import torch
 
 from scoregrad.errors import ScoregradError
-from scoregrad.vi.fit import plot_comparison
 from scoregrad.vi.models.logistic import ESTIMATORS, available, run
+from scoregrad.vi.training import plot_comparison
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -32,8 +32,8 @@ def shared_trajectory_variance(args) -> dict:
     """Variance of every estimator at the same parameters: along the pathwise run's trajectory,
     every ``grad_var_every`` steps, ``grad_var_repeats`` draws each (same minibatch per step)."""
     from scoregrad.vi import MeanFieldNormal, PathwiseELBO, fit
-    from scoregrad.vi.fit import gradient_variance
     from scoregrad.vi.models.logistic import LogisticRegression, load_breast_cancer_split
+    from scoregrad.vi.training import gradient_variance
 
     data = load_breast_cancer_split(seed=0)
     model = LogisticRegression(data, batch_size=args.batch_size, seed=args.seed)

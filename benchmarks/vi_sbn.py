@@ -27,7 +27,6 @@ from pathlib import Path
 import torch
 
 from scoregrad.vi.data import load_dataset, subset
-from scoregrad.vi.fit import gradient_variance, plot_comparison
 from scoregrad.vi.models.sbn import (
     ESTIMATORS,
     _available,
@@ -36,6 +35,7 @@ from scoregrad.vi.models.sbn import (
     make_estimator,
     train,
 )
+from scoregrad.vi.training import gradient_variance, plot_comparison
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "binarized-mnist" / "binarized_mnist.npz"

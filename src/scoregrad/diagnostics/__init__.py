@@ -1,8 +1,9 @@
-"""Tools built on the estimators: side-by-side comparison, the catalogue of problems with exact
-answers, the demo and their plots. ``scoregrad compare`` and ``scoregrad demo`` live here."""
+"""Tools built on the estimators: side-by-side comparison (``comparison.py``), the catalogue of
+problems with exact answers, the demo and their plots. ``scoregrad compare`` and ``scoregrad demo``
+live here. Names are imported on first use, so ``scoregrad compare --help`` needs no torch."""
 
-from . import problems
-from .compare import *  # noqa: F403
-from .compare import __all__ as _compare_all
+from ..app.lazy import lazy_exports
 
-__all__ = ["problems", *_compare_all]
+__getattr__, __dir__, _listed = lazy_exports(
+    __name__, submodules=("problems",), star=(".comparison",)
+)

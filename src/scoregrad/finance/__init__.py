@@ -8,54 +8,33 @@ pathwise and mixed estimators, with standard errors, validated against closed fo
 0.02
 """
 
-from . import closed_form, models, parameters, paths, payoffs, run
-from .closed_form import GREEKS
-from .greeks import GREEK_NAMES, GreeksResult, PathControlVariate, estimate_greeks, exact_greeks
-from .models import GBM, GBMPaths, Heston, HestonPaths, Merton, MertonPaths, Model
-from .payoffs import (
-    ArithmeticAsian,
-    AssetDigital,
-    Barrier,
-    Call,
-    CashDigital,
-    Custom,
-    GeometricAsian,
-    Lookback,
-    Payoff,
-    Put,
-)
-from .run import GreeksConfig, run_greeks
+from ..app.lazy import lazy_exports
 
-__all__ = [
-    "closed_form",
-    "models",
-    "parameters",
-    "paths",
-    "payoffs",
-    "run",
-    "GreeksConfig",
-    "run_greeks",
-    "GREEKS",
-    "GREEK_NAMES",
-    "GreeksResult",
-    "PathControlVariate",
-    "estimate_greeks",
-    "exact_greeks",
-    "GBM",
-    "GBMPaths",
-    "Heston",
-    "HestonPaths",
-    "Merton",
-    "MertonPaths",
-    "Model",
-    "ArithmeticAsian",
-    "AssetDigital",
-    "Barrier",
-    "Call",
-    "CashDigital",
-    "Custom",
-    "GeometricAsian",
-    "Lookback",
-    "Payoff",
-    "Put",
-]
+__getattr__, __dir__, __all__ = lazy_exports(
+    __name__,
+    submodules=("closed_form", "models", "parameters", "paths", "payoffs", "run"),
+    names={
+        ".run": ("GreeksConfig", "run_greeks"),
+        ".closed_form": ("GREEKS",),
+        ".greeks": (
+            "GREEK_NAMES",
+            "GreeksResult",
+            "PathControlVariate",
+            "estimate_greeks",
+            "exact_greeks",
+        ),
+        ".models": ("GBM", "GBMPaths", "Heston", "HestonPaths", "Merton", "MertonPaths", "Model"),
+        ".payoffs": (
+            "ArithmeticAsian",
+            "AssetDigital",
+            "Barrier",
+            "Call",
+            "CashDigital",
+            "Custom",
+            "GeometricAsian",
+            "Lookback",
+            "Payoff",
+            "Put",
+        ),
+    },
+)

@@ -22,8 +22,8 @@ from pathlib import Path
 import typer
 
 from ..app.cli import FORCE, JSON, SEED, choose, finite
-from .greeks import DEFAULT_GREEKS, GREEK_NAMES
-from .run import PAYOFF_NAMES, GreeksConfig, run_greeks
+from .greeks.names import DEFAULT_GREEKS, GREEK_NAMES
+from .names import MODEL_NAMES, PAYOFF_NAMES
 
 
 def _fmt(v, digits=5):
@@ -147,12 +147,11 @@ def register(app: typer.Typer) -> None:
         from ..app.names import Names
         from ..app.runs import claim_output_file
         from .greeks import METHODS
-        from .models import MODELS
-        from .run import parse_floats
+        from .run import GreeksConfig, parse_floats, run_greeks
 
         checks = {
             "--payoff": (payoff, Names("payoff", PAYOFF_NAMES)),
-            "--model": (model, Names("model", list(MODELS))),
+            "--model": (model, Names("model", MODEL_NAMES)),
             "--method": (method, Names("method", [*METHODS, "all"])),
             "--sampler": (sampler, Names("sampler", ("iid", "antithetic", "qmc"))),
             "--cv": (cv, Names("control variate", ("none", "terminal", "geometric"))),

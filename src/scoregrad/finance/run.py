@@ -22,6 +22,7 @@ from ..errors import ParameterError
 from .greeks import DEFAULT_GREEKS, GREEK_NAMES, METHODS, estimate_greeks, exact_greeks
 from .greeks import pathwise_problem as _pw_problem
 from .models import MODELS
+from .names import PAYOFF_NAMES
 from .payoffs import (
     ArithmeticAsian,
     AssetDigital,
@@ -34,17 +35,6 @@ from .payoffs import (
 )
 
 __all__ = ["GreeksConfig", "PAYOFF_NAMES", "build_payoff", "parse_floats", "run_greeks"]
-
-PAYOFF_NAMES = (
-    "call",
-    "put",
-    "cash-digital",
-    "asset-digital",
-    "barrier",
-    "asian",
-    "geometric-asian",
-    "lookback",
-)
 
 
 @dataclass

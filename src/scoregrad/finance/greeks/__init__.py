@@ -27,24 +27,16 @@ The modules: ``names`` (the Greeks and their parameters), ``result`` (``GreeksRe
 True
 """
 
-from .control import PathControlVariate, geometric_asian_cv, terminal_price_cv
-from .estimate import estimate_greeks
-from .exact import closed_form, exact_greeks, register_closed_form
-from .names import DEFAULT_GREEKS, GREEK_NAMES, METHODS
-from .pathwise import pathwise_problem
-from .result import GreeksResult
+from ...app.lazy import lazy_exports
 
-__all__ = [
-    "DEFAULT_GREEKS",
-    "GREEK_NAMES",
-    "METHODS",
-    "GreeksResult",
-    "PathControlVariate",
-    "closed_form",
-    "estimate_greeks",
-    "exact_greeks",
-    "geometric_asian_cv",
-    "pathwise_problem",
-    "register_closed_form",
-    "terminal_price_cv",
-]
+__getattr__, __dir__, __all__ = lazy_exports(
+    __name__,
+    names={
+        ".names": ("DEFAULT_GREEKS", "GREEK_NAMES", "METHODS"),
+        ".result": ("GreeksResult",),
+        ".control": ("PathControlVariate", "geometric_asian_cv", "terminal_price_cv"),
+        ".exact": ("closed_form", "exact_greeks", "register_closed_form"),
+        ".estimate": ("estimate_greeks",),
+        ".pathwise": ("pathwise_problem",),
+    },
+)

@@ -25,8 +25,8 @@ from ...app.names import Names
 from ...baselines import LeaveOneOut, MovingAverage, NoBaseline
 from ...estimators.score_function import ScoreFunction
 from ..elbo import ScoreFunctionELBO, check_support
-from ..fit import fit
 from ..guides import BetaGuide
+from ..training import fit
 
 __all__ = ["BetaBernoulli", "fit_beta_bernoulli", "steps_to_converge", "first_within"]
 

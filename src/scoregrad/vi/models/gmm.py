@@ -32,8 +32,8 @@ from ...core import seeded
 from ...errors import ScoregradError
 from ...estimators import Enumerate, Pathwise, ScoreFunction
 from ..elbo import RaoBlackwellELBO
-from ..fit import fit
 from ..guides import MeanFieldCategorical
+from ..training import fit
 
 __all__ = ["GaussianMixture", "BayesianGaussianMixture", "fit_gmm"]
 

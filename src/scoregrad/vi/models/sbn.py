@@ -33,7 +33,7 @@ from ...core import seeded
 from ...errors import EstimatorNotApplicable
 from ...estimators.score_function import ScoreFunction
 from ..elbo import ELBOEstimator, ScoreFunctionELBO, iw_bound
-from ..fit import fit
+from ..training import fit
 
 __all__ = ["BinaryVAE", "ESTIMATORS", "make_estimator", "batch_objective", "train", "evaluate"]
 
@@ -269,7 +269,8 @@ def train(
         progress=progress,
         callback=None if callback is None else (lambda step, h: callback(step, model, batch)),
         config={
-            "model": "sbn", "data": getattr(data, "name", "data"), "estimator": estimator,
+            "model": "sbn", "layers": 1, "data": getattr(data, "name", "data"),
+            "estimator": estimator,
             "batch_size": batch_size, "nonlinear": nonlinear, "z_dim": z_dim,
             "device": str(device),
         },

@@ -6,8 +6,8 @@ import torch
 
 import scoregrad as sg
 from scoregrad.vi import MeanFieldNormal, ScoreFunctionELBO, fit, plot_history
-from scoregrad.vi.fit import make_schedule
 from scoregrad.vi.models.normal_normal import NormalNormal
+from scoregrad.vi.training import make_schedule
 
 
 def _setup():
