@@ -38,7 +38,8 @@ class GradientEstimate:
     Attributes: ``value`` and ``value_stderr`` (0-d tensors); ``grad`` and ``stderr`` (dicts keyed
     like ``params``, each shaped like its parameter); ``n`` samples drawn; ``n_evals`` evaluations
     of f; ``n_units`` independent units behind the standard errors; ``estimator`` (its repr);
-    ``seconds`` (wall time); ``per_sample`` (unit-level gradient terms, when asked for).
+    ``seconds`` (wall time); ``per_sample`` (unit-level gradient terms, when asked for);
+    ``auto`` (with ``estimator="auto"``: the ``AutoReport`` of the choice, its pilot and cost).
     """
 
     value: torch.Tensor
@@ -51,6 +52,7 @@ class GradientEstimate:
     estimator: str = ""
     seconds: float = 0.0
     per_sample: dict[str, torch.Tensor] | None = field(default=None, repr=False)
+    auto: object | None = field(default=None, repr=False)
 
     @property
     def variance_per_sample(self) -> dict[str, torch.Tensor]:
@@ -98,7 +100,8 @@ def estimate_grad(
         dist_fn: builds any ``torch.distributions.Distribution`` from the parameters.
         params: name -> floating tensor with ``requires_grad``; gradients come back keyed alike.
         n: number of samples.
-        estimator: defaults to ``ScoreFunction()`` (no baseline).
+        estimator: defaults to ``ScoreFunction()`` (no baseline); ``"auto"`` lets a pilot choose
+            (``Auto``; n is then a budget of evaluations of f).
         seed: makes the draw reproducible without touching the caller's RNG state.
         chunk_size: samples per chunk; by default chosen so memory stays bounded (n = 10⁸ works).
         executor: evaluate f in batches on any ``concurrent.futures.Executor`` (same result).
@@ -152,6 +155,7 @@ def estimate_grad(
         estimator=repr(estimator),
         seconds=seconds,
         per_sample=per_sample if return_per_sample else None,
+        auto=estimator.report,
     )
 
 
@@ -242,6 +246,8 @@ def expectation(
     gradient too, as in a VAE's decoder. With ``item_shape`` = dist.batch_shape[:k], f returns
     (n, *item_shape) values (e.g. one per data point); the result is the sum over items of each
     item's expectation, and baselines act per item (leave-one-out across the n samples of an item).
+    ``estimator="auto"`` lets a pilot choose (``Auto``: pass an ``Auto()`` object you keep across
+    steps, so it remembers its choice; its ``report`` says what it chose).
 
     >>> import torch, scoregrad as sg
     >>> from torch.distributions import Poisson
