@@ -156,8 +156,9 @@ def test_expectation_door_is_unbiased():
     g = torch.stack(grads)
     p = torch.sigmoid(theta.detach())
     exact = p * (1 - p) * ((1 - 0.3) ** 2 - 0.3**2)
-    z = (g.mean(0) - exact) / (g.std(0) / len(grads) ** 0.5)
-    assert bool((z.abs() < 4.42).all()), z
+    se = g.std(0) / len(grads) ** 0.5
+    # |z| < 4.42, or equal up to rounding where the choice is exact (measure-valued: se = 0)
+    assert bool(((g.mean(0) - exact).abs() < 4.42 * se + 1e-12).all()), (g.mean(0), exact, se)
 
 
 def test_state_round_trip_in_a_training_loop():

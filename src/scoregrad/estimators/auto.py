@@ -53,6 +53,7 @@ from dataclasses import dataclass, field
 
 import torch
 
+from ..core.seeding import seeded
 from ..errors import ArgumentError, EstimatorNotApplicable, SampleSizeError, ScoregradError
 from .base import Estimator
 from .registry import registered
@@ -172,10 +173,12 @@ class _Pilot:
         d_i = |g_i - ḡ|², v = weight · Σ d_i / (m - 1), se(v)/v ≈ sd(d) / (mean(d) √m)."""
         x = torch.cat(self.rows)
         m = x.shape[0]
-        d = ((x - x.mean(0)) ** 2).sum(1)
+        mean = x.mean(0)
+        d = ((x - mean) ** 2).sum(1)
         v = float(d.sum()) / (m - 1) * self.weight
-        if v == 0.0:
-            return 0.0, 0.0
+        floor = 1e-12 * float((mean**2).sum()) * self.weight  # rounding: an exact estimator
+        if v <= floor:
+            return floor, 0.0
         # at least the Gaussian value √(2/m): a few rows understate heavy tails
         return v, max(float(d.std()) / float(d.mean()), math.sqrt(2.0)) / math.sqrt(m)
 
@@ -334,7 +337,7 @@ class Auto(Estimator):
         cands, skipped = self._options(
             dist, "estimate_grad", self._f_differentiable(evaluator, dist), evaluator.executor
         )
-        budget = int(self.pilot_share * n)
+        budget = int(self.pilot_share * 0.98 * n) - (evaluator.n_evals - start)
         report = self._choose(
             cands, skipped, dist, budget,
             lambda est: _down(est, (n - budget) / est.evals_per_unit(dist)), run, evaluator,
@@ -376,17 +379,21 @@ class Auto(Estimator):
                 "or differentiable=True if f is differentiable torch code."
             )
         reference = next((c for c in cands if self._is_reference(c)), None)
-        pilots, share = [], budget // len(cands)
+        pilots = []
         for est in cands:
             e, lo, final = est.evals_per_unit(dist), _smallest_units(est), final_units(est)
-            rows = row_units(est) if row_units else est.granularity
-            pilot = _Pilot(est, e, lo, final, rows)
+            pilot = _Pilot(est, e, lo, final, row_units(est) if row_units else est.granularity)
             if lo is None or final is None or final < lo:
                 skipped[repr(est)] = "the budget is too small for it"
-            elif share < 2 * e * pilot.min_round:
-                skipped[repr(est)] = f"the pilot's share ({share} evaluations) is too small for it"
             else:
                 pilots.append(pilot)
+        # round 0 gives every candidate its minimum rows; the costliest go first if it cannot
+        pilots.sort(key=lambda p: (p.estimator is not reference, p.evals_per_unit * p.min_round))
+        while pilots and sum(p.evals_per_unit * p.min_round for p in pilots) > budget:
+            dropped = pilots.pop()
+            skipped[repr(dropped.estimator)] = (
+                f"the pilot's {budget} evaluations are too few for it"
+            )
         if len(pilots) < 2:
             usable = [c for c in cands if final_units(c)]
             fallback = reference if reference in usable else (pilots[0].estimator if pilots else
@@ -395,21 +402,26 @@ class Auto(Estimator):
             return AutoReport(repr(fallback), "too small a budget for a pilot: the default",
                               self.cost, rows, skipped)  # fmt: skip
         ref_pilot = next((p for p in pilots if p.estimator is reference), None)
-        spent = 0
+        # equal units per candidate and round, doubling: about ROUNDS rounds fill the budget
+        base = budget / ((2**ROUNDS - 1) * sum(p.evals_per_unit for p in pilots))
+        spent, device = 0, evaluator.device
         for r in range(64):
             alive = [p for p in pilots if p.alive]
-            part = budget * 2**r / (2**ROUNDS - 1) if r < ROUNDS else budget - spent
-            part = min(part, budget - spent)
-            plan = [
-                (p, max(_down(p.estimator, part / len(alive) / p.evals_per_unit) or 0, p.min_round))
-                for p in alive
-            ]
-            if not plan or sum(u * p.evals_per_unit for p, u in plan) > budget - spent:
+            left = budget - spent
+            want = base * 2**r
+            if sum(max(want, p.min_round) * p.evals_per_unit for p in alive) > left:
+                want = left / sum(p.evals_per_unit for p in alive)  # the last round: what is left
+            plan = [(p, max(_down(p.estimator, want) or 0, p.min_round)) for p in alive]
+            if not plan or sum(u * p.evals_per_unit for p, u in plan) > left:
                 break
+            # common random numbers: every candidate of a round starts from the same seed, so
+            # estimators that draw alike (the score-function family) see the same samples
+            seed = int(torch.randint(0, 2**62, (1,)))
             for p, units in plan:
                 before, t0 = evaluator.n_evals, time.process_time()
                 try:
-                    rows, weight = run(p, units)
+                    with seeded(seed, device):
+                        rows, weight = run(p, units)
                 except EstimatorNotApplicable as e:  # e.g. pathwise on a piecewise-constant f
                     p.alive, p.status = False, f"refused: {str(e).split('. ')[0]}"
                 else:
@@ -439,18 +451,24 @@ class Auto(Estimator):
             return (0.0 if ja == jb else math.inf if ja == 0.0 else -math.inf), 0.0
         return math.log(jb) - math.log(ja), math.hypot(ra, rb)
 
+    def _eliminate(self, pilots) -> dict:
+        """Drop the candidates clearly worse than the best; the scores."""
+        scores = self._scores(pilots)
+        if scores:
+            best = min(scores, key=lambda p: scores[p][0])
+            for p, s in scores.items():
+                gap, se = self._log_gap(scores[best], s)
+                if p is not best and gap > self.z * se:
+                    p.alive, p.status = False, "eliminated"
+        return scores
+
     def _settle(self, pilots, ref_pilot) -> bool:
         """Drop clearly worse candidates; True when the race is decided."""
         if any(p.alive and p.n_rows < ELIM_ROWS for p in pilots):
             return False
-        scores = self._scores(pilots)
+        scores = self._eliminate(pilots)
         if not scores:
             return True
-        best = min(scores, key=lambda p: scores[p][0])
-        for p, s in scores.items():
-            gap, se = self._log_gap(scores[best], s)
-            if p is not best and gap > self.z * se:
-                p.alive, p.status = False, "eliminated"
         alive = [p for p in scores if p.alive]
         pick, tol = self._pick(scores, ref_pilot), math.log(self.tolerance)
         # decided when the pick is, with confidence, within the tolerance of every survivor
@@ -469,6 +487,7 @@ class Auto(Estimator):
         return min(alive, key=lambda p: scores[p][0])
 
     def _decide(self, pilots, ref_pilot, skipped) -> AutoReport:
+        self._eliminate(pilots)  # the budget is spent: judge with the rows there are
         scores = self._scores(pilots)
         if scores:
             pick = self._pick(scores, ref_pilot)
@@ -510,11 +529,12 @@ class Auto(Estimator):
         """Pilot calls of each candidate's surrogate; rows are their gradients with respect to
         the tensors ``dist`` holds, each the mean of the call's units."""
         self._probed = None
+        start, t0 = evaluator.n_evals, time.process_time()
         inputs = _dist_tensors(dist)
         cands, skipped = self._options(
             dist, "expectation", self._f_differentiable(evaluator, dist), evaluator.executor
         )
-        budget = int(self.pilot_share * n * self.revisit_every)
+        budget = int(self.pilot_share * n * self.revisit_every) - (evaluator.n_evals - start)
         share = budget // max(1, len(cands))
 
         def per_call(est):  # the door's size, or smaller so that MIN_CALLS calls fit the share
@@ -541,7 +561,6 @@ class Auto(Estimator):
                 rows.append(torch.cat(flat) if flat else torch.zeros(1))
             return torch.stack(rows), size
 
-        start, t0 = evaluator.n_evals, time.process_time()
         report = self._choose(
             cands, skipped, dist, budget, lambda est: _down(est, n / est.evals_per_unit(dist)), run,
             evaluator,
