@@ -203,3 +203,13 @@ def test_compare_auto_cli(tmp_path):
     data = json.loads((tmp_path / "c.json").read_text())
     assert len(data["choices"]["auto"]) == 2
     assert {r["estimator"] for r in data["rows"]} == {"score_function", "disarm", "auto"}
+
+
+def test_docs_example_runs():
+    import re
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[2] / "docs" / "estimators.md").read_text()
+    section = text.split('## Letting a pilot choose: `estimator="auto"`', 1)[1]
+    block = re.search(r"```python\n(.*?)```", section, flags=re.S).group(1)
+    exec(compile(block, "docs/estimators.md", "exec"), {})

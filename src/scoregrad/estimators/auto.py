@@ -8,12 +8,14 @@ estimators (REBAR, RELAX) learn across calls, so a pilot of a few units says lit
 are left out. For a candidate k the pilot measures
 
     v_k = tr Cov(ĝ_unit)   (variance per unit, from the pilot's own per-unit contributions)
-    c_k = cost per unit    (CPU seconds, fitted as a + b·m over the pilot's batch sizes m, or
+    c_k = cost per unit    (CPU seconds of the last round, at least the cheapest candidate's
+                            seconds per evaluation × its evaluations per unit, since small calls'
+                            overheads amortise in the final run but f's cost does not; or
                             evaluations of f per unit with ``cost="evals"``)
 
 and the final estimate's variance × cost is v_k c_k whatever the budget (the work-normalised
-variance of Glynn & Whitt 1992). The pilot is a race (successive elimination): rounds of growing
-size, after each a candidate whose log(v c) is clearly above the best one's (by ``z`` standard
+variance of Glynn & Whitt 1992). The pilot is a race (successive elimination) with common random
+numbers (each round's candidates start from one seed): rounds of equal, doubling units, after each a candidate whose log(v c) is clearly above the best one's (by ``z`` standard
 errors of the log ratio, from the fourth moments of the units) is dropped; it stops when one is left,
 when the leader is within ``tolerance`` of every survivor with that confidence, or when its budget
 (``pilot_share`` of the run) is spent. The plain score function, the doors' default, is kept unless
