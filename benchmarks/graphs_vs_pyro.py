@@ -60,7 +60,7 @@ def graph_model(m: SBN2, x, est1, est2):
         g.cost("x", -D.Bernoulli(logits=m.dec1(z1)).log_prob(x).sum(-1), plates=data)
         g.cost("q1", g.log_prob("z1"), plates=data)
         q2 = D.Bernoulli(logits=m.enc2(z1))
-        z2 = g.sample("z2", q2, est2, plates=data)
+        z2 = g.sample("z2", q2, est2, plates=data, expand=False)  # built from z1: no probe
         lp = D.Bernoulli(logits=m.dec2(z2)).log_prob(z1).sum(-1)
         lp = lp + D.Bernoulli(logits=m.prior).log_prob(z2).sum(-1)
         g.cost("z", g.log_prob("z2") - lp, plates=data)

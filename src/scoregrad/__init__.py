@@ -39,6 +39,13 @@ __getattr__, __dir__, __all__ = lazy_exports(
             "RemoteEvaluationError",
         ),
         ".core.parallel": ("Remote",),
+        ".core.family": ("Family",),
+        ".core.prepared": (
+            "PreparedEstimate",
+            "PreparedExpectation",
+            "prepare",
+            "prepare_expectation",
+        ),
         ".estimators": (
             "Estimator",
             "ScoreFunction",

@@ -35,3 +35,45 @@ def test_closed_form_scores_match_autograd(name):
     for k in params:
         assert fast[k].shape == (9, *shapes[k])
         assert torch.allclose(fast[k], slow[k].detach(), atol=1e-12), k
+
+
+def test_no_process_wide_validation_switch():
+    """Threads estimating gradients never turn torch's argument validation off for another thread:
+    Normal(0, -1) built meanwhile is always refused, and the default is unchanged afterwards."""
+    import threading
+
+    import scoregrad as sg
+
+    default = D.Distribution._validate_args
+    stop = threading.Event()
+    failures: list[BaseException] = []
+
+    def estimate():
+        mu = torch.zeros(2, requires_grad=True)
+        prepared = sg.prepare(lambda x: x.sum(-1), lambda mu: D.Normal(mu, 1.0), {"mu": mu}, n=16)
+        try:
+            while not stop.is_set():
+                sg.estimate_grad(lambda x: x.sum(-1), lambda mu: D.Normal(mu, 1.0), {"mu": mu}, 16)
+                prepared({"mu": mu})
+                sg.expectation(lambda x: x.sum(-1), D.Normal(mu, 1.0), 16).backward()
+        except BaseException as e:  # noqa: BLE001  reported below
+            failures.append(e)
+
+    workers = [threading.Thread(target=estimate) for _ in range(4)]
+    for w in workers:
+        w.start()
+    accepted = 0
+    try:
+        for _ in range(2000):
+            try:
+                D.Normal(0.0, -1.0)
+                accepted += 1
+            except ValueError:
+                pass
+    finally:
+        stop.set()
+        for w in workers:
+            w.join()
+    assert not failures, failures
+    assert accepted == 0
+    assert D.Distribution._validate_args is default

@@ -136,3 +136,18 @@ def test_relaxation_is_labelled_biased():
             p.model(sg.GumbelSoftmax(0.5), sg.GumbelSoftmax(0.5)), p.params, n=64, seed=0
         )
     assert "biased" in est.estimator
+
+
+def test_rebar_on_the_last_choice_in_a_plate_and_after_a_continuous_one():
+    """REBAR (the relaxed f as control) where no random choice lies downstream of its choice:
+    the graph re-executes the costs at the relaxed values, with gradients."""
+    _check(Plated(), sg.DisARM(), sg.REBAR(), n=2048, seed=2)
+    _check(Continuous(), sg.Pathwise(), sg.REBAR(), n=2048, seed=3)
+    _check(Continuous(), sg.ScoreFunction(LeaveOneOut()), sg.RELAX(relaxed_f=True), n=2048)
+
+
+def test_rebar_refuses_what_it_cannot_relax():
+    with pytest.raises(sg.EstimatorNotApplicable, match="drawn downstream"):
+        _check(Chain(), sg.REBAR(), sg.DisARM(), n=64)
+    with pytest.raises(sg.EstimatorNotApplicable, match="differentiabl|failed"):
+        _check(Chain(), sg.DisARM(), sg.REBAR(), n=64)  # c2 is a NumPy black box

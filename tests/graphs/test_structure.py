@@ -159,3 +159,47 @@ def test_seed_leaves_the_callers_rng_alone():
     ch = Chain()
     sg.graphs.expectation(ch.model(sg.DisARM(), sg.DisARM()), n=8, seed=3)
     assert bool((torch.random.get_rng_state() == before).all())
+
+
+def _second_choice_model(a, b, expand=None):
+    """z2's logits are a parameter vector of length 6, not built from z1: with n = 6 its first
+    axis looks like the sample axis by size alone."""
+
+    def model(g):
+        z1 = g.sample("z1", Bernoulli(logits=a))
+        z2 = g.sample("z2", Bernoulli(logits=b), expand=expand)
+        g.cost("c", z1.sum(-1) + z2.sum(-1))
+
+    return model
+
+
+def test_a_batch_axis_of_size_n_is_not_taken_for_the_sample_axis():
+    a = torch.zeros(1, requires_grad=True)
+    b = torch.linspace(-1, 1, 6).requires_grad_()
+    with pytest.raises(sg.ScoregradError, match="expand=True"):
+        sg.graphs.expectation(_second_choice_model(a, b), n=6, seed=0)
+    with pytest.raises(sg.ScoregradError, match="batch axis"):
+        sg.graphs.estimate_grad(_second_choice_model(a, b), {"b": b}, n=6, seed=0)
+    # declared, it is right: E[Σ z2] = Σ σ(b), d/db = σ'(b); at another n no question arises
+    est = sg.graphs.estimate_grad(_second_choice_model(a, b, expand=True), {"b": b}, n=6000, seed=1)
+    assert_close_in_se(est.grad["b"], torch.sigmoid(b) * (1 - torch.sigmoid(b)), est.stderr["b"])
+    sg.graphs.expectation(_second_choice_model(a, b), n=7, seed=0)
+
+
+def test_an_inferred_sample_axis_that_is_right_passes_the_probe():
+    a = torch.zeros(1, requires_grad=True)
+    calls = []
+
+    def model(g):
+        calls.append(g.n)
+        z1 = g.sample("z1", Bernoulli(logits=a))
+        z2 = g.sample("z2", Bernoulli(logits=z1 - 0.5))  # (n, 1): built from z1
+        g.cost("c", (z1 + z2).sum(-1))
+
+    before = torch.random.get_rng_state()
+    loss = sg.graphs.expectation(model, n=13, seed=0)
+    assert calls == [13, 1]  # the probe ran once, with a single sample
+    assert bool((torch.random.get_rng_state() == before).all())
+    calls.clear()
+    again = sg.graphs.expectation(model, n=13, seed=0)
+    assert float(again) == float(loss)  # the probe does not move the seeded stream

@@ -75,8 +75,10 @@ def test_elbo_gradient_unbiased_through_relaxable_guide(make):
     assert_close_in_se(reps.mean(0), exact, reps.std(0) / math.sqrt(reps.shape[0]), "ELBO grad")
 
 
-def test_cli_sub_command():
+def test_cli_sub_command(tmp_path, monkeypatch):
     import json
+
+    monkeypatch.chdir(tmp_path)  # the default run folder goes to ./runs
 
     from typer.testing import CliRunner
 

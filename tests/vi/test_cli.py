@@ -193,3 +193,30 @@ def test_allow_changes_is_applied_and_logged(tmp_path):
     record = json.loads((out / "run.json").read_text())
     assert record["changes"][-1]["options"] == ["--lr 0.01 (saved 0.05)"]
     assert record["status"] == "finished"
+
+
+def test_two_layer_sbn_and_categorical_vae_keep_their_runs(tmp_path):
+    """The commands added on the graph API and the categorical zoo follow the run-folder contract:
+    a finished run is never overwritten, --resume keeps the saved settings (layers included) and
+    extends the budget only when asked, a changed setting is refused by name."""
+    cases = {
+        "sbn": ["vi", "sbn", "--layers", "2", "--latents", "6", "--test-subset", "10"],
+        "cat": ["vi", "categorical-vae", "--latents", "2", "--classes", "3", "--budget", "4",
+                "--iw-samples", "0", "--test-subset", "10"],
+    }  # fmt: skip
+    for key, argv in cases.items():
+        out = tmp_path / key
+        first = _json(runner.invoke(app, [*argv, "--steps", "3", "--out", str(out), "--no-progress",
+                                          "--json", "-"]))  # fmt: skip
+        assert first["steps"] == 3 and (out / "checkpoint.pt").exists()
+        again = runner.invoke(app, [*argv, "--steps", "3", "--out", str(out), "--no-progress"])
+        assert again.exit_code == 2 and "never overwrites" in again.output
+        resumed = _json(runner.invoke(app, ["vi", argv[1], "--resume", str(out), "--steps", "5",
+                                            "--no-progress", "--json", "-"]))  # fmt: skip
+        assert resumed["steps"] == 5 and resumed.get("model") == first.get("model")
+        changed = runner.invoke(app, ["vi", argv[1], "--resume", str(out), "--lr", "0.5",
+                                      "--no-progress"])  # fmt: skip
+        assert changed.exit_code == 2 and "--lr 0.5" in changed.output
+        assert "Traceback" not in changed.output
+    bad = runner.invoke(app, ["vi", "sbn", "--layers", "2", "--nonlinear", "--no-progress"])
+    assert bad.exit_code == 2 and "linear" in bad.output

@@ -5,6 +5,11 @@
 * ``evaluate``: ``Evaluator`` calls the user's f, converts and checks its output, counts evaluations.
 * ``parallel``: evaluating f through any ``concurrent.futures.Executor``; ``Remote`` declares
   workers, retries and how to rebuild a dead pool, so a killed worker loses nothing.
+* ``prepared``: ``prepare`` / ``prepare_expectation``, the doors' one implementation: checks,
+  estimator and chunk plan settled once per call site, then called with new values.
+* ``family``: ``Family``, a dist_fn naming a torch family (optionally from unconstrained values):
+  its declared chain rule gives per-sample scores without an autograd pass.
+* ``result``: ``GradientEstimate`` and the unit moments behind it.
 * ``stats``: numerically stable moments (shifted sums, Chan's streaming merge).
 * ``chunks``: chunk planning that bounds memory for any n.
 * ``seeding``: seeds that never touch the caller's RNG state.
@@ -19,6 +24,7 @@ reaches into its modules' private names.
 
 from .chunks import CHUNK_ELEMENTS, CHUNK_ELEMENTS_ACCELERATOR, chunk_sizes, unit_means
 from .evaluate import Evaluator, as_values
+from .family import Family
 from .loo import excluding_own_block, loo_coefficient, loo_mean, loo_regress
 from .model import (
     SampleModel,
@@ -29,6 +35,8 @@ from .model import (
     sum_trailing,
 )
 from .parallel import Remote, RemoteStats, map_batches
+from .prepared import PreparedEstimate, PreparedExpectation, prepare, prepare_expectation
+from .result import GradientEstimate
 from .seeding import seeded
 from .shapes import broadcast_rows
 from .state import snapshot
@@ -48,6 +56,12 @@ __all__ = [
     "register_score",
     "sum_trailing",
     "map_batches",
+    "Family",
+    "PreparedEstimate",
+    "PreparedExpectation",
+    "prepare",
+    "prepare_expectation",
+    "GradientEstimate",
     "Remote",
     "RemoteStats",
     "seeded",

@@ -60,6 +60,7 @@ __all__ = [
     "check_context",
     "check_finite_estimate",
     "UnreachedParameterWarning",
+    "held_tensors",
 ]
 
 
@@ -89,12 +90,16 @@ def estimate_grad_arguments(
     return DoorArguments(n, seed, estimator, dist, chunk_size, batch_size)
 
 
-def expectation_arguments(dist, n, estimator, seed, executor) -> DoorArguments:
-    """Every check ``expectation`` makes before drawing a sample, in one call."""
-    check_distribution(dist)
+def expectation_arguments(dist, n, estimator, seed, executor, with_dist=True) -> DoorArguments:
+    """Every check ``expectation`` makes before drawing a sample, in one call (without the
+    distribution's when ``with_dist`` is false: a prepared expectation checks it at its call)."""
+    if with_dist:
+        check_distribution(dist)
     n = sample_size(n)
     seed = check_seed(seed)
-    estimator = check_estimator(estimator, "expectation", dist=dist, executor=executor)
+    estimator = check_estimator(
+        estimator, "expectation", dist=dist if with_dist else None, executor=executor
+    )
     return DoorArguments(n, seed, estimator, dist)
 
 
@@ -104,21 +109,36 @@ def check_plan(estimator, sizes: list[int], chunk_size: int | None, context, n: 
     check_context(context, n)
 
 
-def _all_finite_nonzero(tensors) -> bool:
+def _all_finite_nonzero(tensors, flags=()) -> bool:
+    """Whether every element of ``tensors`` is finite and non-zero and every device flag is true:
+    one host sync for all of them."""
     tensors = [t.detach().reshape(-1) for t in tensors]
-    if sum(t.numel() for t in tensors) <= 256:  # a few numbers: Python is faster than kernels
-        return all(math.isfinite(x) and x != 0 for t in tensors for x in t.tolist())
+    on_cpu = all(t.device.type == "cpu" for t in tensors)
+    if on_cpu and sum(t.numel() for t in tensors) <= 256:  # a few numbers: Python beats kernels
+        if not all(math.isfinite(x) and x != 0 for t in tensors for x in t.tolist()):
+            return False
+        return all(bool(f) for f in flags)
     flat = torch.cat(tensors)
-    return bool((torch.isfinite(flat) & (flat != 0)).all())
+    ok = (torch.isfinite(flat) & (flat != 0)).all()
+    if flags:
+        ok = torch.stack([ok, *flags]).all()
+    return bool(ok)
 
 
-def check_estimate(dist, params, grads, estimator) -> None:
-    """After the estimate: refuse a non-finite gradient, warn about unreached parameters (one
-    tensor test in the common case: every component finite and non-zero)."""
-    if _all_finite_nonzero(grads.values()):
+def check_estimate(dist, params, grads, estimator, evaluator=None) -> None:
+    """After the estimate: refuse non-finite values of f (checks the ``evaluator`` deferred) and a
+    non-finite gradient, warn about unreached parameters. One host sync in the common case (every
+    component finite and non-zero). ``dist`` is the distribution, or a function that builds it
+    (only needed when a gradient is exactly zero)."""
+    flags = evaluator.finite_flags() if evaluator is not None else ()
+    if _all_finite_nonzero(grads.values(), flags):
+        if evaluator is not None:
+            evaluator.finish(known_finite=True)
         return
+    if evaluator is not None:
+        evaluator.finish()
     check_finite_estimate(grads, params, estimator)
-    warn_unreached(dist, params, grads)
+    warn_unreached(dist() if callable(dist) else dist, params, grads)
 
 
 #: dtypes whose rounding makes Monte Carlo moments and scores unreliable
@@ -393,7 +413,9 @@ class UnreachedParameterWarning(UserWarning):
     """A parameter got a gradient of exactly zero because it never reaches the distribution."""
 
 
-def _held_tensors(obj, seen) -> list[torch.Tensor]:
+def held_tensors(obj, seen=None) -> list[torch.Tensor]:
+    """The tensors a distribution holds, through wrapped distributions and transforms."""
+    seen = set() if seen is None else seen
     if id(obj) in seen or not hasattr(obj, "__dict__"):
         return []
     seen.add(id(obj))
@@ -403,7 +425,7 @@ def _held_tensors(obj, seen) -> list[torch.Tensor]:
             if isinstance(item, torch.Tensor):
                 out.append(item)
             elif isinstance(item, D.Distribution | D.Transform):
-                out += _held_tensors(item, seen)
+                out += held_tensors(item, seen)
     return out
 
 
@@ -417,7 +439,7 @@ def warn_unreached(dist: D.Distribution, params: Mapping[str, torch.Tensor], gra
     zero = [k for k, g in grads.items() if not bool((g != 0).any())]
     if not zero:
         return
-    held = [t for t in _held_tensors(dist, set()) if t.requires_grad]
+    held = [t for t in held_tensors(dist, set()) if t.requires_grad]
     with torch.enable_grad():
         reached = (
             torch.autograd.grad(

@@ -44,6 +44,7 @@ class Evaluator:
         batch_size: int | None = None,
         item_shape: tuple[int, ...] = (),
         watch: dict[str, torch.Tensor] | None = None,
+        defer_checks: bool = False,
     ):
         if not callable(f):
             raise FunctionOutputError(
@@ -60,6 +61,10 @@ class Evaluator:
         self.value_dtype: torch.dtype | None = None
         self.watch = watch  # parameters f must not use directly (estimate_grad's)
         self._probed = False
+        # with defer_checks, finiteness is recorded as device flags and checked once in finish()
+        # (one host sync per call instead of one per evaluation); only for callers that keep no
+        # state from the values before finish() runs
+        self._pending: list[tuple[torch.Tensor, torch.Tensor]] | None = [] if defer_checks else None
 
     def __call__(
         self, x: torch.Tensor, differentiable: bool = False, keep_graph: bool = False
@@ -93,6 +98,7 @@ class Evaluator:
             device=self.device,
             keep_graph=differentiable or keep_graph,
             item_shape=self.item_shape,
+            defer=self._pending,
         )
         self.value_dtype = (
             values.dtype
@@ -101,6 +107,24 @@ class Evaluator:
         )
         self.n_evals += n
         return values
+
+    def finite_flags(self) -> list[torch.Tensor]:
+        """The deferred finiteness flags (0-d booleans on the values' device) not yet checked."""
+        return [flag for _, flag in self._pending or ()]
+
+    def finish(self, known_finite: bool = False) -> None:
+        """Raise the named error for non-finite values of f that were deferred (one host sync for
+        all of them; none when the caller has already checked ``finite_flags``)."""
+        pending, self._pending = self._pending, ([] if self._pending is not None else None)
+        if not pending or known_finite:
+            return
+        if len(pending) == 1:
+            ok = bool(pending[0][1])
+        else:
+            ok = bool(torch.stack([flag for _, flag in pending]).all())
+        if not ok:
+            for values, _ in pending:
+                check_finite_values(values)
 
     def _probe(self, x: torch.Tensor) -> None:
         """Evaluate f on one sample here: refuse the executor if f's output needs grad."""
@@ -141,12 +165,13 @@ def check_not_using(out, params: dict[str, torch.Tensor], what: str = "f") -> No
 
 
 def as_values(
-    out, n: int, *, dtype=None, device=None, keep_graph: bool = False, item_shape=()
+    out, n: int, *, dtype=None, device=None, keep_graph: bool = False, item_shape=(), defer=None
 ) -> torch.Tensor:
     """f's output as a float tensor of shape (n, *item_shape), or a FunctionOutputError.
 
     The result's dtype is the wider of f's own floating dtype and ``dtype`` (never narrower than
-    what f computed); booleans become ``dtype``, other integers float64.
+    what f computed); booleans become ``dtype``, other integers float64. With a list ``defer`` the
+    finiteness check is appended to it as (values, device flag) instead of run here.
     """
     if out is None:
         raise FunctionOutputError(
@@ -182,17 +207,27 @@ def as_values(
     target = v.dtype if dtype is None else torch.promote_types(v.dtype, dtype)
     if target != v.dtype or (device is not None and v.device != device):
         v = v.to(dtype=target, device=device or v.device)
-    if not bool(torch.isfinite(v).all()):
-        bad = ~torch.isfinite(v)
-        idx = bad.reshape(n, -1).any(1).nonzero().flatten()
-        shown = ", ".join(str(int(i)) for i in idx[:10]) + (" ..." if idx.numel() > 10 else "")
-        raise FunctionOutputError(
-            f"f returned non-finite values (NaN or inf) for {int(idx.numel())} of {n} samples, at "
-            f"indices {shown}; first bad value {v[idx[0]].flatten()[:4].tolist()}. Fix f so it is "
-            "finite on the whole support of the distribution (clip, or guard log/division), or "
-            "change the distribution so those samples cannot occur."
-        )
+    if defer is not None:
+        defer.append((v, torch.isfinite(v).all()))
+    else:
+        check_finite_values(v)
     return v
+
+
+def check_finite_values(v: torch.Tensor) -> None:
+    """Raise a FunctionOutputError naming the samples (axis 0) where f's values are not finite."""
+    if bool(torch.isfinite(v).all()):
+        return
+    n = v.shape[0]
+    bad = ~torch.isfinite(v)
+    idx = bad.reshape(n, -1).any(1).nonzero().flatten()
+    shown = ", ".join(str(int(i)) for i in idx[:10]) + (" ..." if idx.numel() > 10 else "")
+    raise FunctionOutputError(
+        f"f returned non-finite values (NaN or inf) for {int(idx.numel())} of {n} samples, at "
+        f"indices {shown}; first bad value {v[idx[0]].flatten()[:4].tolist()}. Fix f so it is "
+        "finite on the whole support of the distribution (clip, or guard log/division), or "
+        "change the distribution so those samples cannot occur."
+    )
 
 
 def _complex(dtype) -> FunctionOutputError:

@@ -17,7 +17,6 @@ Uniform-to-sample maps (inverse CDFs) live in a registry keyed by family, like t
 
 from __future__ import annotations
 
-import contextlib
 import math
 from collections.abc import Callable, Mapping
 
@@ -160,18 +159,28 @@ register_icdf(D.Poisson)(_scipy_icdf(_poisson_ppf))
 # --- closed-form scores with respect to a family's own parameters -----------------------------
 
 _SCORES: dict[type, Callable] = {}
+_AS_GIVEN: dict[type, frozenset[str]] = {}
 
 
-def register_score(family: type):
+def register_score(family: type, as_given: tuple[str, ...] = ()):
     """Register x ↦ [(parameter tensor, ∂ log p(x)/∂ parameter), ...] for `family` (elementwise,
     shaped like each parameter tensor). Used by ``SampleModel.score`` to skip the backward pass
-    through ``log_prob``; families without one use autograd on ``log_prob``."""
+    through ``log_prob``; families without one use autograd on ``log_prob``. ``as_given`` names
+    the constructor arguments that the family stores as passed (up to broadcasting), so a score
+    with respect to its attribute is one with respect to the argument (not Categorical's logits,
+    which it normalises); ``Family`` needs that to skip autograd altogether."""
 
     def deco(fn):
         _SCORES[family] = fn
+        _AS_GIVEN[family] = frozenset(as_given)
         return fn
 
     return deco
+
+
+def scored_as_given(family: type) -> frozenset[str]:
+    """The arguments of ``family`` whose closed-form score is the score of the argument itself."""
+    return _AS_GIVEN.get(family, frozenset())
 
 
 def _natural_scores(dist: D.Distribution, x: torch.Tensor):
@@ -179,13 +188,13 @@ def _natural_scores(dist: D.Distribution, x: torch.Tensor):
     return None if fn is None else fn(dist, x)
 
 
-@register_score(D.Normal)
+@register_score(D.Normal, as_given=("loc", "scale"))
 def _normal_score(d, x):
     z = (x - d.loc) / d.scale
     return [(d.loc, (z / d.scale).detach()), (d.scale, ((z * z - 1.0) / d.scale).detach())]
 
 
-@register_score(D.Bernoulli)
+@register_score(D.Bernoulli, as_given=("logits", "probs"))
 def _bernoulli_score(d, x):
     if d._param is d.__dict__.get("logits"):
         return [(d.logits, (x - torch.sigmoid(d.logits)).detach())]
@@ -201,17 +210,17 @@ def _categorical_score(d, x):
     return [(d.probs, (onehot / d.probs).detach())]
 
 
-@register_score(D.Poisson)
+@register_score(D.Poisson, as_given=("rate",))
 def _poisson_score(d, x):
     return [(d.rate, (x / d.rate - 1.0).detach())]
 
 
-@register_score(D.Exponential)
+@register_score(D.Exponential, as_given=("rate",))
 def _exponential_score(d, x):
     return [(d.rate, (1.0 / d.rate - x).detach())]
 
 
-@register_score(D.Gamma)
+@register_score(D.Gamma, as_given=("concentration", "rate"))
 def _gamma_score(d, x):
     a, b = d.concentration, d.rate
     return [
@@ -238,22 +247,43 @@ class SampleModel:
 
     # -- construction -------------------------------------------------------------------------
     @classmethod
-    def expand(cls, dist_fn, params: Mapping[str, torch.Tensor], n: int) -> SampleModel:
-        # validate the parameter values once, on the unexpanded parameters (a few elements) ...
-        base = build_distribution(dist_fn, {k: p.detach() for k, p in params.items()})
-        leaves = {
-            k: p.detach().unsqueeze(0).expand(n, *p.shape).requires_grad_()
-            for k, p in params.items()
-        }
-        try:
-            # ... not again on n copies of them, nor on our own samples in log_prob
-            with validation_disabled():
+    def expand(cls, dist_fn, params: Mapping[str, torch.Tensor], n: int, expandable=None):
+        """The model for n draws of dist_fn(**params), parameters expanded over the sample axis.
+
+        ``expandable`` is what an earlier call with the same shapes found (a prepared estimate
+        remembers it): True builds only the expanded distribution, False only the plain one,
+        None tries the expanded one first. Parameter values are validated once, by torch's own
+        checks when dist_fn builds the distribution (as the user has them set; never switched
+        off for the process); only the checks of our own samples in ``log_prob`` are skipped, on
+        the objects built here (``skip_sample_checks``).
+        """
+        if expandable is None:  # a prepared dist_fn remembers what its first call found
+            expandable = getattr(dist_fn, "expandable", None)
+        declared = getattr(dist_fn, "declares_chain_rule", None)
+        if declared is not None and declared(params):
+            expandable = False  # it declares the chain rule: scores need no expanded model
+        leaves = None
+        if expandable is not False:
+            leaves = {
+                k: p.detach().unsqueeze(0).expand(n, *p.shape).requires_grad_()
+                for k, p in params.items()
+            }
+            try:
                 dist = dist_fn(**leaves)
-            ok = isinstance(dist, D.Distribution) and tuple(dist.batch_shape[:1]) == (n,)
-        except (ValueError, RuntimeError, IndexError, TypeError):
-            ok = False  # dist_fn does not broadcast over a leading sample axis
-        if ok:
-            return cls(dist, n, expanded=True, leaves=leaves, dist_fn=dist_fn, params=params)
+                ok = isinstance(dist, D.Distribution) and tuple(dist.batch_shape[:1]) == (n,)
+            except (ValueError, RuntimeError, IndexError, TypeError):
+                # no broadcasting over a leading sample axis, or values torch rejects: the plain
+                # build below tells them apart (a ParameterError for the values)
+                ok = False
+            if ok:
+                if hasattr(dist_fn, "expandable"):
+                    dist_fn.expandable = True
+                skip_sample_checks(dist)
+                return cls(dist, n, expanded=True, leaves=leaves, dist_fn=dist_fn, params=params)
+        base = build_distribution(dist_fn, {k: p.detach() for k, p in params.items()})
+        if expandable is None and hasattr(dist_fn, "expandable"):
+            dist_fn.expandable = False  # valid values, so it was the broadcasting that failed
+        skip_sample_checks(base)
         return cls(base, n, expanded=False, dist_fn=dist_fn, params=params)
 
     @classmethod
@@ -334,7 +364,22 @@ class SampleModel:
             }
         if self.dist_fn is None:
             raise RuntimeError("score() needs a model built with SampleModel.expand")
+        if not create_graph:
+            natural = _natural_scores(self.dist, x)
+            if natural is not None:
+                grads = self.pullback(natural)
+                if grads is not None:
+                    return grads
         return vmap_score(self.dist_fn, self.params, x)
+
+    def pullback(self, pairs) -> dict[str, torch.Tensor] | None:
+        """Per-sample gradients w.r.t. the user's parameters from per-sample gradients w.r.t. the
+        distribution's own tensors, by the chain rule its ``dist_fn`` declares (``Family``);
+        None when it declares none (or it does not apply)."""
+        declared = getattr(self.dist_fn, "pullback", None)
+        if declared is None or self.expanded:
+            return None
+        return declared(self.dist, pairs, self.params, self.n)
 
 
 def build_distribution(dist_fn, params: Mapping[str, torch.Tensor]) -> D.Distribution:
@@ -354,20 +399,20 @@ def build_distribution(dist_fn, params: Mapping[str, torch.Tensor]) -> D.Distrib
     return dist
 
 
-@contextlib.contextmanager
-def validation_disabled():
-    """Switch off torch.distributions' argument validation for distributions built inside.
-
-    torch keeps this switch on the Distribution class (as Pyro's ``validation_enabled`` does, we
-    flip it for the duration and restore it): used where the values were already validated, or
-    where the checks cannot run (under vmap).
-    """
-    prev = D.Distribution._validate_args
-    D.Distribution.set_default_validate_args(False)
-    try:
-        yield
-    finally:
-        D.Distribution.set_default_validate_args(prev)
+def skip_sample_checks(dist: D.Distribution) -> D.Distribution:
+    """Switch off torch's sample validation in ``log_prob`` on ``dist`` and the distributions it
+    wraps, per object (an instance attribute; the class default, which is process-wide, is never
+    touched). Used where the points are the model's own samples, or where the data-dependent
+    check cannot run (under vmap); the parameter values were validated when it was built."""
+    todo, seen = [dist], set()
+    while todo:
+        d = todo.pop()
+        if id(d) in seen:
+            continue
+        seen.add(id(d))
+        d._validate_args = False
+        todo += [v for v in vars(d).values() if isinstance(v, D.Distribution)]
+    return dist
 
 
 def vmap_score(dist_fn, params: Mapping[str, torch.Tensor], x: torch.Tensor):
@@ -376,8 +421,11 @@ def vmap_score(dist_fn, params: Mapping[str, torch.Tensor], x: torch.Tensor):
 
     p0 = {k: p.detach() for k, p in params.items()}
 
-    def logp(p, xi):
-        return dist_fn(**p).log_prob(xi).sum()
+    build_distribution(dist_fn, p0)  # the values, validated once outside vmap
 
-    with validation_disabled():  # data-dependent checks cannot run under vmap
-        return vmap(grad(logp), in_dims=(None, 0))(p0, x)
+    def logp(p, xi):
+        # the parameters are not batched, so torch's parameter checks run (and pass); the check
+        # of the batched point would be data-dependent control flow, so it is skipped per object
+        return skip_sample_checks(dist_fn(**p)).log_prob(xi).sum()
+
+    return vmap(grad(logp), in_dims=(None, 0))(p0, x)

@@ -33,6 +33,7 @@ import json
 import math
 import statistics
 import time
+import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,6 +43,7 @@ import torch
 
 from .. import estimators as E
 from ..control_variates import ScoreControlVariate
+from ..core.result import TooFewUnitsWarning
 from ..errors import EstimatorNotApplicable, ScoregradError
 from ..estimate import estimate_grad
 from ..estimators.registry import registered
@@ -439,7 +441,9 @@ def trajectory(
         evals = 0
         start = time.perf_counter()
         for step in range(steps):
-            e = estimate_grad(problem.f, problem.dist_fn, ps, n, estimator, seed=seed + step)
+            with warnings.catch_warnings():  # a step uses the gradient alone: one unit is enough
+                warnings.simplefilter("ignore", TooFewUnitsWarning)
+                e = estimate_grad(problem.f, problem.dist_fn, ps, n, estimator, seed=seed + step)
             evals += e.n_evals
             opt.zero_grad()
             for k, p in ps.items():

@@ -15,8 +15,9 @@ are left out. For a candidate k the pilot measures
 
 and the final estimate's variance × cost is v_k c_k whatever the budget (the work-normalised
 variance of Glynn & Whitt 1992). The pilot is a race (successive elimination) with common random
-numbers (each round's candidates start from one seed): rounds of equal, doubling units, after each a candidate whose log(v c) is clearly above the best one's (by ``z`` standard
-errors of the log ratio, from the fourth moments of the units) is dropped; it stops when one is left,
+numbers (each round's candidates start from one seed): rounds of equal, doubling units; after
+each a candidate whose log(v c) is clearly above the best one's (by ``z`` standard errors of the
+log ratio, from the fourth moments of the units) is dropped; it stops when one is left,
 when the leader is within ``tolerance`` of every survivor with that confidence, or when its budget
 (``pilot_share`` of the run) is spent. The plain score function, the doors' default, is kept unless
 a candidate is clearly better than it, so the choice is never a gamble against the default.

@@ -37,6 +37,13 @@ class NaturalParams:
             self.value = tuple(t.detach() for t in self.tensors)
             self.needed = tuple(t.requires_grad for t in self.tensors)
         else:
+            self.tensors = tuple(getter(unwrap(model.dist)))
+            self.value = tuple(t.detach().unsqueeze(0).expand(n, *t.shape) for t in self.tensors)
+            self.needed = tuple(True for _ in self.tensors)
+            probe = [(t, v) for t, v in zip(self.tensors, self.value, strict=True)]
+            if model.pullback(probe) is not None:  # dist_fn declares the chain rule (Family)
+                self._vjp = None
+                return
             p0 = {k: p.detach() for k, p in model.params.items()}
 
             def fn(p):
@@ -63,6 +70,8 @@ class NaturalParams:
                 k: (o if o is not None else torch.zeros_like(v))
                 for (k, v), o in zip(model.leaves.items(), outs, strict=True)
             }
+        if self._vjp is None:
+            return model.pullback(list(zip(self.tensors, gs, strict=True)))
         (out,) = torch.func.vmap(self._vjp)(tuple(g.detach() for g in gs))
         return {k: out[k] for k in model.params}
 

@@ -125,9 +125,11 @@ def estimate_grad(
     kept: dict[str, list[torch.Tensor]] = {k: [] for k in names}
     n_evals, biased = 0, False
     start = time.perf_counter()
+    verified: set[int] = set()  # the sample sizes whose inferred sample axes were checked
     with seeded(seed, ref.device):
         for m in sizes:
-            ex = execute(model, m, causal=causal, plates=plates)
+            ex = execute(model, m, causal=causal, plates=plates, verify=m not in verified)
+            verified.add(m)
             n_evals += ex.n_evals
             biased = biased or ex.biased
             grads = _per_sample_grads(ex.surrogate, leaves)

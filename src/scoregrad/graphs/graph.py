@@ -5,7 +5,10 @@ A *model* is a Python function ``model(g)`` that draws its random choices throug
 ``g.cost(name, value)``. ``g`` records the choices and costs of one execution (no module-level
 store: each execution has its own ``Graph``). Every value carries a leading *sample axis* of size
 ``g.n``: a distribution built from earlier choices already has it; one that does not depend on any
-earlier choice (a *root*) is expanded to it.
+earlier choice (a *root*) is expanded to it. Where that is inferred (a non-root choice whose batch
+shape starts with n, ``expand`` not given), the doors verify it once per call by a probe execution
+with another sample size (``surrogate.verify_sample_axis``): a batch axis that only happens to
+have size n is refused, not silently taken for the sample axis. ``expand=`` skips the probe.
 
 Structure, as in a stochastic computation graph (Schulman et al. 2015):
 
@@ -22,6 +25,7 @@ same model with a larger sample axis, earlier choices *replayed* and one choice 
 
 from __future__ import annotations
 
+import copy
 import math
 from dataclasses import dataclass, field
 
@@ -85,9 +89,13 @@ class Graph:
     n: int
     replay: dict[str, torch.Tensor] = field(default_factory=dict)
     rerun: bool = False
+    #: the choice replayed at relaxed values in (0, 1) (REBAR's re-execution), if any
+    relaxed: str | None = None
     choices: dict[str, Choice] = field(default_factory=dict)
     costs: dict[str, Cost] = field(default_factory=dict)
     plates: dict[str, int] = field(default_factory=dict)
+    #: choices whose leading batch axis was taken for the sample axis by its size alone
+    inferred_axis: list[str] = field(default_factory=list)
     _order: int = 0
 
     # -- declarations ----------------------------------------------------------------------------
@@ -146,6 +154,8 @@ class Graph:
         has_axis = bool(batch) and batch[0] == self.n and bool(parents)
         if expand is not None:
             has_axis = not expand
+        elif has_axis:
+            self.inferred_axis.append(name)
         if has_axis:
             return dist
         try:
@@ -178,7 +188,7 @@ class Graph:
             context: the input of a learned baseline (NVIL), e.g. the encoder's input.
             expand: force (True) or forbid (False) expanding ``dist`` over the sample axis; by
                 default a distribution whose batch shape starts with n and that has earlier
-                choices is taken to carry the sample axis already.
+                choices is taken to carry the sample axis already (verified by a probe).
         """
         from .rules import rule_for
 
@@ -255,7 +265,10 @@ class Graph:
                 f"g.log_prob({name!r}): no such choice yet; made so far: {list(self.choices)}."
             )
         c = self.choices[name]
-        lp = c.dist.log_prob(c.value)
+        dist = c.dist
+        if name == self.relaxed:  # log q at a relaxed value: the family's formula, unvalidated
+            dist = _unvalidated(dist)
+        lp = dist.log_prob(c.value)
         keep = 1 + len(c.plates)
         lp = lp.sum(tuple(range(keep, lp.dim()))) if lp.dim() > keep else lp
         return lp if c.rule.reparameterised else lp.detach()
@@ -270,3 +283,13 @@ class Graph:
             f"cost(s) {bad} have non-finite values (NaN or inf); guard logs and divisions in the "
             "model so every cost is finite on the whole support of its choices."
         )
+
+
+def _unvalidated(dist: D.Distribution) -> D.Distribution:
+    """A copy of ``dist`` (and of the distributions it wraps) that skips the support check: the
+    per-object switch, never torch's process-wide default."""
+    dist = copy.copy(dist)
+    dist._validate_args = False
+    if isinstance(getattr(dist, "base_dist", None), D.Distribution):
+        dist.base_dist = _unvalidated(dist.base_dist)
+    return dist

@@ -10,6 +10,10 @@ A rule *declares* what its estimator needs from the graph (no isinstance chains 
   axis (``alternatives`` gives the values, shape (m, N, ...)).
 * ``needs_separable``: those re-executions replace every plate element of the choice at once, which
   is right only when each cost depends element-wise on the choice along its plates.
+* ``relaxed_downstream(estimator)``: the estimator differentiates the downstream costs at relaxed
+  (continuous) values of the choice (REBAR's η F(σ(z/λ))): the graph re-executes the model with
+  gradients at those values (``alternatives`` is then a function of them), which is right only
+  when no other random choice lies downstream of this one and the costs are differentiable.
 * ``first_order``: its gradient term is right for first derivatives only.
 * ``biased``: a relaxation, labelled in results.
 * ``reparameterised``: the value carries the graph to the parameters (pathwise, relaxations), so
@@ -104,6 +108,9 @@ class ChoiceRule:
 
     def alternatives(self, estimator, choice) -> torch.Tensor:
         raise NotImplementedError
+
+    def relaxed_downstream(self, estimator) -> bool:
+        return False
 
     def term(self, estimator, choice, downstream, alternatives) -> torch.Tensor:
         return _zero(choice)
@@ -286,7 +293,7 @@ class PairRule(ChoiceRule):
         u, b, b_tilde = choice.state
         logits = choice.base.logits
         f_b, f_bt = downstream, alternatives[0]
-        g = estimator._logit_grad(u, b, b_tilde, logits.detach(), f_b, f_bt)
+        g = estimator.logit_grad(u, b, b_tilde, logits.detach(), f_b, f_bt)
         return _sum_rest(g * (logits - logits.detach()), 1)
 
 
@@ -335,11 +342,11 @@ class MeasureValuedRule(ChoiceRule):
     first_order: bool = True
 
     def check(self, estimator, dist):
-        estimator._rule(dist)
+        estimator.weak_derivative(dist)
 
     def _parts(self, estimator, choice):
         if choice.state is None:
-            rule = estimator._rule(choice.dist)
+            rule = estimator.weak_derivative(choice.dist)
             base = choice.base
             values = {k: getattr(base, k).detach() for k in rule.params}
             for k, v in values.items():
@@ -407,12 +414,9 @@ class RelaxRule(ChoiceRule):
 
     def check(self, estimator, dist):
         _bernoulli(dist, estimator)
-        if estimator.relaxed_f:
-            raise EstimatorNotApplicable(
-                f"{type(estimator).__name__} with the relaxed f (REBAR) would differentiate the "
-                "rest of the model at relaxed values of this choice; in a graph use RELAX() with "
-                "its network control, DisARM or ScoreFunction."
-            )
+
+    def relaxed_downstream(self, estimator) -> bool:
+        return bool(estimator.relaxed_f)
 
     def draw(self, estimator, dist):
         base = _bernoulli(dist, estimator)
@@ -424,21 +428,36 @@ class RelaxRule(ChoiceRule):
         return b.reshape(dist.sample().shape), (u, v, b)
 
     def term(self, estimator, choice, downstream, alternatives):
+        """``alternatives``: with the relaxed f, the function that re-executes the downstream
+        costs at relaxed values (m, N, *batch) -> (m, N, *plates), with gradients."""
         u, v, b = choice.state
         logits = choice.base.logits
         estimator._prepare(logits)
         items = len(choice.plates)
+        shape = choice.value.shape
         with torch.enable_grad():
             L = logits.detach().requires_grad_()
             z = L + torch.logit(u)
             z_t = conditional_logistic(L, b, v)
+            c_z = c_zt = 0.0
             net = estimator.control
-            dtype = estimator._net_dtype(z)
-            c_z = net(z.to(dtype), items).to(z.dtype)
-            c_zt = net(z_t.to(dtype), items).to(z.dtype)
+            if net is not None:
+                dtype = estimator._net_dtype(z)
+                c_z = net(z.to(dtype), items).to(z.dtype)
+                c_zt = net(z_t.to(dtype), items).to(z.dtype)
+            if estimator.relaxed_f:  # η F(σ(z/λ)): F the downstream costs, re-executed
+                lam = estimator.log_temperature.exp()
+                relaxed = torch.sigmoid(torch.stack([z, z_t]) / lam).reshape(2, *shape)
+                f_z, f_zt = alternatives(relaxed)
+                c_z = c_z + estimator.eta * f_z
+                c_zt = c_zt + estimator.eta * f_zt
             train = estimator.train and len(estimator._phi()) > 0
-            (dc,) = torch.autograd.grad((c_z - c_zt).sum(), L, create_graph=train)
+            (dc,) = torch.autograd.grad(_total(c_z - c_zt), L, create_graph=train)
             g = _per_element(downstream - c_zt, L) * (b - torch.sigmoid(L.detach())) + dc
         if train:
             estimator._step(g)
         return _sum_rest(g.detach() * (logits - logits.detach()), 1)
+
+
+def _total(t) -> torch.Tensor:
+    return t.sum() if isinstance(t, torch.Tensor) else torch.as_tensor(t)

@@ -18,6 +18,7 @@ file exists) is the old spelling of ``--out``/``--resume`` and still works.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
@@ -48,6 +49,13 @@ CHECKPOINT = typer.Option(
     None, "--checkpoint", hidden=True, help="Deprecated: use --out / --resume."
 )
 PLOT = typer.Option(None, "--plot", help="Also write the ELBO curve here (PNG).")
+# options the image models share
+GRAD_VAR_EVERY = Annotated[int, typer.Option(min=0, help="probe gradient variance every k steps")]
+TIME_BUDGET = Annotated[
+    float | None, typer.Option(min=0, callback=finite, help="stop after this many seconds")
+]
+DEVICE = Annotated[str, typer.Option(help="cpu or cuda")]
+LIST = Annotated[bool, typer.Option("--list", help="list estimators and exit")]
 
 
 class _Run:
@@ -335,19 +343,17 @@ def sbn(
     test_subset: int = typer.Option(
         0, min=0, help="evaluate on k test images drawn at random, fixed seed (0: all)"
     ),
-    grad_var_every: int = typer.Option(0, min=0, help="probe gradient variance every k steps"),
-    time_budget: float | None = typer.Option(
-        None, min=0, callback=finite, help="stop after this many seconds"
-    ),
+    grad_var_every: GRAD_VAR_EVERY = 0,
+    time_budget: TIME_BUDGET = None,
     seed: SEED = 0,
-    device: str = typer.Option("cpu", help="cpu or cuda"),
+    device: DEVICE = "cpu",
     out: OUT = None,
     resume: RESUME = None,
     force: FORCE = False,
     allow_changes: ALLOW_CHANGES = False,
     checkpoint: Path | None = CHECKPOINT,
     plot: Path | None = PLOT,
-    list_estimators: bool = typer.Option(False, "--list", help="list estimators and exit"),
+    list_estimators: LIST = False,
     json_path: JSON = None,
     progress: PROGRESS = True,
     layers: int = typer.Option(
@@ -355,34 +361,58 @@ def sbn(
     ),
 ):
     """Sigmoid belief net / binary VAE with Bernoulli latents on binarised images."""
-    from .data import load_dataset, subset
-    from .models.sbn import ESTIMATORS, _available, evaluate, train
+    from .data import load_dataset
 
+    layers = _as_saved(ctx, resume, "layers", layers)
     if layers == 2:
-        return _sbn2(estimator, data, steps, batch_size, lr, latents, test_subset, time_budget,
-                     seed, device, list_estimators, json_path, progress)  # fmt: skip
+        from .models.sbn2 import ESTIMATORS2 as table
+    else:
+        from .models.sbn import ESTIMATORS as table
+        from .models.sbn import _available
     if list_estimators:
-        for k in ESTIMATORS:
-            typer.echo(f"{k}{'' if _available(k) else '  (not installed)'}")
+        for k in table:
+            typer.echo(f"{k}{'' if layers == 2 or _available(k) else '  (not installed)'}")
         return
-    name = choose(Names("estimator", list(ESTIMATORS)), estimator, "--estimator")
+    if layers == 2 and nonlinear:
+        raise typer.BadParameter(
+            "the two-layer SBN is linear; drop --nonlinear.", param_hint="--nonlinear"
+        )
+    name = choose(Names("estimator", list(table)), estimator, "--estimator")
     d = load_dataset(data)  # a missing or malformed file fails before a run folder is made
     run = _Run(ctx, "sbn", out=out, resume=resume, force=force, checkpoint=checkpoint,
-               keys={"latents": "z_dim"})  # fmt: skip
+               keys={"latents": "z_dim" if layers == 1 else "hidden"})  # fmt: skip
     v = run.values(estimator=name, nonlinear=nonlinear, steps=steps, batch_size=batch_size,
-                   lr=lr, latents=latents, seed=seed)  # fmt: skip
+                   lr=lr, latents=latents, seed=seed, layers=layers)  # fmt: skip
+    common = dict(steps=v["steps"], batch_size=v["batch_size"], lr=v["lr"], seed=v["seed"],
+                  checkpoint=run.checkpoint, progress=progress, time_budget=time_budget,
+                  device=device, allow_changes=allow_changes)  # fmt: skip
+    if layers == 2:
+        rows, h = _guarded(run, lambda: _sbn2(d, v, common, test_subset))
+    else:
+        rows, h = _guarded(
+            run, lambda: _sbn1(d, v, common, test_subset, iw_samples, grad_var_every)
+        )
+    run.finish(rows, h, f"{d.name}, {v['estimator']}", plot, json_path)
 
-    def go():
-        r = train(
-            d, v["estimator"], steps=v["steps"], batch_size=v["batch_size"], lr=v["lr"],
-            nonlinear=v["nonlinear"], z_dim=v["latents"], seed=v["seed"],
-            grad_var_every=grad_var_every, checkpoint=run.checkpoint, progress=progress,
-            time_budget=time_budget, device=device, allow_changes=allow_changes,
-        )  # fmt: skip
-        xt = subset(d.test, test_subset, seed=2)
-        return r, xt, evaluate(r["model"], xt.to(device), iw_samples=iw_samples)
 
-    r, xt, ev = _guarded(run, go)
+def _as_saved(ctx, resume, option: str, value):
+    """``value``, or the saved run's setting where ``--resume`` is given and the option is not."""
+    if resume is None or option in explicit(ctx):
+        return value
+    from ..app.checkpoint import load_checkpoint, resolve_checkpoint
+
+    state = load_checkpoint(resolve_checkpoint(resume), written_by="a `scoregrad vi` run")
+    return state.get("config", {}).get(option, value)
+
+
+def _sbn1(d, v, common, test_subset, iw_samples, grad_var_every):
+    from .data import subset
+    from .models.sbn import evaluate, train
+
+    r = train(d, v["estimator"], nonlinear=v["nonlinear"], z_dim=v["latents"],
+              grad_var_every=grad_var_every, **common)  # fmt: skip
+    xt = subset(d.test, test_subset, seed=2)
+    ev = evaluate(r["model"], xt.to(common["device"]), iw_samples=iw_samples)
     h = r["history"]
     rows = {
         "data": d.name,
@@ -397,63 +427,21 @@ def sbn(
         rows[f"test IW bound, k={iw_samples}"] = ev["iw_bound"]
     if h["grad_var"]:
         rows["encoder grad variance (median)"] = sorted(h["grad_var"])[len(h["grad_var"]) // 2]
-    run.finish(rows, h, f"{d.name}, {v['estimator']}", plot, json_path)
+    return rows, h
 
 
-@app.command("categorical-vae")
-def categorical_vae(
-    estimator: str = typer.Option("rb-reinforce", help="see `--list`"),
-    data: Path | None = typer.Option(None, help="binarised MNIST .npz (default: digits)"),
-    steps: int = typer.Option(2000),
-    latents: int = typer.Option(20),
-    classes: int = typer.Option(10),
-    budget: int = typer.Option(40, help="evaluations of the log joint per image and step"),
-    iw_samples: int = typer.Option(100),
-    test_subset: int = typer.Option(0, help="evaluate on k test images (0: all)"),
-    grad_var_every: int = typer.Option(0),
-    seed: int = typer.Option(0),
-    list_estimators: bool = typer.Option(False, "--list", help="list estimators and exit"),
-    as_json: Path | None = typer.Option(
-        None, "--json", help="write the result as JSON (- for stdout)"
-    ),
-    progress: bool = typer.Option(True, "--progress/--no-progress"),
-):
-    """Discrete VAE with categorical latents (default 20 of 10 classes) on binarised images."""
-    from .data import load_dataset, subset
-    from .models.categorical_vae import ESTIMATORS, run
-
-    if list_estimators:
-        typer.echo("\n".join(ESTIMATORS))
-        return
-    d = load_dataset(data)
-    out = run(
-        d, estimator, test_images=subset(d.test, test_subset, seed=2), iw_samples=iw_samples,
-        steps=steps, latents=latents, classes=classes, budget=budget, seed=seed,
-        grad_var_every=grad_var_every, progress=progress,
-    )  # fmt: skip
-    _emit(out, as_json, "categorical VAE")
-
-
-def _sbn2(estimator, data, steps, batch_size, lr, latents, test_subset, time_budget, seed,
-          device, list_estimators, json_path, progress):  # fmt: skip
+def _sbn2(d, v, common, test_subset):
     """`scoregrad vi sbn --layers 2`: the two-layer linear SBN, one estimator per layer."""
-    from .data import load_dataset, subset
-    from .models.sbn2 import ESTIMATORS2, evaluate2, train2
+    from .data import subset
+    from .models.sbn2 import evaluate2, train2
 
-    if list_estimators:
-        for k in ESTIMATORS2:
-            typer.echo(k)
-        return
-    name = choose(Names("estimator", list(ESTIMATORS2)), estimator, "--estimator")
-    d = load_dataset(data)
-    r = train2(d, name, steps=steps, batch_size=batch_size, lr=lr, hidden=latents, seed=seed,
-               progress=progress, time_budget=time_budget, device=device)  # fmt: skip
+    r = train2(d, v["estimator"], hidden=v["latents"], **common)
     xt = subset(d.test, test_subset, seed=2)
-    ev = evaluate2(r["model"], xt.to(device))
+    ev = evaluate2(r["model"], xt.to(common["device"]))
     rows = {
         "data": d.name,
-        "model": f"two-layer linear SBN {d.dim}-{latents}-{latents}",
-        "estimator": name,
+        "model": f"two-layer linear SBN {d.dim}-{v['latents']}-{v['latents']}",
+        "estimator": v["estimator"],
         "steps": r["steps"],
         "seconds": r["seconds"],
         "train ELBO (last 10% of steps)": r["train_elbo_last10pct"],
@@ -461,7 +449,74 @@ def _sbn2(estimator, data, steps, batch_size, lr, latents, test_subset, time_bud
         "layer 1 grad variance": r["grad_variance"]["layer1"],
         "layer 2 grad variance": r["grad_variance"]["layer2"],
     }
-    _emit(rows, json_path, "two-layer sigmoid belief net")
+    return rows, r["history"]
+
+
+@app.command("categorical-vae")
+def categorical_vae(
+    ctx: typer.Context,
+    estimator: str = typer.Option("rb-reinforce", help="see `--list`"),
+    data: Path | None = typer.Option(None, help="binarised MNIST .npz (default: digits)"),
+    steps: int = typer.Option(2000, min=1, help="optimiser steps"),
+    batch_size: int = typer.Option(50, min=1, help="images per minibatch"),
+    lr: float = typer.Option(1e-3, min=0, callback=finite, help="Adam learning rate"),
+    latents: int = typer.Option(20, min=1, help="categorical latent variables"),
+    classes: int = typer.Option(10, min=2, help="classes of each latent"),
+    budget: int = typer.Option(40, min=1, help="evaluations of the log joint per image and step"),
+    iw_samples: int = typer.Option(100, min=0, help="samples of the importance-weighted bound"),
+    test_subset: int = typer.Option(0, min=0, help="evaluate on k test images (0: all)"),
+    grad_var_every: GRAD_VAR_EVERY = 0,
+    time_budget: TIME_BUDGET = None,
+    seed: SEED = 0,
+    device: DEVICE = "cpu",
+    out: OUT = None,
+    resume: RESUME = None,
+    force: FORCE = False,
+    allow_changes: ALLOW_CHANGES = False,
+    plot: Path | None = PLOT,
+    list_estimators: LIST = False,
+    json_path: JSON = None,
+    progress: PROGRESS = True,
+):
+    """Discrete VAE with categorical latents (default 20 of 10 classes) on binarised images."""
+    from .data import load_dataset, subset
+    from .models.categorical_vae import ESTIMATORS, evaluate, make_estimator, train
+
+    if list_estimators:
+        typer.echo("\n".join(ESTIMATORS))
+        return
+    name = choose(Names("estimator", list(ESTIMATORS)), estimator, "--estimator")
+    d = load_dataset(data)  # a missing or malformed file fails before a run folder is made
+    run = _Run(ctx, "categorical-vae", out=out, resume=resume, force=force, checkpoint=None)
+    v = run.values(estimator=name, steps=steps, batch_size=batch_size, lr=lr, latents=latents,
+                   classes=classes, budget=budget, seed=seed)  # fmt: skip
+
+    def go():
+        r = train(d, v["estimator"], steps=v["steps"], batch_size=v["batch_size"], lr=v["lr"],
+                  latents=v["latents"], classes=v["classes"], budget=v["budget"],
+                  seed=v["seed"], grad_var_every=grad_var_every, checkpoint=run.checkpoint,
+                  progress=progress, time_budget=time_budget, device=device,
+                  allow_changes=allow_changes)  # fmt: skip
+        xt = subset(d.test, test_subset, seed=2)
+        return r, xt, evaluate(r["model"], xt.to(device), iw_samples=iw_samples)
+
+    r, xt, ev = _guarded(run, go)
+    h = r["history"]
+    rows = {
+        "data": d.name,
+        "estimator": v["estimator"],
+        "biased": bool(make_estimator(v["estimator"])[0].estimator.biased),
+        "evals per image and step": r["evals_per_image"],
+        "steps": r["steps"],
+        "steps/s": r["steps_per_second"],
+        "train ELBO (last 10% of steps)": r["train_elbo_last10pct"],
+        f"test ELBO ({xt.shape[0]} images)": ev["elbo"],
+    }
+    if iw_samples:
+        rows[f"test IW bound, k={iw_samples}"] = ev["iw_bound"]
+    if h.get("grad_var"):
+        rows["encoder grad variance (median)"] = sorted(h["grad_var"])[len(h["grad_var"]) // 2]
+    run.finish(rows, h, f"categorical VAE, {d.name}, {v['estimator']}", plot, json_path)
 
 
 @app.command("gmm")

@@ -62,11 +62,19 @@ class MeanFieldNormal(Guide):
     tensor([0.1000, 0.1000], grad_fn=<ExpBackward0>)
     """
 
-    def __init__(self, dim: int, init_loc: float | torch.Tensor = 0.0, init_scale: float = 1.0):
+    def __init__(
+        self,
+        dim: int,
+        init_loc: float | torch.Tensor = 0.0,
+        init_scale: float = 1.0,
+        dtype: torch.dtype | None = None,
+    ):
         super().__init__()
-        loc = torch.as_tensor(init_loc, dtype=torch.get_default_dtype())
+        dtype = dtype or torch.get_default_dtype()
+        loc = torch.as_tensor(init_loc, dtype=dtype)
         self.loc = nn.Parameter(loc.expand(dim).clone())
-        self.log_scale = nn.Parameter(torch.full((dim,), float(torch.tensor(init_scale).log())))
+        log_scale = float(torch.tensor(init_scale, dtype=torch.float64).log())
+        self.log_scale = nn.Parameter(torch.full((dim,), log_scale, dtype=dtype))
 
     @staticmethod
     def dist_fn(loc, log_scale):

@@ -166,6 +166,7 @@ def train(
     progress: bool = True,
     time_budget: float | None = None,
     device: str | torch.device = "cpu",
+    allow_changes: bool = False,
 ) -> dict:
     """Train a categorical VAE with one estimator (Adam) on ``data.train``; returns the model,
     history, steps/s, evaluations per image and step, and the training ELBO of the last 10%."""
@@ -196,7 +197,13 @@ def train(
         grad_var_params=model.encoder_parameters(),
         time_budget=time_budget,
         progress=progress,
-    )
+        config={
+            "model": "categorical-vae", "data": getattr(data, "name", "data"),
+            "estimator": estimator, "batch_size": batch_size, "latents": latents,
+            "classes": classes, "budget": budget, "nonlinear": nonlinear, "device": str(device),
+        },
+        allow_changes=allow_changes,
+    )  # fmt: skip
     e = res.history["elbo"]
     k = max(1, len(e) // 10)
     return {

@@ -199,13 +199,7 @@ def run(
         )
     data = load_breast_cancer_split(seed=0, dtype=dtype)
     model = LogisticRegression(data, batch_size=batch_size, seed=seed)
-    previous = torch.get_default_dtype()
-    with torch.random.fork_rng(devices=[]):
-        torch.set_default_dtype(dtype)
-        try:
-            guide = MeanFieldNormal(model.dim, init_scale=init_scale)
-        finally:
-            torch.set_default_dtype(previous)  # leave the caller's default as it was
+    guide = MeanFieldNormal(model.dim, init_scale=init_scale, dtype=dtype)
     est = ESTIMATORS[estimator]()
     res = fit(
         lambda step: est(model.minibatch(step), guide, n),

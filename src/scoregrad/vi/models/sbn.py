@@ -269,7 +269,8 @@ def train(
         progress=progress,
         callback=None if callback is None else (lambda step, h: callback(step, model, batch)),
         config={
-            "model": "sbn", "data": getattr(data, "name", "data"), "estimator": estimator,
+            "model": "sbn", "layers": 1, "data": getattr(data, "name", "data"),
+            "estimator": estimator,
             "batch_size": batch_size, "nonlinear": nonlinear, "z_dim": z_dim,
             "device": str(device),
         },

@@ -77,7 +77,7 @@ class SBN2(nn.Module):
             z1 = g.sample("z1", q1, est1, plates=data, context=x)
             g.cost("x|z1", self.p_x(z1).log_prob(x).sum(-1) - q1.log_prob(z1).sum(-1), plates=data)
             q2 = self.q2(z1)
-            z2 = g.sample("z2", q2, est2, plates=data, context=z1)
+            z2 = g.sample("z2", q2, est2, plates=data, context=z1, expand=False)  # built from z1
             prior = D.Bernoulli(logits=self.prior_logits)
             lp = self.p_z1(z2).log_prob(z1).sum(-1) + prior.log_prob(z2).sum(-1)
             g.cost("z1,z2", lp - g.log_prob("z2"), plates=data)
@@ -214,6 +214,7 @@ def train2(
     progress: bool = True,
     time_budget: float | None = None,
     device: str | torch.device = "cpu",
+    allow_changes: bool = False,
 ) -> dict:
     """Train the two-layer SBN with one estimator per layer (Adam); returns the model, steps,
     seconds, training ELBO of the last 10% of steps and each layer's gradient variance (mean over
@@ -246,7 +247,13 @@ def train2(
         resume=resume,
         time_budget=time_budget,
         progress=progress,
-    )
+        config={
+            "model": "sbn2", "layers": 2, "data": getattr(data, "name", "data"),
+            "estimator": estimator, "batch_size": batch_size, "hidden": hidden,
+            "device": str(device),
+        },
+        allow_changes=allow_changes,
+    )  # fmt: skip
     e = res.history["elbo"]
     k = max(1, len(e) // 10)
     variance = {}

@@ -1,0 +1,131 @@
+"""Prepared estimates: same numbers as the one-shot doors, rebuilt (or refused) on new shapes."""
+
+import pytest
+import torch
+import torch.distributions as D
+
+import scoregrad as sg
+from scoregrad.core import seeded
+from scoregrad.errors import ArgumentError, ParameterError
+from scoregrad.testing import assert_grad_unbiased
+
+
+def normal(mu, log_sigma):
+    return D.Normal(mu, log_sigma.exp())
+
+
+def bernoulli(theta):
+    return D.Bernoulli(logits=theta)
+
+
+def cost(x):
+    return ((x - 1.0) ** 2).sum(-1)
+
+
+def bits(x):
+    return ((x - 0.45) ** 2).sum(-1)
+
+
+CASES = {
+    "score_function": (normal, cost, lambda: sg.ScoreFunction(), 64),
+    "loo": (normal, cost, lambda: sg.ScoreFunction(sg.baselines.LeaveOneOut()), 64),
+    "antithetic": (normal, cost, lambda: sg.ScoreFunction(sampler=sg.sampling.Antithetic()), 64),
+    "pathwise": (normal, cost, lambda: sg.Pathwise(), 64),
+    "measure_valued": (normal, cost, lambda: sg.MeasureValued(), 16),
+    "arm": (bernoulli, bits, lambda: sg.ARM(), 8),
+    "disarm": (bernoulli, bits, lambda: sg.DisARM(), 8),
+    "relax": (bernoulli, bits, lambda: sg.RELAX(), 8),
+    "rloo": (bernoulli, bits, lambda: sg.RLOO(), 8),
+}
+
+
+def _params(dist_fn, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    names = ["mu", "log_sigma"] if dist_fn is normal else ["theta"]
+    return {k: (0.3 * torch.randn(3, generator=g)).requires_grad_() for k in names}
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_prepared_and_one_shot_are_bitwise_identical(name):
+    """Call for call, with the same seeds and two fresh estimators (stateful ones such as RELAX
+    then learn alike), the prepared path and estimate_grad give the same bits."""
+    dist_fn, f, make, n = CASES[name]
+    values = [_params(dist_fn, 0), _params(dist_fn, 1), _params(dist_fn, 0)]
+    with seeded(0):
+        one = make()
+    with seeded(0):  # the same initial networks for estimators that have them
+        two = make()
+    prepared = sg.prepare(f, dist_fn, values[0], n=n, estimator=two)
+    for i, params in enumerate(values):
+        a = sg.estimate_grad(f, dist_fn, params, n=n, estimator=one, seed=i)
+        b = prepared(params, seed=i)
+        assert torch.equal(a.value, b.value) and torch.equal(a.value_stderr, b.value_stderr)
+        for k in params:
+            assert torch.equal(a.grad[k], b.grad[k]), k
+            assert torch.equal(a.stderr[k], b.stderr[k]), k
+        assert (a.n, a.n_evals, a.n_units) == (b.n, b.n_evals, b.n_units)
+    assert prepared.rebuilds == 0
+
+
+@pytest.mark.parametrize("name", ["score_function", "disarm", "rloo"])
+def test_prepared_expectation_is_the_one_shot_surrogate(name):
+    dist_fn, f, make, n = CASES[name]
+    params = _params(dist_fn)
+    loss_of = sg.prepare_expectation(f, n=n, estimator=make())
+    for _ in range(2):
+        a = sg.expectation(f, dist_fn(**params), n=n, estimator=make(), seed=5)
+        ga = torch.autograd.grad(a, list(params.values()))
+        b = loss_of(dist_fn(**params), seed=5)
+        gb = torch.autograd.grad(b, list(params.values()))
+        assert torch.equal(a, b)
+        assert all(torch.equal(x, y) for x, y in zip(ga, gb))
+    assert loss_of.rebuilds == 0
+
+
+def test_prepared_estimate_is_right_for_new_values():
+    """Statistically right at a parameter value other than the one it was prepared with."""
+    mu = torch.zeros(2, requires_grad=True)
+    prepared = sg.prepare(cost, lambda mu: D.Normal(mu, 1.0), {"mu": mu}, n=20_000)
+    new = torch.tensor([0.5, 2.0], requires_grad=True)
+    est = prepared({"mu": new}, seed=11)
+    assert_grad_unbiased(est, {"mu": 2 * (new.detach() - 1.0)})
+
+
+def test_new_shapes_rebuild_and_say_why_or_are_refused_when_strict():
+    prepared = sg.prepare(cost, normal, _params(normal), n=32)
+    wider = {k: torch.zeros(5, requires_grad=True) for k in ("mu", "log_sigma")}
+    est = prepared(wider, seed=0)
+    assert est.grad["mu"].shape == (5,)
+    assert prepared.rebuilds == 1 and "shape" in prepared.last_rebuild
+    strict = sg.prepare(cost, normal, _params(normal), n=32, strict=True)
+    with pytest.raises(ArgumentError, match="prepare another one"):
+        strict(wider)
+    loss_of = sg.prepare_expectation(bits, n=8, estimator=sg.DisARM(), strict=True)
+    loss_of(D.Bernoulli(logits=torch.zeros(3, requires_grad=True)))
+    with pytest.raises(ArgumentError, match="prepare another one"):
+        loss_of(D.Bernoulli(logits=torch.zeros(4, requires_grad=True)))
+
+
+def test_every_call_still_validates_values_and_arguments():
+    prepared = sg.prepare(cost, lambda mu, s: D.Normal(mu, s), {
+        "mu": torch.zeros(2, requires_grad=True), "s": torch.ones(2, requires_grad=True)
+    }, n=16)  # fmt: skip
+    with pytest.raises(ParameterError, match="rejected the parameter values"):
+        prepared(
+            {"mu": torch.zeros(2, requires_grad=True), "s": -torch.ones(2, requires_grad=True)}
+        )
+    with pytest.raises(ParameterError, match="does not require grad"):
+        prepared({"mu": torch.zeros(2), "s": torch.ones(2, requires_grad=True)})
+    with pytest.raises(sg.ScoregradError):
+        prepared({"mu": torch.zeros(2, requires_grad=True), "s": torch.ones(2, requires_grad=True)},
+                 seed="x")  # fmt: skip
+
+
+def test_deferred_finiteness_still_names_the_samples():
+    prepared = sg.prepare(lambda x: torch.log(x), lambda mu: D.Normal(mu, 1.0),
+                          {"mu": torch.zeros((), requires_grad=True)}, n=64)  # fmt: skip
+    with pytest.raises(sg.FunctionOutputError, match="non-finite values"):
+        prepared({"mu": torch.zeros((), requires_grad=True)}, seed=0)
+    loss_of = sg.prepare_expectation(lambda x: torch.log(x), n=64)
+    with pytest.raises(sg.FunctionOutputError, match="non-finite values"):
+        loss_of(D.Normal(torch.zeros((), requires_grad=True), 1.0), seed=0)
