@@ -235,7 +235,7 @@ def _estimate(plan: _Plan, f, dist_fn, params, seed, context, keep) -> GradientE
     value_dtype = torch.promote_types(evaluator.value_dtype or plan.dtype, plan.dtype)
     return gradient_estimate(
         mom, params, n=plan.n, n_evals=evaluator.n_evals, value_dtype=value_dtype,
-        estimator=plan.label or repr(estimator), seconds=seconds,
+        estimator=plan.label or repr(estimator), seconds=seconds, auto=estimator.report,
     )  # fmt: skip
 
 

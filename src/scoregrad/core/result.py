@@ -52,7 +52,8 @@ class GradientEstimate:
     Attributes: ``value`` and ``value_stderr`` (0-d tensors); ``grad`` and ``stderr`` (dicts keyed
     like ``params``, each shaped like its parameter); ``n`` samples drawn; ``n_evals`` evaluations
     of f; ``n_units`` independent units behind the standard errors; ``estimator`` (its repr);
-    ``seconds`` (wall time); ``per_sample`` (unit-level gradient terms, when asked for).
+    ``seconds`` (wall time); ``per_sample`` (unit-level gradient terms, when asked for);
+    ``auto`` (with ``estimator="auto"``: the ``AutoReport`` of the choice, its pilot and cost).
     """
 
     value: torch.Tensor
@@ -65,6 +66,7 @@ class GradientEstimate:
     estimator: str = ""
     seconds: float = 0.0
     per_sample: dict[str, torch.Tensor] | None = field(default=None, repr=False)
+    auto: object | None = field(default=None, repr=False)
 
     @property
     def variance_per_sample(self) -> dict[str, torch.Tensor]:
@@ -147,7 +149,15 @@ def moments(units: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def gradient_estimate(
-    mom: Moments, params, *, n: int, n_evals: int, value_dtype, estimator: str, seconds: float
+    mom: Moments,
+    params,
+    *,
+    n: int,
+    n_evals: int,
+    value_dtype,
+    estimator: str,
+    seconds: float,
+    auto=None,
 ) -> GradientEstimate:
     """The ``GradientEstimate`` of moments: gradients in the parameters' dtype and shapes, the value
     in ``value_dtype`` (f's own precision, never narrower than the parameters')."""
@@ -172,4 +182,5 @@ def gradient_estimate(
         estimator=estimator,
         seconds=seconds,
         per_sample=mom.per_sample,
+        auto=auto,
     )

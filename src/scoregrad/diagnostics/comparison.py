@@ -128,6 +128,8 @@ class Comparison:
     repeats: int
     rows: list[dict] = field(default_factory=list)
     skipped: dict[str, str] = field(default_factory=dict)
+    #: {label: [AutoReport per repeat]} for estimators that report a choice (``Auto``)
+    choices: dict[str, list] = field(default_factory=dict)
 
     COLUMNS = (
         "estimator", "param", "index", "mean", "exact", "bias", "bias_z", "variance", "snr",
@@ -147,6 +149,7 @@ class Comparison:
         return {
             "problem": self.problem, "n": self.n, "repeats": self.repeats,
             "rows": self.rows, "not_applicable": self.skipped,
+            "choices": {k: [r.as_dict() for r in v] for k, v in self.choices.items()},
         }  # fmt: skip
 
     def to_json(self, path) -> Path:
@@ -189,6 +192,15 @@ class Comparison:
         console.print(self.table())
         for name, why in self.skipped.items():
             console.print(f"[dim]{name}: not applicable: {why.split('. Estimators')[0]}[/]")
+        for label, reports in self.choices.items():
+            picks = ", ".join(f"{c} ×{k}" for c, k in _counts(r.choice for r in reports).items())
+            share = max(r.pilot_share for r in reports)
+            console.print(
+                f"{label} chose: {picks}; pilot at most {100 * share:.1f}% of evaluations"
+            )
+            from rich.markup import escape
+
+            console.print(escape(reports[0].table()), markup=True)
 
     def plot(self, path) -> Path:
         """Variance per sample and variance × time per estimator on log axes, sorted, zero and
@@ -196,6 +208,13 @@ class Comparison:
         from .plots import plot_comparison
 
         return plot_comparison(self, path)
+
+
+def _counts(items) -> dict:
+    out: dict = {}
+    for item in items:
+        out[item] = out.get(item, 0) + 1
+    return out
 
 
 def _finite(obj):
@@ -239,6 +258,8 @@ def compare(
             continue
         seconds = statistics.median(x.seconds for x in runs)
         biased = bool(estimator.biased)
+        if any(x.auto is not None for x in runs):
+            out.choices[label] = [x.auto for x in runs]
         for k in params:
             grads = torch.stack([x.grad[k].detach() for x in runs])
             ses = torch.stack([x.stderr[k].detach() for x in runs])
