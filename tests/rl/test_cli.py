@@ -89,3 +89,35 @@ def test_sequence_command():
     assert r.exit_code == 0 and "mean reward" in r.output, r.output
     r = runner.invoke(app, ["rl", "sequence", "--steps", "3", "--group-size", "1"])
     assert r.exit_code == 2 and "group_size=1" in r.output
+
+
+def test_show_defaults_prints_the_env_settings():
+    r = runner.invoke(app, ["rl", "train", "Pendulum-v1", "--show-defaults"])
+    assert r.exit_code == 0, r.output
+    lines = {line.split()[0]: line.split()[1] for line in r.output.splitlines()[1:]}
+    assert lines["batch"] == "steps" and lines["surrogate"] == "ppo-clip"
+    assert lines["env_steps"] == "200000"
+    r = runner.invoke(app, ["rl", "train", "Pendulum-v1", "--show-defaults", "--lr", "0.5"])
+    assert "lr                     0.5" in r.output  # what the user gives wins
+
+
+def test_train_uses_the_env_defaults_and_resumes_with_new_options(tmp_path):
+    out = tmp_path / "p"
+    small = ["--env-steps", "64", "--n-steps", "16", "--num-envs", "2", "--hidden", "8",
+             "--max-steps", "20", "--minibatches", "2", "--epochs", "2"]  # fmt: skip
+    r = _train("Pendulum-v1", *small, "--normalize-obs", "--out", str(out))
+    assert r.exit_code == 0, r.output
+    assert "biased options in force" in r.output and "ppo-clip" in r.output
+    config = json.loads((out / "run.json").read_text())["config"]
+    assert config["batch"] == "steps" and config["normalize_reward"]  # from the table
+    r = _train("--resume", str(out), "--state-std")
+    assert r.exit_code == 2 and "--state-std on (saved off)" in " ".join(r.output.split())
+    r = _train("--resume", str(out), "--env-steps", "96")
+    assert r.exit_code == 0 and "96 env steps" in r.output, r.output
+    r = runner.invoke(app, ["rl", "eval", str(out), "--episodes", "2", "--greedy", "--json", "-"])
+    assert r.exit_code == 0 and len(json.loads(r.output)["returns"]) == 2
+
+
+def test_step_only_option_with_episode_batches_is_a_clean_error():
+    r = _train("CartPole-v1", "--batch", "episodes", "--normalize-obs", "--episodes", "2")
+    assert r.exit_code == 2 and "batch='steps'" in r.output

@@ -129,15 +129,17 @@ def test_discrete_spaces_that_do_not_start_at_zero(baseline):
     t.close()
 
 
-def test_missing_optional_dependency_names_the_extra():
-    pytest.importorskip("gymnasium")
-    try:
-        import Box2D  # noqa: F401
+def test_missing_optional_dependency_names_the_extra(monkeypatch):
+    """Without Box2D (simulated: gymnasium's own error), LunarLander names the box2d extra."""
+    import gymnasium as gym
 
-        pytest.skip("box2d is installed")
-    except ImportError:
-        pass
-    with pytest.raises(MissingEnvironmentDependency, match=r'pip install "gymnasium\[box2d\]"'):
+    def missing(*args, **kwargs):
+        raise gym.error.DependencyNotInstalled(
+            'Box2D is not installed, run `pip install "gymnasium[box2d]"`'
+        )
+
+    monkeypatch.setattr(gym, "make_vec", missing)
+    with pytest.raises(MissingEnvironmentDependency, match=r'pip install "scoregrad\[box2d\]"'):
         make_envs("LunarLander-v3", 1)
 
 

@@ -156,6 +156,12 @@ class _ItemMLP(nn.Module):
         return self.net(z.reshape(*lead, -1)).squeeze(-1)
 
 
+def _adam(params, lr: float) -> torch.optim.Optimizer:
+    """The default optimiser of the control: Adam, its update fused over the parameter list (one
+    kernel per step for all of them; the same update as the per-tensor loop)."""
+    return torch.optim.Adam(params, lr=lr, foreach=True)
+
+
 @register_estimator
 class RELAX(Estimator):
     """RELAX (Grathwohl et al. 2018) for Bernoulli variables with a learned control variate.
@@ -223,8 +229,9 @@ class RELAX(Estimator):
         for p in (self.eta, self.log_temperature):
             if p.dtype != like.dtype or p.device != like.device:
                 p.data = p.data.to(like)
-        if self.control is not None:
-            self.control.to(device=like.device)
+        if self.control is not None and getattr(self, "_control_device", None) != like.device:
+            self.control.to(device=like.device)  # walks every module: only when the device moves
+            self._control_device = like.device
 
     def _phi(self) -> list[torch.Tensor]:
         out = [] if self.control is None else list(self.control.parameters())
@@ -328,7 +335,7 @@ class RELAX(Estimator):
         if not g.requires_grad:  # the control does not depend on its parameters here
             return
         if self.optimizer is None:
-            fn = self._optimizer_fn or (lambda ps: torch.optim.Adam(ps, lr=self.lr))
+            fn = self._optimizer_fn or (lambda ps: _adam(ps, self.lr))
             self.optimizer = fn(params)
         self.optimizer.zero_grad()
         loss = (g**2).reshape(g.shape[0], -1).sum(1).mean()
@@ -392,7 +399,7 @@ class RELAX(Estimator):
             self.eta.data = state["eta"].detach().clone()
             self.log_temperature.data = state["log_temperature"].detach().clone()
         if state.get("optimizer") is not None:
-            fn = self._optimizer_fn or (lambda ps: torch.optim.Adam(ps, lr=self.lr))
+            fn = self._optimizer_fn or (lambda ps: _adam(ps, self.lr))
             self.optimizer = fn(self._phi())
             self.optimizer.load_state_dict(state["optimizer"])
 

@@ -5,8 +5,13 @@ trajectories is REINFORCE:  ∇θ E[R] = E[Σ_t ∇θ log π_θ(a_t|s_t) (G_t - 
 
 * ``policies``: Categorical / Gaussian MLP policies chosen from the env's spaces.
 * ``rollout``: batches of whole episodes from Gymnasium vector envs (auto-reset step masked).
-* ``returns``: reward-to-go, discounting, masks.
+* ``steps``: step-based batches (n steps per sub-env, episodes cut and carried over).
+* ``returns``: reward-to-go, discounting, masks; ``advantages``: GAE(λ) with time-limit bootstrap.
+* ``normalize``: running observation and reward normalisation (saved in checkpoints).
 * ``agent``: the estimator with the core baselines (none, moving average, RLOO, learned value).
+* ``gae_agent``: the estimator on step batches (GAE, learned value, several gradient steps).
+* ``surrogates``: likelihood ratio, PPO-clip, V-trace (the last two biased).
+* ``defaults``: per-environment defaults for ``scoregrad rl train ENV``.
 * ``trainer``: training loop with logs, learning curves and exactly-resumable checkpoints.
 * ``sequence``: group baselines (RLOO, group-normalised) for an autoregressive token policy.
 * ``evaluation``: run a saved policy (``evaluate``).
@@ -19,7 +24,20 @@ from ..app.lazy import lazy_exports
 __getattr__, __dir__, __all__ = lazy_exports(
     __name__,
     names={
-        ".agent": ("BASELINES", "BASELINE_NAMES", "REINFORCE", "make_baseline"),
+        ".advantages": ("gae",),
+        ".agent": ("BASELINES", "BASELINE_NAMES", "REINFORCE", "ValueNet", "make_baseline"),
+        ".defaults": ("DEFAULTS", "defaults_for"),
+        ".gae_agent": ("GAEReinforce",),
+        ".normalize": ("ObsNormalizer", "RewardScaler"),
+        ".steps": ("StepBatch", "StepCollector", "make_step_envs"),
+        ".surrogates": (
+            "LikelihoodRatio",
+            "PPOClip",
+            "SURROGATE_NAMES",
+            "Surrogate",
+            "VTrace",
+            "make_surrogate",
+        ),
         ".evaluation": ("evaluate",),
         ".policies": (
             "CategoricalPolicy",

@@ -39,7 +39,14 @@ from .policies import mlp
 from .returns import normalize, reward_to_go
 from .rollout import Batch
 
-__all__ = ["ReturnBaseline", "make_baseline", "REINFORCE", "BASELINES", "BASELINE_NAMES"]
+__all__ = [
+    "ReturnBaseline",
+    "ValueNet",
+    "make_baseline",
+    "REINFORCE",
+    "BASELINES",
+    "BASELINE_NAMES",
+]
 
 #: the baselines' names, spelled one way everywhere (``ma`` is an old spelling of
 #: ``moving-average``)
@@ -159,7 +166,7 @@ class ValueBaseline(ReturnBaseline):
         return list(self.model.parameters())
 
 
-class _ValueNet(nn.Module):
+class ValueNet(nn.Module):
     """V(s): the policy's observation encoder then an MLP to one number."""
 
     def __init__(self, encoder: nn.Module, hidden=(64,)):
@@ -194,8 +201,18 @@ def make_baseline(
             raise ValueError("the value baseline needs the policy's observation encoder.")
         import copy
 
-        return ValueBaseline(_ValueNet(copy.deepcopy(encoder), value_hidden), value_lr, value_steps)
+        return ValueBaseline(ValueNet(copy.deepcopy(encoder), value_hidden), value_lr, value_steps)
     raise AssertionError(name)  # pragma: no cover - BASELINE_NAMES lists every name above
+
+
+def training_biases(normalize_advantages: bool, entropy_coef: float, max_grad_norm) -> list[str]:
+    """The biased options both agents share, as ``bias_sources`` reports them."""
+    out = ["normalised advantages"] if normalize_advantages else []
+    if entropy_coef:
+        out.append(f"entropy bonus {entropy_coef}")
+    if max_grad_norm is not None:
+        out.append(f"gradient clipping at {max_grad_norm}")
+    return out
 
 
 @dataclass
@@ -236,6 +253,13 @@ class REINFORCE:
         self.entropy_coef = float(entropy_coef)
         self.max_grad_norm = max_grad_norm
         self.optimizer = torch.optim.Adam(policy.parameters(), lr=lr)
+
+    def bias_sources(self) -> list[str]:
+        """The options in force that make ĝ a biased estimate of ∇θ E[return]."""
+        out = training_biases(self.normalize_advantages, self.entropy_coef, self.max_grad_norm)
+        if self.gamma < 1:
+            out.append(f"gamma={self.gamma} < 1 without the gamma^t factor")
+        return out
 
     def advantages(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
         """(G, A): reward-to-go and advantage G - b (normalised if asked), 0 on padding."""

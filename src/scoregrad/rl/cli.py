@@ -40,8 +40,10 @@ rl_app = app  # the old name
 
 _BASELINE_HELP = "none | moving-average | loo | value"
 
-# command-line option -> TrainConfig field, where the names differ
-_FIELDS = {"normalize": "normalize_advantages"}
+_SURROGATE_HELP = "score | ppo-clip | v-trace (biased: see docs/rl.md)"
+
+# TrainConfig field -> command-line parameter, where the names differ
+_FIELDS = {"normalize_advantages": "normalize"}
 
 
 @contextlib.contextmanager
@@ -131,6 +133,26 @@ def train(
     stop_at: float = typer.Option(
         None, callback=finite, help="Stop when the 100-episode mean reaches this."
     ),
+    batch: str = typer.Option(
+        "episodes", help="episodes (whole episodes per update) | steps (n steps per sub-env)."
+    ),
+    n_steps: int = typer.Option(256, min=1, help="Steps per sub-env per update (--batch steps)."),
+    gae_lambda: float = typer.Option(0.95, min=0, max=1, help="GAE lambda (--batch steps)."),
+    epochs: int = typer.Option(1, min=1, help="Passes over each batch (--batch steps)."),
+    minibatches: int = typer.Option(1, min=1, help="Minibatches per pass (--batch steps)."),
+    surrogate: str = typer.Option("score", help=_SURROGATE_HELP),
+    clip_range: float = typer.Option(0.2, min=0, callback=finite, help="PPO-clip epsilon."),
+    rho_bar: float = typer.Option(1.0, min=0, callback=finite, help="V-trace truncation."),
+    normalize_obs: bool = typer.Option(False, help="Running observation normalisation."),
+    normalize_reward: bool = typer.Option(False, help="Running reward scaling."),
+    state_std: bool = typer.Option(False, help="State-dependent log-std (Gaussian policies)."),
+    squash: str = typer.Option("clip", help="clip | tanh: how a Gaussian draw becomes the action."),
+    noise_corr: float = typer.Option(
+        0.0, min=0, max=0.999, callback=finite, help="AR(1) correlation of the Gaussian noise."
+    ),
+    show_defaults: bool = typer.Option(
+        False, "--show-defaults", help="Print the settings ENV_ID trains with, and exit."
+    ),
     seed: SEED = 0,
     device: str = typer.Option("cpu", help="cpu or cuda."),
     out: OUT = None,
@@ -142,29 +164,50 @@ def train(
     json_path: JSON = None,
     progress: PROGRESS = True,
 ):
-    """Train REINFORCE; writes episodes.csv, log.jsonl, learning_curve.png, checkpoint.pt."""
+    """Train; writes episodes.csv, log.jsonl, learning_curve.png, checkpoint.pt.
+
+    Settings not given take ENV_ID's shipped defaults (scoregrad.rl.defaults; print them with
+    --show-defaults), else TrainConfig's.
+    """
     from dataclasses import asdict
 
     from ..app.runs import default_run_folder
     from .agent import BASELINE_NAMES
+    from .surrogates import SURROGATE_NAMES
     from .trainer import TrainConfig, Trainer
 
+    given = explicit(ctx)
     baseline = choose(BASELINE_NAMES, baseline, "--baseline")
+    surrogate = choose(SURROGATE_NAMES, surrogate, "--surrogate")
     values = dict(
         env_id=env_id, baseline=baseline, episodes=episodes, batch_episodes=batch_episodes,
         num_envs=num_envs or None, gamma=gamma, lr=lr, hidden=_hidden(hidden),
         normalize_advantages=normalize, entropy_coef=entropy_coef,
         max_grad_norm=max_grad_norm or None, value_lr=value_lr, value_steps=value_steps,
         log_std_init=log_std_init, max_steps=max_steps or None, env_steps=env_steps or None,
-        seed=seed, device=device,
+        seed=seed, device=device, batch=batch, n_steps=n_steps, gae_lambda=gae_lambda,
+        epochs=epochs, minibatches=minibatches, surrogate=surrogate, clip_range=clip_range,
+        rho_bar=rho_bar, normalize_obs=normalize_obs, normalize_reward=normalize_reward,
+        state_std=state_std, squash=squash, noise_corr=noise_corr,
     )  # fmt: skip
+    # only what the user typed: the rest comes from the env's defaults (or the saved run)
+    requested = {k: v for k, v in values.items() if _FIELDS.get(k, k) in given or k == "env_id"}
+    if {"stop_when_solved", "stop_at"} & given and env_id is not None:
+        requested["stop_at"] = _threshold(env_id, stop_when_solved, stop_at)
+    if show_defaults:
+        if env_id is None:
+            raise typer.BadParameter("give the environment id.", param_hint="ENV_ID")
+        cfg = TrainConfig.for_env(**requested)
+        typer.echo(f"settings for {env_id} (shipped defaults, then TrainConfig's):")
+        for k, v in cfg.to_dict().items():
+            typer.echo(f"  {k:22} {v}")
+        write_json(json_path, cfg.to_dict())
+        return
     with _threads(threads):
         if resume is not None:
-            given = {_FIELDS.get(k, k) for k in explicit(ctx)}
-            requested = {k: v for k, v in values.items() if k in given and v is not None}
             if env_id is None:
                 requested.pop("env_id", None)
-            if {"stop_when_solved", "stop_at"} & explicit(ctx):
+            if {"stop_when_solved", "stop_at"} & given:
                 saved_env = env_id or _saved_env(resume)
                 requested["stop_at"] = _threshold(saved_env, stop_when_solved, stop_at)
             trainer = Trainer.resume(
@@ -177,7 +220,7 @@ def train(
                     "give the environment id (e.g. CartPole-v1), or --resume RUN_FOLDER.",
                     param_hint="ENV_ID",
                 )
-            cfg = TrainConfig(**values, stop_at=_threshold(env_id, stop_when_solved, stop_at))
+            cfg = TrainConfig.for_env(**requested)
             folder = out if out is not None else default_run_folder("rl", env_id)
             trainer = Trainer(
                 cfg, folder, progress=progress, checkpoint_every=checkpoint_every, force=force
@@ -196,6 +239,8 @@ def train(
         finally:
             trainer.close()
     typer.echo(_result_text(result))
+    if result.bias_sources:
+        typer.echo("biased options in force: " + "; ".join(result.bias_sources))
     typer.echo(f"logs and checkpoint in {trainer.out_dir}")
     data = asdict(result)
     data.update(out=str(trainer.out_dir), steps_per_second=result.steps_per_second)

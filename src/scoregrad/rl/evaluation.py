@@ -1,5 +1,7 @@
 """Evaluating a saved policy: returns over fresh episodes, greedy or sampled actions.
 
+Observations are normalised with the statistics saved in the checkpoint (frozen), as in training.
+
 >>> from scoregrad.rl import Trainer, TrainConfig, evaluate
 >>> import tempfile, pathlib
 >>> d = pathlib.Path(tempfile.mkdtemp())
@@ -16,26 +18,28 @@ import os
 import numpy as np
 import torch
 
-from .policies import make_policy
+from ..errors import ScoregradError
+from .normalize import ObsNormalizer
 from .rollout import collect, make_envs
-from .trainer import CheckpointError, load_checkpoint
+from .trainer import CheckpointError, TrainConfig, load_checkpoint, policy_for
 
 __all__ = ["evaluate"]
 
 
-class _Greedy(torch.nn.Module):
-    """The policy's mode: argmax of the logits, or the Gaussian mean."""
+class _Actor(torch.nn.Module):
+    """The saved policy on observations normalised with the saved, frozen statistics; its mode
+    (``policy.greedy``: argmax, or the Gaussian mean) or its draws."""
 
-    def __init__(self, policy):
+    def __init__(self, policy, obs_norm: ObsNormalizer | None, greedy: bool):
         super().__init__()
-        self.policy = policy
+        self.policy, self.obs_norm, self.greedy = policy, obs_norm, greedy
 
     def sample(self, obs, generator):
-        with torch.no_grad():
-            d = self.policy.dist(obs)
-            if hasattr(self.policy, "n_actions"):
-                return d.logits.argmax(-1)
-            return d.base_dist.loc
+        if self.obs_norm is not None:
+            obs = self.obs_norm(obs, update=False).to(obs.device)
+        if self.greedy:
+            return self.policy.greedy(obs)
+        return self.policy.sample(obs, generator)
 
     def to_env(self, action):
         return self.policy.to_env(action)
@@ -70,12 +74,20 @@ def evaluate(
             f"{state['env_id']} now has spaces {signature}, but the checkpoint was trained with "
             f"{state['spaces']}. Fix: use the gymnasium version the checkpoint was made with."
         )
-    policy = make_policy(
-        envs.single_observation_space, envs.single_action_space, tuple(cfg["hidden"])
-    )
+    config = TrainConfig.from_dict(cfg)
+    policy = policy_for(config, envs)
     policy.load_state_dict(state["agent"]["policy"])
     policy.to(device).eval()
-    actor = _Greedy(policy) if greedy else policy
+    if policy.uses_memory and not greedy:
+        raise ScoregradError(
+            "this policy's exploration noise is correlated in time (noise_corr > 0), which "
+            "whole-episode evaluation does not carry. Fix: evaluate with greedy=True (--greedy)."
+        )
+    obs_norm = None
+    if config.normalize_obs:
+        obs_norm = ObsNormalizer(envs.single_observation_space.shape)
+        obs_norm.load_state_dict(state["collector"]["obs_norm"])
+    actor = _Actor(policy, obs_norm, greedy)
     g = torch.Generator(device=device).manual_seed(seed)
     seeds = [int(s) for s in np.random.default_rng(seed).integers(0, 2**31 - 1, envs.num_envs)]
     batch = collect(envs, actor, episodes, horizon, g, seeds, device)

@@ -2,9 +2,10 @@
 
 * ``Discrete(k)`` actions: a ``Categorical`` over k actions with logits from an MLP of the state.
 * ``Box`` actions (1-D): a diagonal ``Normal`` whose mean is an MLP of the state and whose
-  log-standard-deviation is a learned vector (state independent), as in Williams (1992) and the
-  Gaussian policies of Schulman et al. (2015). Actions are clipped to the box only when stepping the
-  environment; the log-probability is that of the unclipped draw, so the score is exact.
+  log-standard-deviation is a learned vector or (``state_std``) a second head of the MLP, as in
+  Williams (1992) and Schulman et al. (2015). The draw u is clipped to the box, or squashed by
+  tanh, only when stepping the environment; the score is that of u, which is exact (see
+  ``GaussianPolicy``), and ``noise_corr`` makes the exploration noise AR(1) within an episode.
 
 Observations may be ``Box`` (flattened) or ``Discrete`` (one-hot encoded). Anything else raises
 ``UnsupportedSpaceError`` naming the space and the fix (e.g. a flattening wrapper).
@@ -23,6 +24,7 @@ and a checkpoint can hold the generator's state (exact resume).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -40,7 +42,13 @@ __all__ = [
     "GaussianPolicy",
     "make_policy",
     "mlp",
+    "SQUASHES",
 ]
+
+#: how a Gaussian draw u becomes the environment's action
+SQUASHES = ("clip", "tanh")
+#: bounds of a state-dependent log-std (keeps σ away from 0 and from overflow)
+LOG_STD_MIN, LOG_STD_MAX = -5.0, 2.0
 
 
 class UnsupportedSpaceError(ScoregradError):
@@ -111,10 +119,17 @@ class CategoricalPolicy(_Policy):
             self.net[-1].weight.mul_(0.01)
             self.net[-1].bias.zero_()
 
-    def dist(self, obs):
+    uses_memory = False  # the draws are independent given the state
+
+    def dist(self, obs, memory=None):
         return D.Categorical(logits=self.net(self.features(obs)))
 
-    def sample(self, obs: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    def greedy(self, obs: torch.Tensor) -> torch.Tensor:
+        """The most likely action."""
+        with torch.no_grad():
+            return self.net(self.features(obs)).argmax(-1)
+
+    def sample(self, obs: torch.Tensor, generator: torch.Generator, memory=None) -> torch.Tensor:
         """Draw a ~ π(·|s) by the inverse CDF with ``generator`` (no global RNG)."""
         with torch.no_grad():
             probs = self.dist(obs).probs
@@ -128,35 +143,121 @@ class CategoricalPolicy(_Policy):
 
 
 class GaussianPolicy(_Policy):
-    """π(a|s) = Normal(MLP(s), exp(log_std)) with a learned log-std vector, for a 1-D ``Box``."""
+    """π(u|s) = Normal(μ(s), σ(s)) for a 1-D ``Box``; the environment gets squash(u).
 
-    def __init__(self, observation_space, action_space: spaces.Box, hidden=(64,), log_std=0.0):
+    * ``state_std``: log σ is a second head of the network (state-dependent exploration);
+      otherwise a learned vector (Williams 1992; Schulman et al. 2015).
+    * ``squash="clip"``: the environment gets u clipped to the box; ``"tanh"``: it gets
+      a = c + h·tanh(u) (c, h the box's centre and half-width), whose density is
+      p(a|s) = p(u|s) / Π_j h (1 − tanh² u_j) (change of variables; ``env_log_prob``). Either
+      way the stored action is u, and the score ∇θ log p(u|s) is exact: the Jacobian does not
+      depend on θ, so the likelihood ratio of the squashed action is the same number.
+    * ``noise_corr`` ρ: temporally correlated exploration. The standardised noise
+      ε_t = (u_t − μ(s_t)) / σ(s_t) follows an AR(1) process ε_t = ρ ε_{t−1} + √(1−ρ²) ξ_t within
+      an episode (ε_0 ~ N(0, 1)), so u_t | history ~ Normal(μ(s_t) + σ(s_t) ρ ε_{t−1},
+      σ(s_t) √(1−ρ²)). ``dist(obs, memory)`` is that conditional density, exact, with
+      ε_{t−1} recomputed from θ: the estimator stays a likelihood ratio for this (non-Markov)
+      policy. ``memory`` = (previous observation, previous u, whether there is one).
+    """
+
+    def __init__(
+        self,
+        observation_space,
+        action_space: spaces.Box,
+        hidden=(64,),
+        log_std=0.0,
+        *,
+        state_std: bool = False,
+        squash: str = "clip",
+        noise_corr: float = 0.0,
+    ):
         super().__init__(observation_space, hidden)
+        if squash not in SQUASHES:
+            raise ScoregradError(f"squash must be one of {', '.join(SQUASHES)}, got {squash!r}.")
+        if not 0.0 <= noise_corr < 1.0:
+            raise ScoregradError(f"noise_corr must lie in [0, 1), got {noise_corr}.")
         self.action_dim = int(np.prod(action_space.shape))
-        self.net = mlp([self.encoder.dim, *self.hidden, self.action_dim])
+        self.state_std, self.squash, self.noise_corr = bool(state_std), squash, float(noise_corr)
+        d = self.action_dim
+        self.net = mlp([self.encoder.dim, *self.hidden, d * (2 if self.state_std else 1)])
         with torch.no_grad():
             self.net[-1].weight.mul_(0.01)
             self.net[-1].bias.zero_()
-        self.log_std = nn.Parameter(torch.full((self.action_dim,), float(log_std)))
+            if self.state_std:
+                self.net[-1].bias[d:] = float(log_std)
+        if not self.state_std:
+            self.log_std = nn.Parameter(torch.full((d,), float(log_std)))
         low = np.broadcast_to(action_space.low, action_space.shape).reshape(-1)
         high = np.broadcast_to(action_space.high, action_space.shape).reshape(-1)
         self.register_buffer("low", torch.tensor(np.array(low), dtype=torch.float32))
         self.register_buffer("high", torch.tensor(np.array(high), dtype=torch.float32))
         self._shape = action_space.shape
         self._dtype = action_space.dtype
+        if squash == "tanh" and not np.isfinite(np.concatenate([low, high])).all():
+            raise UnsupportedSpaceError(
+                f"squash='tanh' needs a bounded action box, got {action_space}. Fix: use "
+                "squash='clip'."
+            )
 
-    def dist(self, obs):
-        mean = self.net(self.features(obs))
-        return D.Independent(D.Normal(mean, self.log_std.exp().expand_as(mean)), 1)
+    @property
+    def uses_memory(self) -> bool:
+        """Whether ``dist`` needs the previous step (correlated noise)."""
+        return self.noise_corr > 0
 
-    def sample(self, obs: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    def mean_std(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """μ(s) and σ(s) of the unsquashed action."""
+        out = self.net(self.features(obs))
+        if self.state_std:
+            mean, log_std = out.split(self.action_dim, dim=-1)
+            log_std = log_std.clamp(LOG_STD_MIN, LOG_STD_MAX)
+        else:
+            mean, log_std = out, self.log_std.expand_as(out)
+        return mean, log_std.exp()
+
+    def conditional(self, obs, memory=None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Mean and std of u given the state and (with ``noise_corr``) the previous step."""
+        mean, std = self.mean_std(obs)
+        if self.noise_corr > 0 and memory is not None:
+            prev_obs, prev_u, has_prev = memory
+            prev_mean, prev_std = self.mean_std(prev_obs)
+            eps = (prev_u.to(mean.dtype) - prev_mean) / prev_std
+            h = has_prev.to(mean.dtype).unsqueeze(-1)
+            rho = self.noise_corr
+            mean = mean + h * std * rho * eps
+            std = std * (1.0 - h + h * math.sqrt(1.0 - rho**2))
+        return mean, std
+
+    def dist(self, obs, memory=None):
+        return D.Independent(D.Normal(*self.conditional(obs, memory)), 1)
+
+    def sample(self, obs: torch.Tensor, generator: torch.Generator, memory=None) -> torch.Tensor:
         with torch.no_grad():
-            d = self.dist(obs).base_dist
-            eps = torch.randn(d.loc.shape, generator=generator, device=d.loc.device)
-            return d.loc + d.scale * eps.to(d.loc.dtype)
+            loc, scale = self.conditional(obs, memory)  # no distribution object: one per step
+            eps = torch.randn(loc.shape, generator=generator, device=loc.device)
+            return loc + scale * eps.to(loc.dtype)
+
+    def greedy(self, obs: torch.Tensor) -> torch.Tensor:
+        """The mean μ(s) (the environment gets its squash)."""
+        with torch.no_grad():
+            return self.mean_std(obs)[0]
+
+    def env_log_prob(self, obs, action, memory=None) -> torch.Tensor:
+        """log-density of the action the environment gets (``squash="tanh"``: with the
+        change-of-variables term; ``"clip"``: of the unclipped draw, which is what is scored)."""
+        log_p = self.dist(obs, memory).log_prob(action)
+        if self.squash == "tanh":
+            u = action
+            log_dtanh = 2.0 * (math.log(2.0) - u - nn.functional.softplus(-2.0 * u))
+            half = ((self.high - self.low) / 2).to(u)
+            log_p = log_p - (log_dtanh + half.log()).sum(-1)
+        return log_p
 
     def to_env(self, action: torch.Tensor) -> np.ndarray:
-        a = torch.maximum(torch.minimum(action, self.high.to(action)), self.low.to(action))
+        low, high = self.low.to(action), self.high.to(action)
+        if self.squash == "tanh":
+            a = (low + high) / 2 + (high - low) / 2 * torch.tanh(action)
+        else:
+            a = torch.maximum(torch.minimum(action, high), low)
         return a.cpu().numpy().reshape(a.shape[0], *self._shape).astype(self._dtype)
 
 
@@ -165,12 +266,16 @@ def make_policy(
     action_space: spaces.Space,
     hidden: Sequence[int] = (64,),
     log_std: float = 0.0,
+    **gaussian,
 ) -> CategoricalPolicy | GaussianPolicy:
-    """The policy that fits ``action_space``: Categorical for Discrete, Gaussian for Box."""
+    """The policy that fits ``action_space``: Categorical for Discrete, Gaussian for Box.
+
+    ``gaussian`` (``state_std``, ``squash``, ``noise_corr``) configures the Gaussian policy and
+    is ignored for Discrete actions (a Categorical policy has no such choices)."""
     if isinstance(action_space, spaces.Discrete):
         return CategoricalPolicy(observation_space, action_space, hidden)
     if isinstance(action_space, spaces.Box):
-        return GaussianPolicy(observation_space, action_space, hidden, log_std)
+        return GaussianPolicy(observation_space, action_space, hidden, log_std, **gaussian)
     raise UnsupportedSpaceError(
         f"action space {action_space} is not supported: the policies handle Discrete (Categorical) "
         "and Box (Gaussian) actions. Fix: wrap the environment so its actions are Discrete or Box "

@@ -38,6 +38,9 @@ __all__ = [
     "DEFAULT_MAX_STEPS",
 ]
 
+#: Gymnasium extras that scoregrad also declares as its own (pyproject's optional dependencies)
+SCOREGRAD_EXTRAS = ("box2d",)
+
 #: episode cap for environments registered without a time limit
 DEFAULT_MAX_STEPS = 1000
 
@@ -103,6 +106,9 @@ class MissingEnvironmentDependency(ScoregradError):
             if extra
             else f"install the package that provides {entry or env_id}"
         )
+        if extra in SCOREGRAD_EXTRAS:
+            fix = f'pip install "scoregrad[{extra}]" (or "gymnasium[{extra}]")'
+
         reason = " ".join(str(error).split())
         super().__init__(
             f"{env_id} needs an optional dependency that is not installed ({reason}). Fix: {fix}."

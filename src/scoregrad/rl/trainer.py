@@ -2,7 +2,10 @@
 
 ``Trainer(TrainConfig(env_id="CartPole-v1", baseline="loo"), out_dir="runs/x").train()`` collects
 batches of episodes (``scoregrad.rl.rollout``), updates the policy with REINFORCE
-(``scoregrad.rl.agent``) and writes under ``out_dir``:
+(``scoregrad.rl.agent``) and writes under ``out_dir``; with ``batch="steps"`` it collects step
+batches (``scoregrad.rl.steps``) and updates with GAE (``scoregrad.rl.gae_agent``) instead.
+``TrainConfig.for_env(env_id, ...)`` starts from the shipped defaults (``scoregrad.rl.defaults``).
+Files:
 
 * ``episodes.csv``: one row per episode (return, length, cumulative env steps, wall time);
 * ``log.jsonl``: one JSON object per update (loss, entropy, gradient norm, mean return, steps/s);
@@ -25,6 +28,7 @@ are drawn from a private ``torch.Generator``.
 
 from __future__ import annotations
 
+import copy
 import csv
 import json
 import math
@@ -44,9 +48,12 @@ from ..app.plotting import new_figure, save_figure
 from ..app.runs import RunFolder, claim_run_folder
 from ..core import seeded
 from ..errors import ScoregradError
-from .agent import BASELINE_NAMES, REINFORCE, make_baseline
+from .agent import BASELINE_NAMES, REINFORCE, ValueNet, make_baseline
+from .gae_agent import GAEReinforce
 from .policies import make_policy
 from .rollout import check_env_id, collect, make_envs
+from .steps import StepCollector, make_step_envs
+from .surrogates import make_surrogate
 
 __all__ = [
     "TrainConfig",
@@ -82,13 +89,27 @@ class TrainConfig:
             "ma_decay",
             "value_lr",
             "num_envs",
+            "batch",
+            "normalize_obs",
+            "normalize_reward",
+            "state_std",
+            "squash",
         ),
         flags={"normalize_advantages": "--normalize", "stop_at": "--stop-at"},
     )
+    #: settings that only step batches (``batch="steps"``) use, with their inert values
+    STEP_ONLY: ClassVar[dict] = {
+        "normalize_obs": False,
+        "normalize_reward": False,
+        "epochs": 1,
+        "minibatches": 1,
+        "surrogate": "score",
+        "noise_corr": 0.0,
+    }
 
     env_id: str
     baseline: str = "value"
-    episodes: int = 1000  # budget of training episodes
+    episodes: int | None = 1000  # budget of training episodes (None: no episode budget)
     batch_episodes: int = 4  # episodes per policy update
     num_envs: int | None = None  # sub-environments (default: batch_episodes)
     gamma: float = 0.99
@@ -107,11 +128,37 @@ class TrainConfig:
     env_steps: int | None = None  # optional budget of environment steps
     seed: int = 0
     device: str = "cpu"
+    # step batches (docs/rl.md): n_steps on each of num_envs sub-envs, GAE(λ), normalisation,
+    # several gradient steps per batch with a surrogate, policy options
+    batch: str = "episodes"  # "episodes" (whole episodes) | "steps"
+    n_steps: int = 256  # steps per sub-environment per batch (batch="steps")
+    gae_lambda: float = 0.95
+    epochs: int = 1  # passes over each batch
+    minibatches: int = 1  # minibatches per pass
+    surrogate: str = "score"  # score | ppo-clip | v-trace
+    clip_range: float = 0.2  # PPO-clip's ε
+    rho_bar: float = 1.0  # V-trace's truncation ρ̄
+    normalize_obs: bool = False
+    normalize_reward: bool = False
+    state_std: bool = False  # state-dependent log-std (a second head of the policy)
+    squash: str = "clip"  # clip | tanh
+    noise_corr: float = 0.0  # AR(1) correlation of the Gaussian policy's noise
+
+    @classmethod
+    def for_env(cls, env_id: str, **given) -> TrainConfig:
+        """The shipped defaults of ``env_id`` (``scoregrad.rl.defaults``) with ``given`` on top."""
+        from .defaults import defaults_for
+
+        return cls(env_id, **{**defaults_for(env_id), **given})
 
     def __post_init__(self):
         check_env_id(self.env_id)
         self.baseline = BASELINE_NAMES.resolve(self.baseline, option="baseline")
-        if self.batch_episodes < 1 or self.episodes < 1:
+        from .surrogates import SURROGATE_NAMES
+
+        self.surrogate = SURROGATE_NAMES.resolve(self.surrogate, option="surrogate")
+        self._check_batch_mode()
+        if self.batch_episodes < 1 or (self.episodes is not None and self.episodes < 1):
             raise ScoregradError(
                 f"episodes ({self.episodes}) and batch_episodes ({self.batch_episodes}) must be "
                 "positive integers. Fix: pass values of at least 1."
@@ -124,6 +171,31 @@ class TrainConfig:
                 "episodes). Fix: batch_episodes >= 2, or baseline='moving-average'/'value'."
             )
         self.hidden = tuple(int(h) for h in self.hidden)
+
+    def _check_batch_mode(self) -> None:
+        if self.batch not in ("episodes", "steps"):
+            raise ScoregradError(f"batch must be 'episodes' or 'steps', got {self.batch!r}.")
+        if self.batch == "episodes":
+            used = [k for k, v in self.STEP_ONLY.items() if getattr(self, k) != v]
+            if used:
+                raise ScoregradError(
+                    f"{', '.join(used)} apply to step batches only, not to whole-episode "
+                    "batches. Fix: add batch='steps' (--batch steps), or leave them out."
+                )
+            return
+        if self.baseline != "value":
+            raise ScoregradError(
+                f"step batches use GAE with the learned value as control variate, not the "
+                f"{self.baseline!r} baseline. Fix: baseline='value', or batch='episodes'."
+            )
+        if self.env_steps is None:
+            raise ScoregradError(
+                "step batches need a budget of env steps. Fix: pass env_steps (--env-steps)."
+            )
+        if min(self.n_steps, self.epochs, self.minibatches) < 1:
+            raise ScoregradError("n_steps, epochs and minibatches must be at least 1.")
+        if not 0.0 <= self.gae_lambda <= 1.0:
+            raise ScoregradError(f"gae_lambda must lie in [0, 1], got {self.gae_lambda}.")
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -159,6 +231,7 @@ class TrainResult:
     solved_episode: int | None = None
     solved_env_steps: int | None = None
     final_mean: float = float("nan")
+    bias_sources: list[str] = field(default_factory=list)  # options that bias the estimate
 
     @property
     def steps_per_second(self) -> float:
@@ -186,6 +259,15 @@ def solved_at(returns, lengths, threshold: float, window: int = 100):
 def load_checkpoint(path: str | os.PathLike) -> dict:
     """Load a training checkpoint (a file, or a run folder) safely (``weights_only=True``)."""
     return _load(path, format=CHECKPOINT_FORMAT, written_by="`scoregrad rl train`")
+
+
+def policy_for(config: TrainConfig, envs):
+    """The policy a run of ``config`` trains (and ``evaluate`` rebuilds) for ``envs``' spaces."""
+    c = config
+    return make_policy(
+        envs.single_observation_space, envs.single_action_space, c.hidden, c.log_std_init,
+        state_std=c.state_std, squash=c.squash, noise_corr=c.noise_corr,
+    )  # fmt: skip
 
 
 def _spaces_signature(envs) -> str:
@@ -218,27 +300,56 @@ class Trainer:
         self.run = run
         self.out_dir = run.path if run is not None else None
         self.device = torch.device(c.device)
-        num_envs = min(c.num_envs or c.batch_episodes, c.batch_episodes)
-        self.envs, self.horizon = make_envs(c.env_id, num_envs, c.max_steps)
+        self.steps_mode = c.batch == "steps"
+        if self.steps_mode:
+            self.envs, self.horizon = make_step_envs(c.env_id, c.num_envs or 1, c.max_steps)
+        else:
+            num_envs = min(c.num_envs or c.batch_episodes, c.batch_episodes)
+            self.envs, self.horizon = make_envs(c.env_id, num_envs, c.max_steps)
         seeds = np.random.SeedSequence(c.seed).generate_state(3)
+        self.generator = torch.Generator(device=self.device)
+        self.generator.manual_seed(int(seeds[1]))
+        self.env_rng = np.random.default_rng(int(seeds[2]))
         with seeded(int(seeds[0])):  # initialisation on a forked RNG: the caller's is untouched
-            self.policy = make_policy(
-                self.envs.single_observation_space,
-                self.envs.single_action_space,
-                c.hidden,
-                c.log_std_init,
-            ).to(self.device)
-            baseline = make_baseline(
-                c.baseline,
-                horizon=self.horizon,
-                encoder=self.policy.encoder,
-                decay=c.ma_decay,
-                value_lr=c.value_lr,
-                value_steps=c.value_steps,
-                value_hidden=c.hidden,
-            )
-            if hasattr(baseline, "model"):
-                baseline.model.to(self.device)
+            self.policy = policy_for(c, self.envs).to(self.device)
+            self._init_steps() if self.steps_mode else self._init_episodes()
+        self.returns: list[float] = []
+        self.lengths: list[int] = []
+        self.log: list[dict] = []
+        self.env_steps = 0
+        self.iterations = 0
+        self.seconds = 0.0
+        self.signature = _spaces_signature(self.envs)
+
+    def _init_steps(self) -> None:
+        c = self.config
+        value = ValueNet(copy.deepcopy(self.policy.encoder), c.hidden).to(self.device)
+        self.agent = GAEReinforce(
+            self.policy, value,
+            make_surrogate(c.surrogate, clip_range=c.clip_range, rho_bar=c.rho_bar),
+            gamma=c.gamma, lam=c.gae_lambda, lr=c.lr, value_lr=c.value_lr, epochs=c.epochs,
+            minibatches=c.minibatches, normalize_advantages=c.normalize_advantages,
+            entropy_coef=c.entropy_coef, max_grad_norm=c.max_grad_norm,
+        )  # fmt: skip
+        self.collector = StepCollector(
+            self.envs, self.env_rng, normalize_obs=c.normalize_obs,
+            normalize_reward=c.normalize_reward, gamma=c.gamma, device=self.device,
+        )  # fmt: skip
+
+    def _init_episodes(self) -> None:
+        c = self.config
+        self.collector = None
+        baseline = make_baseline(
+            c.baseline,
+            horizon=self.horizon,
+            encoder=self.policy.encoder,
+            decay=c.ma_decay,
+            value_lr=c.value_lr,
+            value_steps=c.value_steps,
+            value_hidden=c.hidden,
+        )
+        if hasattr(baseline, "model"):
+            baseline.model.to(self.device)
         self.agent = REINFORCE(
             self.policy,
             baseline,
@@ -248,16 +359,6 @@ class Trainer:
             entropy_coef=c.entropy_coef,
             max_grad_norm=c.max_grad_norm,
         )
-        self.generator = torch.Generator(device=self.device)
-        self.generator.manual_seed(int(seeds[1]))
-        self.env_rng = np.random.default_rng(int(seeds[2]))
-        self.returns: list[float] = []
-        self.lengths: list[int] = []
-        self.log: list[dict] = []
-        self.env_steps = 0
-        self.iterations = 0
-        self.seconds = 0.0
-        self.signature = _spaces_signature(self.envs)
 
     # -- checkpoints -------------------------------------------------------------------------------
     def state_dict(self) -> dict:
@@ -276,6 +377,7 @@ class Trainer:
             "iterations": self.iterations,
             "seconds": self.seconds,
             "changes": list(self.changes),
+            "collector": self.collector.state_dict() if self.collector is not None else None,
         }
 
     def load_state_dict(self, state: dict) -> None:
@@ -293,6 +395,8 @@ class Trainer:
         self.env_steps, self.iterations = int(state["env_steps"]), int(state["iterations"])
         self.seconds = float(state["seconds"])
         self.changes = list(state.get("changes", []))
+        if self.collector is not None:
+            self.collector.load_state_dict(state["collector"])
 
     def save(self, path: str | os.PathLike | None = None) -> Path:
         """Write the checkpoint atomically (and the run's progress into run.json)."""
@@ -305,7 +409,8 @@ class Trainer:
 
     def _progress_text(self) -> str:
         c = self.config
-        text = f"{len(self.returns)}/{c.episodes} episodes, {self.env_steps} env steps"
+        of = f"/{c.episodes}" if c.episodes is not None else ""
+        text = f"{len(self.returns)}{of} episodes, {self.env_steps} env steps"
         return text + (f" of {c.env_steps}" if c.env_steps is not None else "")
 
     @classmethod
@@ -349,7 +454,7 @@ class Trainer:
             run=f"the run in {Path(path)}",
         )  # fmt: skip
         done = len(state["returns"])
-        if cfg["episodes"] < done:
+        if cfg["episodes"] is not None and cfg["episodes"] < done:
             raise ScoregradError(
                 f"--episodes {cfg['episodes']} is below the {done} episodes the run in {path} "
                 f"has already trained. Fix: give a larger budget to extend it (e.g. --episodes "
@@ -376,6 +481,9 @@ class Trainer:
         if "lr" in names:
             for g in self.agent.optimizer.param_groups:
                 g["lr"] = self.config.lr
+        if "value_lr" in names and self.steps_mode:
+            for g in self.agent.value_optimizer.param_groups:
+                g["lr"] = self.config.value_lr
 
     # -- logs --------------------------------------------------------------------------------------
     def _path(self, name: str) -> Path:
@@ -425,7 +533,7 @@ class Trainer:
     # -- training ----------------------------------------------------------------------------------
     def _done(self) -> bool:
         c = self.config
-        if len(self.returns) >= c.episodes:
+        if c.episodes is not None and len(self.returns) >= c.episodes:
             return True
         if c.env_steps is not None and self.env_steps >= c.env_steps:
             return True
@@ -434,7 +542,9 @@ class Trainer:
         return False
 
     def step(self) -> dict:
-        """Collect one batch and update the policy once; returns the log row."""
+        """Collect one batch and update the policy; returns the log row."""
+        if self.steps_mode:
+            return self._step_steps()
         c = self.config
         n = min(c.batch_episodes, c.episodes - len(self.returns))
         n = max(n, 2 if c.baseline == "loo" else 1)
@@ -465,6 +575,44 @@ class Trainer:
         self.log.append(row)
         return row
 
+    def _step_steps(self) -> dict:
+        c = self.config
+        t0 = time.perf_counter()
+        k = self.envs.num_envs
+        n = min(c.n_steps, -(-(c.env_steps - self.env_steps) // k))  # the last batch fits
+        batch = self.collector.collect(self.policy, n, self.generator)
+        stats = self.agent.update(batch, self.generator)
+        dt = time.perf_counter() - t0
+        self.seconds += dt
+        self.iterations += 1
+        self.env_steps += batch.env_steps
+        self.returns.extend(batch.episode_returns)
+        self.lengths.extend(batch.episode_lengths)
+        recent = self.returns[-c.window :]
+        row = {
+            "iteration": self.iterations,
+            "episodes": len(self.returns),
+            "env_steps": self.env_steps,
+            "seconds": round(self.seconds, 4),
+            "mean_return": float(np.mean(batch.episode_returns)) if batch.episode_returns else None,
+            "window_mean": float(np.mean(recent)) if recent else None,
+            "steps_per_s": batch.env_steps / dt if dt > 0 else float("nan"),
+            "loss": stats.loss,
+            "entropy": stats.entropy,
+            "grad_norm": stats.grad_norm,
+            "value_loss": stats.value_loss,
+            "approx_kl": stats.approx_kl,
+        }
+        self.log.append(row)
+        return row
+
+    def bias_sources(self) -> list[str]:
+        """The options of this run that bias the gradient estimate (docs/rl.md measures them)."""
+        out = self.agent.bias_sources()
+        if self.config.normalize_reward:
+            out.append("reward normalisation")
+        return out
+
     def progress_bar(self) -> dict:
         """What the progress bar counts: episodes, or env steps when that budget binds first.
 
@@ -472,7 +620,9 @@ class Trainer:
         episodes could take (at the episode cap), it counts steps.
         """
         c = self.config
-        if c.env_steps is not None and c.env_steps < c.episodes * self.horizon:
+        if c.env_steps is not None and (
+            c.episodes is None or c.env_steps < c.episodes * self.horizon
+        ):
             return {
                 "total": c.env_steps,
                 "initial": min(self.env_steps, c.env_steps),
@@ -502,7 +652,7 @@ class Trainer:
                 else:
                     bar.update(len(self.returns) - first)
                 bar.set_postfix(
-                    ret=f"{row['window_mean']:.1f}",
+                    ret=f"{row['window_mean']:.1f}" if row["window_mean"] is not None else "-",
                     steps=self.env_steps,
                     sps=f"{self.env_steps / max(self.seconds, 1e-9):.0f}",
                 )
@@ -537,6 +687,7 @@ class Trainer:
             solved_episode=ep,
             solved_env_steps=steps,
             final_mean=float(np.mean(tail)) if tail else math.nan,
+            bias_sources=self.bias_sources(),
         )
 
     def close(self) -> None:
