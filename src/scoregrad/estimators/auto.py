@@ -67,6 +67,8 @@ __all__ = ["Auto", "AutoReport", "PilotRow"]
 ROUNDS = 4
 #: fewest rows (independent units, or calls) before a candidate's variance is compared at all
 MIN_ROWS = 8
+#: relative error of one timed pilot call on a shared machine (scheduling, caches)
+TIME_NOISE = 0.3
 #: fewest rows before a candidate may be eliminated or the race settled early
 ELIM_ROWS = 32
 #: fewest calls per candidate in the expectation door's pilot
@@ -446,13 +448,14 @@ class Auto(Estimator):
             out[p] = (v * c, rel, v, c)
         return out
 
-    @staticmethod
-    def _log_gap(a, b):
-        """(log J_b - log J_a, its standard error): gap > z·se means a is clearly better than b."""
+    def _log_gap(self, a, b):
+        """(log J_b - log J_a, its standard error): gap > z·se means a is clearly better than b.
+        Measured CPU times add ``TIME_NOISE`` to each side's relative error (one timed call each)."""
         (ja, ra, *_), (jb, rb, *_) = a, b
         if ja == 0.0 or jb == 0.0:
             return (0.0 if ja == jb else math.inf if ja == 0.0 else -math.inf), 0.0
-        return math.log(jb) - math.log(ja), math.hypot(ra, rb)
+        noise = TIME_NOISE if self.cost == "time" else 0.0
+        return math.log(jb) - math.log(ja), math.hypot(ra, rb, noise, noise)
 
     def _eliminate(self, pilots) -> dict:
         """Drop the candidates clearly worse than the best; the scores."""
