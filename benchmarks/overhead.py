@@ -164,6 +164,192 @@ def bernoulli_rows(device, repeats, quick):
 BERNOULLI = sg.Family(D.Bernoulli)  # Bernoulli(logits=θ)
 
 
+# --- RELAX / REBAR --------------------------------------------------------------------------------
+
+
+class HandRelax:
+    """One RELAX (or, with the relaxed f as control and no network, REBAR) estimate by hand:
+    z = θ + logit(u), b = 1[z > 0], z̃ ~ p(z | b); ĝ = (f(b) - c(z̃)) ∇log p(b) + ∂c(z)/∂θ - ∂c(z̃)/∂θ
+    per sample, its mean and standard error, then one Adam step on mean ‖ĝ‖². ``net`` is a copy
+    of the estimator's control network (same initial weights)."""
+
+    def __init__(self, net, relaxed_f: bool, theta, lr=1e-2):
+        self.net, self.relaxed_f, self.theta = net, relaxed_f, theta
+        self.eta = torch.tensor(1.0, requires_grad=True)
+        self.log_temp = torch.tensor(math.log(0.5), requires_grad=True)
+        self.phi = ([] if net is None else list(net.parameters())) + (
+            [self.eta, self.log_temp] if relaxed_f else []
+        )
+        self.opt = None
+        self.lr = lr
+
+    def _c(self, z):
+        c = 0.0 if self.net is None else self.net(z).squeeze(-1)
+        if self.relaxed_f:
+            c = c + self.eta * toy_f(torch.sigmoid(z / self.log_temp.exp()))
+        return c
+
+    def __call__(self, n):
+        from scoregrad.estimators.rebar import conditional_logistic
+
+        th = self.theta.detach()
+        eps = torch.finfo(th.dtype).eps
+        u = torch.rand(n, *th.shape).clamp(eps, 1 - eps)
+        v = torch.rand(n, *th.shape).clamp(eps, 1 - eps)
+        L = th.expand(n, *th.shape).requires_grad_()
+        z = L + torch.logit(u)
+        b = (z > 0).float().detach()
+        fb = toy_f(b)
+        zt = conditional_logistic(L, b, v)
+        czt = self._c(zt)
+        (dc,) = torch.autograd.grad((self._c(z) - czt).sum(), L, create_graph=True)
+        g = (fb - czt)[:, None] * (b - torch.sigmoid(L.detach())) + dc
+        if self.opt is None:
+            self.opt = torch.optim.Adam(self.phi, lr=self.lr, foreach=True)
+        grads = torch.autograd.grad((g**2).sum(1).mean(), self.phi)
+        for p, gp in zip(self.phi, grads, strict=True):
+            p.grad = gp
+        self.opt.step()
+        return _mean_se(g.detach()), _mean_se(fb)
+
+
+def relax_rows(device, repeats, quick):
+    import copy
+
+    rows = []
+    theta = torch.zeros(3, device=device, requires_grad=True)
+    p = {"logits": theta}
+    for n in (4, 1000):
+        relax, rebar = sg.RELAX(), sg.REBAR()
+        ours_relax = sg.prepare(toy_f, BERNOULLI, p, n=n, estimator=relax)
+        ours_rebar = sg.prepare(toy_f, BERNOULLI, p, n=n, estimator=rebar)
+        ours_relax(p)  # builds the lazy network, so the hand step can copy it
+        hand_relax = HandRelax(copy.deepcopy(relax.control.net), False, theta)
+        hand_rebar = HandRelax(None, True, theta)
+        sf = sg.prepare(toy_f, BERNOULLI, p, n=n)
+        t = time_calls({
+            "hand_relax": lambda: hand_relax(n), "relax": lambda: ours_relax(p),
+            "hand_rebar": lambda: hand_rebar(n), "rebar": lambda: ours_rebar(p),
+            "sf": lambda: sf(p),
+        }, repeats=repeats, device=device, min_seconds=0.02)  # fmt: skip
+        for name in ("relax", "rebar"):
+            rows.append(_row(f"Bernoulli K=3 n={n} {name.upper()} prepared", t[f"hand_{name}"],
+                             t[name], 10.0, f"hand {name.upper()} step"))  # fmt: skip
+            if n == 1000:
+                rows.append(_row(f"Bernoulli K=3 n={n} {name.upper()} prepared", t["sf"],
+                                 t[name], 5.0, "our score function"))  # fmt: skip
+    return rows
+
+
+# --- variational inference -----------------------------------------------------------------------
+
+
+def logistic_rows(device, repeats, quick):
+    """One SVI step of Bayesian logistic regression (batch 32, 50 particles, LOO baseline)."""
+    from scoregrad.vi import MeanFieldNormal
+    from scoregrad.vi.elbo import ScoreFunctionELBO
+    from scoregrad.vi.models.logistic import LogisticRegression, load_breast_cancer_split
+
+    model = LogisticRegression(load_breast_cancer_split(dtype=torch.float32))
+    log_joint = model.minibatch(0)
+    n = 50
+    guide = MeanFieldNormal(model.dim)
+    opt = torch.optim.SGD(guide.parameters(), lr=1e-4)
+    elbo = ScoreFunctionELBO(sg.ScoreFunction(sg.baselines.LeaveOneOut()))
+    loc = torch.zeros(model.dim, requires_grad=True)
+    ls = torch.zeros(model.dim, requires_grad=True)
+    hand_opt = torch.optim.SGD([loc, ls], lr=1e-4)
+
+    def ours():
+        opt.zero_grad()
+        (-elbo(log_joint, guide, n)).backward()
+        opt.step()
+
+    def floor():  # the same estimator by hand: LOO-baselined score function, closed-form scores
+        sigma = ls.detach().exp()
+        eps = torch.randn(n, model.dim)
+        z = loc.detach() + sigma * eps
+        f = log_joint(z) - D.Normal(loc.detach(), sigma, validate_args=False).log_prob(z).sum(-1)
+        w = (f - (f.sum() - f) / (n - 1))[:, None]
+        loc.grad = -(w * eps / sigma).mean(0)
+        ls.grad = -(w * (eps * eps - 1.0)).mean(0)
+        hand_opt.step()
+
+    def surrogate_floor():  # what a user writes: the REINFORCE surrogate and autograd
+        hand_opt.zero_grad()
+        q = D.Normal(loc, ls.exp(), validate_args=False)
+        with torch.no_grad():
+            z = q.sample((n,))
+        lq = q.log_prob(z).sum(-1)
+        f = (log_joint(z) - lq).detach()
+        w = f - (f.sum() - f) / (n - 1)
+        (-(f.mean() + (w * lq).mean())).backward()
+        hand_opt.step()
+
+    t = time_calls({"floor": floor, "surrogate": surrogate_floor, "ours": ours}, repeats=repeats,
+                   device=device, min_seconds=0.02)  # fmt: skip
+    case = "logistic regression SVI step (50 particles, LOO)"
+    return [
+        _row(case, t["surrogate"], t["ours"], 1.5, "hand surrogate + backward"),
+        _row(case, t["floor"], t["ours"], None, "hand closed-form scores"),
+    ]
+
+
+def vae_rows(device, repeats, quick):
+    """One training step of the binary VAE on MNIST (batch 50, 200 latents): DisARM (one pair per
+    image) and REINFORCE with a leave-one-out baseline (two samples per image)."""
+    import torch.nn.functional as F
+
+    from scoregrad.vi.data import load_dataset
+    from scoregrad.vi.models.sbn import BinaryVAE, batch_objective, make_estimator
+
+    data = load_dataset(Path("/work/shared/data/binarized-mnist/binarized_mnist.npz"))
+    x = data.train[:50].to(device)
+    rows = []
+    for name in ("disarm", "reinforce-loo"):
+        model = BinaryVAE(data.dim, 200, train_mean=data.train.mean(0)).to(device)
+        hand = BinaryVAE(data.dim, 200, train_mean=data.train.mean(0)).to(device)
+        hand.load_state_dict(model.state_dict())
+        est, n = make_estimator(name, {"x_dim": data.dim, "init_value": 0.0})
+        opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+        hopt = torch.optim.Adam(hand.parameters(), lr=1e-3)
+
+        def ours(model=model, est=est, n=n, opt=opt):
+            opt.zero_grad()
+            (-batch_objective(model, est, n, x)).backward()
+            opt.step()
+
+        def floor(name=name, hand=hand, hopt=hopt):
+            hopt.zero_grad()
+            a = hand.encoder(x - hand.x_mean)
+            p = torch.sigmoid(a.detach())
+            if name == "disarm":
+                u = torch.rand_like(p)
+                b, bt = (u < p).float(), (1.0 - u < p).float()
+                z = torch.stack([b, bt])
+            else:
+                z = torch.bernoulli(p.expand(2, *p.shape))
+            ad = a.detach()
+            logq_fixed = (z * F.logsigmoid(ad) + (1 - z) * F.logsigmoid(-ad)).sum(-1)
+            f = hand.log_joint(x)(z) - logq_fixed  # (2, B), the decoder's graph kept
+            if name == "disarm":
+                d = (0.5 * (f[0] - f[1])).detach()[:, None]
+                g = d * (1.0 - 2.0 * bt) * (b != bt).float() * torch.sigmoid(ad.abs())
+                surrogate = 0.5 * (f[0] + f[1]).sum() + (g * a).sum()
+            else:
+                logq = (z * F.logsigmoid(a) + (1 - z) * F.logsigmoid(-a)).sum(-1)
+                w = (f - f.flip(0)).detach()  # leave-one-out baseline of two samples
+                surrogate = f.mean(0).sum() + (w * logq).mean(0).sum()
+            (-surrogate / x.shape[0]).backward()
+            hopt.step()
+
+        t = time_calls({"floor": floor, "ours": ours}, repeats=repeats, device=device,
+                       min_seconds=0.05)  # fmt: skip
+        rows.append(_row(f"binary VAE step on MNIST, {name}", t["floor"], t["ours"], 1.15,
+                         "hand training step"))  # fmt: skip
+    return rows
+
+
 # --- Greeks ---------------------------------------------------------------------------------------
 
 
@@ -181,6 +367,9 @@ def greeks_rows(device, repeats, quick):
 SECTIONS = {
     "normal": normal_rows,
     "bernoulli": bernoulli_rows,
+    "relax": relax_rows,
+    "logistic": logistic_rows,
+    "vae": vae_rows,
     "greeks": greeks_rows,
 }
 

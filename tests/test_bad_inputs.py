@@ -30,6 +30,8 @@ f modifying its input in place                         FunctionOutputError (the 
                                                        the modified samples)
 a parameter dist_fn never uses (float(p), p.item())    UnreachedParameterWarning (the 0 ± 0 is a
                                                        broken graph, not a measurement)
+n = 1 (one independent unit)                           TooFewUnitsWarning: the standard error is
+                                                       NaN (was NaN without a word)
 =====================================================  ===========================================
 """
 
@@ -516,6 +518,21 @@ def test_a_parameter_that_never_reaches_the_distribution_warns():
         warnings.simplefilter("error", sg.core.arguments.UnreachedParameterWarning)
         sg.estimate_grad(lambda x: x[:, 1], lambda mu: D.Normal(torch.stack([mu, 0 * mu]), 1.0),
                          {"mu": mu}, n=64, estimator=sg.Pathwise(), seed=0)  # fmt: skip
+
+
+def test_a_single_unit_warns_that_its_standard_error_is_undefined():
+    mu = leaf(0.5)
+    for door in (sg.estimate_grad, sg.prepare):
+        with pytest.warns(sg.core.result.TooFewUnitsWarning, match="at least two units") as w:
+            out = door(lambda x: x**2, lambda mu: D.Normal(mu, 1.0), {"mu": mu}, n=1)
+            e = out if door is sg.estimate_grad else out({"mu": mu}, seed=0)
+        assert math.isnan(float(e.stderr["mu"])) and math.isfinite(float(e.grad["mu"]))
+        assert w[0].filename == __file__  # reported at the caller's line
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", sg.core.result.TooFewUnitsWarning)
+        sg.estimate_grad(lambda x: x**2, lambda mu: D.Normal(mu, 1.0), {"mu": mu}, n=2, seed=0)
 
 
 # --- inputs that are right, checked as statistics ---------------------------------------------

@@ -22,6 +22,7 @@ FORBIDDEN = {
     ),
     "matplotlib.use": re.compile(r"\bmatplotlib\.use\("),
     "torch.set_default_device": re.compile(r"\bset_default_device\("),
+    "Distribution.set_default_validate_args": re.compile(r"\bset_default_validate_args\("),
 }
 
 

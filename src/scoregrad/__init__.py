@@ -64,6 +64,8 @@ __getattr__, __dir__, __all__ = lazy_exports(
             "RaoBlackwellReinforce",
             "UnorderedSet",
             "GumbelRao",
+            "Auto",
+            "AutoReport",
         ),
     },
 )

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import typer
 
-from .app.cli import CommandGroup, set_debug
+from .app.cli import OWNS_PROCESS, CommandGroup, set_debug
 
 
 class ScoregradCommands(CommandGroup):
@@ -60,7 +60,7 @@ def _root(
 
 
 def main() -> None:  # pragma: no cover - console entry point
-    app()
+    app(obj={OWNS_PROCESS: True})
 
 
 if __name__ == "__main__":  # pragma: no cover

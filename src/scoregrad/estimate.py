@@ -52,7 +52,8 @@ def estimate_grad(
         dist_fn: builds any ``torch.distributions.Distribution`` from the parameters.
         params: name -> floating tensor with ``requires_grad``; gradients come back keyed alike.
         n: number of samples.
-        estimator: defaults to ``ScoreFunction()`` (no baseline).
+        estimator: defaults to ``ScoreFunction()`` (no baseline); ``"auto"`` lets a pilot choose
+            (``Auto``; n is then a budget of evaluations of f, and ``.auto`` its report).
         seed: makes the draw reproducible without touching the caller's RNG state.
         chunk_size: samples per chunk; by default chosen so memory stays bounded (n = 10⁸ works).
         executor: evaluate f in batches on any ``concurrent.futures.Executor`` (same result).
@@ -95,6 +96,8 @@ def expectation(
     gradient too, as in a VAE's decoder. With ``item_shape`` = dist.batch_shape[:k], f returns
     (n, *item_shape) values (e.g. one per data point); the result is the sum over items of each
     item's expectation, and baselines act per item (leave-one-out across the n samples of an item).
+    ``estimator="auto"`` lets a pilot choose (``Auto``: keep one ``Auto()`` across steps so it
+    remembers its choice; its ``report`` says what it chose).
 
     >>> import torch, scoregrad as sg
     >>> from torch.distributions import Poisson

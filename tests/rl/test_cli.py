@@ -121,3 +121,20 @@ def test_train_uses_the_env_defaults_and_resumes_with_new_options(tmp_path):
 def test_step_only_option_with_episode_batches_is_a_clean_error():
     r = _train("CartPole-v1", "--batch", "episodes", "--normalize-obs", "--episodes", "2")
     assert r.exit_code == 2 and "batch='steps'" in r.output
+
+
+def test_a_command_run_in_process_leaves_the_thread_count(tmp_path):
+    """--threads applies only where the command owns its process (the console entry point):
+    invoked in-process, as here or from a notebook, the caller's torch thread count stays."""
+    import torch
+
+    before = torch.get_num_threads()
+    target = 2 if before != 2 else 3
+    torch.set_num_threads(target)
+    try:
+        r = CliRunner().invoke(app, ["rl", "train", "CartPole-v1", "--episodes", "2", "--threads",
+                                     "1", "--out", str(tmp_path / "run"), "--no-progress"])  # fmt: skip
+        assert r.exit_code == 0, r.output
+        assert torch.get_num_threads() == target
+    finally:
+        torch.set_num_threads(before)

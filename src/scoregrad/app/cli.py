@@ -44,9 +44,13 @@ __all__ = [
     "FORCE",
     "ALLOW_CHANGES",
     "DEBUG_ENV",
+    "OWNS_PROCESS",
 ]
 
 DEBUG_ENV = "SCOREGRAD_DEBUG"
+#: key of the root context's ``obj`` set by the console entry point: the command owns its process
+#: (so process-wide settings such as torch's thread count are its own to choose)
+OWNS_PROCESS = "owns_process"
 _DEBUG_KEY = "scoregrad.debug"
 
 OUT = Annotated[

@@ -33,6 +33,7 @@ from .model import (
     register_icdf,
     register_score,
     sum_trailing,
+    unchecked,
 )
 from .parallel import Remote, RemoteStats, map_batches
 from .prepared import PreparedEstimate, PreparedExpectation, prepare, prepare_expectation
@@ -55,6 +56,7 @@ __all__ = [
     "register_icdf",
     "register_score",
     "sum_trailing",
+    "unchecked",
     "map_batches",
     "Family",
     "PreparedEstimate",

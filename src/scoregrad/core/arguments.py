@@ -332,8 +332,8 @@ def _subclasses(base: type) -> list[type]:
 
 
 def resolve_estimator(estimator):
-    """The estimator to run: ``ScoreFunction()`` for None, the instance itself, or a clear error for
-    a name or a class (naming the registered class to instantiate)."""
+    """The estimator to run: ``ScoreFunction()`` for None, ``Auto()`` for ``"auto"``, the instance
+    itself, or a clear error for another name or a class (naming the class to instantiate)."""
     from ..estimators.base import Estimator
     from ..estimators.registry import close_names, estimator_class, registered
     from ..estimators.score_function import ScoreFunction
@@ -342,6 +342,10 @@ def resolve_estimator(estimator):
         return ScoreFunction()
     if isinstance(estimator, Estimator):
         return estimator
+    if isinstance(estimator, str) and estimator.lower() == "auto":
+        from ..estimators.auto import Auto
+
+        return Auto()
     if isinstance(estimator, str):
         cls = estimator_class(estimator)
         if cls is not None:
@@ -354,7 +358,8 @@ def resolve_estimator(estimator):
                 else f"registered estimators: {', '.join(registered())}"
             )
         raise EstimatorArgumentError(
-            f"estimator={estimator!r} is a name; the doors take an estimator object. Fix: {fix}."
+            f'estimator={estimator!r} is a name; the doors take an estimator object (or "auto" '
+            f"to let a pilot choose). Fix: {fix}."
         )
     return require_instance(estimator, Estimator, "estimator")
 

@@ -17,6 +17,7 @@ Uniform-to-sample maps (inverse CDFs) live in a registry keyed by family, like t
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Callable, Mapping
 
@@ -288,7 +289,10 @@ class SampleModel:
 
     @classmethod
     def of(cls, dist: D.Distribution, n: int) -> SampleModel:
-        return cls(dist, n, expanded=False)
+        """The model of a ready distribution (the ``expectation`` door): it scores only the samples
+        it draws, so torch's sample check is skipped on a copy (``unchecked``), never on the
+        caller's object."""
+        return cls(unchecked(dist), n, expanded=False)
 
     # -- sampling -----------------------------------------------------------------------------
     @property
@@ -413,6 +417,18 @@ def skip_sample_checks(dist: D.Distribution) -> D.Distribution:
         d._validate_args = False
         todo += [v for v in vars(d).values() if isinstance(v, D.Distribution)]
     return dist
+
+
+def unchecked(dist: D.Distribution) -> D.Distribution:
+    """A shallow copy of ``dist`` (and of the distributions it wraps) whose ``log_prob`` skips
+    torch's sample check; tensors, and so their graphs, are shared, and the caller's object is
+    untouched. For scoring samples drawn from ``dist`` itself."""
+    new = copy.copy(dist)
+    for k, v in list(vars(new).items()):
+        if isinstance(v, D.Distribution):
+            setattr(new, k, unchecked(v))
+    new._validate_args = False
+    return new
 
 
 def vmap_score(dist_fn, params: Mapping[str, torch.Tensor], x: torch.Tensor):

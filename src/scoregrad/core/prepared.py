@@ -52,10 +52,27 @@ class PreparedDistFn:
 
     def __init__(self, dist_fn: Callable[..., D.Distribution]):
         self.dist_fn = dist_fn
+        self.forget()
+
+    def forget(self) -> None:
+        """Drop what was learnt (new shapes: learn it again)."""
         self.expandable: bool | None = None
+        self._chain_rule: bool | None = None
 
     def __call__(self, **params) -> D.Distribution:
         return self.dist_fn(**params)
+
+    @property
+    def declares_chain_rule(self):
+        """dist_fn's ``declares_chain_rule`` (a ``Family``'s), answered once per shapes."""
+        if getattr(self.dist_fn, "declares_chain_rule", None) is None:
+            return None
+        return self._remembered_chain_rule
+
+    def _remembered_chain_rule(self, params) -> bool:
+        if self._chain_rule is None:
+            self._chain_rule = bool(self.dist_fn.declares_chain_rule(params))
+        return self._chain_rule
 
     def __getattr__(self, name):  # what dist_fn declares (a Family's pullback) shows through
         if name == "dist_fn":
@@ -104,6 +121,7 @@ class _Plan:
     device: torch.device
     batch_size: int | None
     executor: Executor | None
+    label: str | None = None  # the estimator's repr, when it cannot change (stateless)
 
 
 class PreparedEstimate:
@@ -165,10 +183,11 @@ class PreparedEstimate:
             ref.device,
         )  # fmt: skip
         args.check_chunks(checked.estimator, sizes, checked.chunk_size)
-        self.dist_fn.expandable = None  # learnt again for the new shapes
+        self.dist_fn.forget()  # learnt again for the new shapes
         return _Plan(
             _signature(params), checked.n, checked.estimator, sizes, ref.dtype, ref.device,
             checked.batch_size, r["executor"],
+            None if checked.estimator.stateful else repr(checked.estimator),
         )  # fmt: skip
 
     def __call__(
@@ -216,7 +235,7 @@ def _estimate(plan: _Plan, f, dist_fn, params, seed, context, keep) -> GradientE
     value_dtype = torch.promote_types(evaluator.value_dtype or plan.dtype, plan.dtype)
     return gradient_estimate(
         mom, params, n=plan.n, n_evals=evaluator.n_evals, value_dtype=value_dtype,
-        estimator=repr(estimator), seconds=seconds,
+        estimator=plan.label or repr(estimator), seconds=seconds, auto=estimator.report,
     )  # fmt: skip
 
 
@@ -301,7 +320,8 @@ class PreparedExpectation:
         self._ref = None
         if _first is not None:
             self._check(_first[0], _dist_signature(_first[0]), already=True)
-        Evaluator(f)  # refuses an f that is not callable, before any sample is drawn
+        if f is not None or _first is not None:  # (None: f comes with each call)
+            Evaluator(f)  # refuses an f that is not callable, before any sample is drawn
 
     def _check(self, dist, signature, already=False) -> None:
         if not already:
@@ -320,8 +340,15 @@ class PreparedExpectation:
         self._signature = signature
 
     def __call__(
-        self, dist: D.Distribution, *, seed: int | None = None, context: torch.Tensor | None = None
+        self,
+        dist: D.Distribution,
+        *,
+        seed: int | None = None,
+        context: torch.Tensor | None = None,
+        f: Callable | None = None,
     ) -> torch.Tensor:
+        """The surrogate for ``dist``; ``f`` replaces the prepared f for this call (a training loop
+        whose f closes over the step's minibatch)."""
         signature = _dist_signature(dist)
         if signature is None or signature != self._signature:
             if self.strict and self._signature is not None:
@@ -332,7 +359,7 @@ class PreparedExpectation:
         seed = args.check_seed(seed)
         ref = self._ref
         evaluator = Evaluator(
-            self.f, executor=self.executor, item_shape=self.item_shape,
+            self.f if f is None else f, executor=self.executor, item_shape=self.item_shape,
             dtype=None if ref is None else ref.dtype, device=None if ref is None else ref.device,
             defer_checks=not self.estimator.stateful,
         )  # fmt: skip

@@ -8,15 +8,41 @@ value in the wider of f's own dtype and the parameters'.
 
 from __future__ import annotations
 
+import sys
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import torch
 
 from .chunks import unit_means
 from .stats import shifted_moments
 
-__all__ = ["GradientEstimate", "Moments", "chunk_moments", "moments", "gradient_estimate"]
+__all__ = [
+    "GradientEstimate",
+    "TooFewUnitsWarning",
+    "Moments",
+    "chunk_moments",
+    "moments",
+    "gradient_estimate",
+]
+
+
+_PACKAGE = str(Path(__file__).resolve().parents[1])
+
+
+def _outside_level() -> int:
+    """The ``stacklevel`` (for a warning raised by the caller) of the first frame outside the
+    package."""
+    frame, level = sys._getframe(1), 1
+    while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE):
+        frame, level = frame.f_back, level + 1
+    return level
+
+
+class TooFewUnitsWarning(UserWarning):
+    """An estimate rests on a single independent unit, so its standard errors are undefined."""
 
 
 @dataclass
@@ -26,7 +52,8 @@ class GradientEstimate:
     Attributes: ``value`` and ``value_stderr`` (0-d tensors); ``grad`` and ``stderr`` (dicts keyed
     like ``params``, each shaped like its parameter); ``n`` samples drawn; ``n_evals`` evaluations
     of f; ``n_units`` independent units behind the standard errors; ``estimator`` (its repr);
-    ``seconds`` (wall time); ``per_sample`` (unit-level gradient terms, when asked for).
+    ``seconds`` (wall time); ``per_sample`` (unit-level gradient terms, when asked for);
+    ``auto`` (with ``estimator="auto"``: the ``AutoReport`` of the choice, its pilot and cost).
     """
 
     value: torch.Tensor
@@ -39,6 +66,7 @@ class GradientEstimate:
     estimator: str = ""
     seconds: float = 0.0
     per_sample: dict[str, torch.Tensor] | None = field(default=None, repr=False)
+    auto: object | None = field(default=None, repr=False)
 
     @property
     def variance_per_sample(self) -> dict[str, torch.Tensor]:
@@ -121,11 +149,28 @@ def moments(units: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def gradient_estimate(
-    mom: Moments, params, *, n: int, n_evals: int, value_dtype, estimator: str, seconds: float
+    mom: Moments,
+    params,
+    *,
+    n: int,
+    n_evals: int,
+    value_dtype,
+    estimator: str,
+    seconds: float,
+    auto=None,
 ) -> GradientEstimate:
     """The ``GradientEstimate`` of moments: gradients in the parameters' dtype and shapes, the value
     in ``value_dtype`` (f's own precision, never narrower than the parameters')."""
     dtype = next(iter(params.values())).dtype
+    if mom.units < 2:
+        warnings.warn(
+            f"this estimate rests on {mom.units} independent unit (n={n}, {estimator}), so its "
+            "standard errors are NaN: a standard error needs at least two units. Fix: a larger n "
+            "(at least two of the estimator's units: samples, antithetic pairs, QMC replicates or "
+            "groups of K).",
+            TooFewUnitsWarning,
+            stacklevel=_outside_level(),  # reported at the caller's line, whichever door
+        )
     return GradientEstimate(
         value=mom.value.to(value_dtype),
         value_stderr=mom.value_stderr.to(value_dtype),
@@ -137,4 +182,5 @@ def gradient_estimate(
         estimator=estimator,
         seconds=seconds,
         per_sample=mom.per_sample,
+        auto=auto,
     )

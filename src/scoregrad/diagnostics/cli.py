@@ -3,6 +3,7 @@
 scoregrad compare normal-square --set k=0 --n 20000 --repeats 5 --out results/
 scoregrad compare normal-cos -e score-function,pathwise,mvd-coupled --sweep k=0:4:9
 scoregrad compare bernoulli-toy -e score-function,disarm,relax --trajectory 2000 --lr 0.01
+scoregrad compare poisson-polynomial --auto      # also estimator="auto": its choice and pilot
 
 Problem and estimator names are kebab-case on the command line (the snake_case names of the
 Python catalogue still work, with a note). ``--out`` must not hold earlier results: the files a
@@ -109,6 +110,12 @@ def register(app: typer.Typer) -> None:
         budget: int = typer.Option(
             2, min=1, help="evaluations of f per step for --trajectory (equal for every estimator)"
         ),
+        auto: bool = typer.Option(
+            False, "--auto", help="also run estimator='auto' (a pilot chooses) and show its choice"
+        ),
+        auto_cost: str = typer.Option(
+            "time", "--auto-cost", help="what --auto minimises variance times: time or evals"
+        ),
     ):
         """Compare gradient estimators on a problem with an exact gradient."""
         from rich.console import Console
@@ -150,7 +157,14 @@ def register(app: typer.Typer) -> None:
             moved = claim_output_file(target, force=force, option="--out")
             if moved is not None:
                 note(f"the old {target} was moved to {moved}.")
-        result = dg.compare(prob, names, n=n, repeats=repeats, seed=seed)
+        chosen = {name: dg.make_estimator(name) for name in names}
+        if auto:
+            from ..estimators.auto import Auto
+
+            if auto_cost not in ("time", "evals"):
+                raise typer.BadParameter("--auto-cost is time or evals.", param_hint="--auto-cost")
+            chosen["auto"] = Auto(cost=auto_cost)
+        result = dg.compare(prob, chosen, n=n, repeats=repeats, seed=seed)
         if str(json_path) != "-":
             result.print(console)
         if json_path is not None:
@@ -167,7 +181,7 @@ def register(app: typer.Typer) -> None:
             console.print("wrote " + ", ".join(str(p) for p in paths))
         if sweep_spec:
             name, values = sweep_spec
-            applicable = [r["estimator"] for r in result.rows]
+            applicable = [r["estimator"] for r in result.rows if r["estimator"] in names]
             applicable = list(dict.fromkeys(applicable))
             sw = dg.variance_sweep(
                 lambda v: problems.get(problem, **{**kwargs, name: v}), values, applicable,
@@ -178,7 +192,9 @@ def register(app: typer.Typer) -> None:
             console.print(f"wrote {target}")
         if trajectory:
             runs = {}
-            for label in dict.fromkeys(r["estimator"] for r in result.rows):
+            for label in dict.fromkeys(
+                r["estimator"] for r in result.rows if r["estimator"] in names
+            ):
                 per = max(1, round(next(r["evals"] for r in result.rows if r["estimator"] == label)
                                    / n))  # fmt: skip
                 k = max(1, budget // per)

@@ -33,6 +33,7 @@ import json
 import math
 import statistics
 import time
+import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,6 +43,7 @@ import torch
 
 from .. import estimators as E
 from ..control_variates import ScoreControlVariate
+from ..core.result import TooFewUnitsWarning
 from ..errors import EstimatorNotApplicable, ScoregradError
 from ..estimate import estimate_grad
 from ..estimators.registry import registered
@@ -126,6 +128,8 @@ class Comparison:
     repeats: int
     rows: list[dict] = field(default_factory=list)
     skipped: dict[str, str] = field(default_factory=dict)
+    #: {label: [AutoReport per repeat]} for estimators that report a choice (``Auto``)
+    choices: dict[str, list] = field(default_factory=dict)
 
     COLUMNS = (
         "estimator", "param", "index", "mean", "exact", "bias", "bias_z", "variance", "snr",
@@ -145,6 +149,7 @@ class Comparison:
         return {
             "problem": self.problem, "n": self.n, "repeats": self.repeats,
             "rows": self.rows, "not_applicable": self.skipped,
+            "choices": {k: [r.as_dict() for r in v] for k, v in self.choices.items()},
         }  # fmt: skip
 
     def to_json(self, path) -> Path:
@@ -187,6 +192,15 @@ class Comparison:
         console.print(self.table())
         for name, why in self.skipped.items():
             console.print(f"[dim]{name}: not applicable: {why.split('. Estimators')[0]}[/]")
+        for label, reports in self.choices.items():
+            picks = ", ".join(f"{c} ×{k}" for c, k in _counts(r.choice for r in reports).items())
+            share = max(r.pilot_share for r in reports)
+            console.print(
+                f"{label} chose: {picks}; pilot at most {100 * share:.1f}% of evaluations"
+            )
+            from rich.markup import escape
+
+            console.print(escape(reports[0].table()), markup=True)
 
     def plot(self, path) -> Path:
         """Variance per sample and variance × time per estimator on log axes, sorted, zero and
@@ -194,6 +208,13 @@ class Comparison:
         from .plots import plot_comparison
 
         return plot_comparison(self, path)
+
+
+def _counts(items) -> dict:
+    out: dict = {}
+    for item in items:
+        out[item] = out.get(item, 0) + 1
+    return out
 
 
 def _finite(obj):
@@ -237,6 +258,8 @@ def compare(
             continue
         seconds = statistics.median(x.seconds for x in runs)
         biased = bool(estimator.biased)
+        if any(x.auto is not None for x in runs):
+            out.choices[label] = [x.auto for x in runs]
         for k in params:
             grads = torch.stack([x.grad[k].detach() for x in runs])
             ses = torch.stack([x.stderr[k].detach() for x in runs])
@@ -418,7 +441,9 @@ def trajectory(
         evals = 0
         start = time.perf_counter()
         for step in range(steps):
-            e = estimate_grad(problem.f, problem.dist_fn, ps, n, estimator, seed=seed + step)
+            with warnings.catch_warnings():  # a step uses the gradient alone: one unit is enough
+                warnings.simplefilter("ignore", TooFewUnitsWarning)
+                e = estimate_grad(problem.f, problem.dist_fn, ps, n, estimator, seed=seed + step)
             evals += e.n_evals
             opt.zero_grad()
             for k, p in ps.items():

@@ -14,8 +14,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import typer
-
 from .. import baselines as B
 from .. import control_variates as CV
 from .. import sampling as S
@@ -119,10 +117,3 @@ def plot_variance(ns, curves, param, title, path: Path) -> Path:
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8)
     return save_figure(fig, path, dpi=120)
-
-
-def register(app: typer.Typer) -> None:
-    """Add ``scoregrad demo`` (defined with the other diagnostics commands, in ``cli``)."""
-    from .cli import register_demo
-
-    register_demo(app)

@@ -8,6 +8,7 @@ Each estimator declares its capabilities (``supports``, ``biased``, ``unit``, ``
 from . import categorical_relax  # noqa: F401  (registers the Categorical REBAR/RELAX relaxation)
 from .arm import ARM, DisARM
 from .arsm import ARSM
+from .auto import Auto, AutoReport, PilotRow
 from .base import Contributions, Estimator
 from .enumerate import Enumerate
 from .gumbel_rao import GumbelRao
@@ -44,4 +45,7 @@ __all__ = [
     "RaoBlackwellReinforce",
     "UnorderedSet",
     "GumbelRao",
+    "Auto",
+    "AutoReport",
+    "PilotRow",
 ]

@@ -133,7 +133,9 @@ class _BernoulliPair(Estimator):
         b_tilde = (1.0 - u < p).to(logits.dtype)
         return u, b, b_tilde
 
-    def _logit_grad(self, u, b, b_tilde, logits, f_b, f_bt) -> torch.Tensor:
+    def logit_grad(self, u, b, b_tilde, logits, f_b, f_bt) -> torch.Tensor:
+        """Per-sample gradient with respect to the logits, (n, *batch), of a pair (b, b̃) drawn
+        from the common uniforms u, given f at both (the graphs' rule calls it too)."""
         raise NotImplementedError
 
     def _family(self, dist):
@@ -153,7 +155,7 @@ class _BernoulliPair(Estimator):
         shape = model.draw_shape
         fx = evaluator(torch.cat([decode(b).reshape(shape), decode(bt).reshape(shape)]))
         f_b, f_bt = fx[:n], fx[n:]
-        g = self._logit_grad(u, b, bt, logits, f_b, f_bt)
+        g = self.logit_grad(u, b, bt, logits, f_b, f_bt)
         return Contributions(values=0.5 * (f_b + f_bt), grads=nat.pullback((g,)), block=1)
 
     def surrogate(self, evaluator, dist, n, context=None):
@@ -167,7 +169,7 @@ class _BernoulliPair(Estimator):
         both = torch.cat([decode(b).reshape(shape), decode(bt).reshape(shape)])
         fx = evaluator(both, keep_graph=True)
         f_b, f_bt = fx[:n], fx[n:]
-        g = self._logit_grad(u, b, bt, logits, f_b.detach(), f_bt.detach())
+        g = self.logit_grad(u, b, bt, logits, f_b.detach(), f_bt.detach())
         surrogate = 0.5 * (f_b + f_bt).mean(0).sum() + linear_term((logits_t,), (g.mean(0),))
         value = 0.5 * (f_b + f_bt).detach().mean(0).sum()
         return value, surrogate
@@ -182,7 +184,7 @@ class ARM(_BernoulliPair):
 
     name = "arm"
 
-    def _logit_grad(self, u, b, b_tilde, logits, f_b, f_bt):
+    def logit_grad(self, u, b, b_tilde, logits, f_b, f_bt):
         diff = f_bt - f_b
         return broadcast_rows(diff, u) * (u - 0.5)
 
@@ -196,7 +198,7 @@ class DisARM(_BernoulliPair):
 
     name = "disarm"
 
-    def _logit_grad(self, u, b, b_tilde, logits, f_b, f_bt):
+    def logit_grad(self, u, b, b_tilde, logits, f_b, f_bt):
         diff = broadcast_rows(f_b - f_bt, u)
         sign = 1.0 - 2.0 * b_tilde
         differ = (b != b_tilde).to(logits.dtype)

@@ -33,6 +33,9 @@ read them, never the class or its name):
 ``needs_rsample``           the distribution must have ``rsample``
 ``needs_f_param_graph``     the door must hand it f with f's own graph in the parameters (VIMCO:
                             its objective is nonlinear in f), so ``vi.EstimateGradELBO`` refuses it
+``auto_candidates()``       the configured instances ``Auto`` may choose among (default: one
+                            default-constructed instance; the score function offers its baselines,
+                            control variate and samplers)
 ==========================  ========================================================================
 
 >>> import torch, scoregrad as sg
@@ -85,6 +88,8 @@ class Estimator:
     needs_differentiable_f: bool = False
     needs_rsample: bool = False
     needs_f_param_graph: bool = False
+    #: what the estimator reports on its last estimate (``Auto``: its ``AutoReport``), else None
+    report = None
 
     @property
     def granularity(self) -> int:
@@ -112,6 +117,15 @@ class Estimator:
         if not self.needs_rsample and not implements(dist, "log_prob"):
             return f"{name} implements no log_prob, so it has no score ∇θ log p"
         return None
+
+    @classmethod
+    def auto_candidates(cls) -> list[Estimator]:
+        """Configured instances for ``Auto``'s pilot (the default construction; none when the
+        class needs arguments)."""
+        try:
+            return [cls()]
+        except TypeError:
+            return []
 
     def require(self, dist: D.Distribution) -> None:
         """Raise ``EstimatorNotApplicable`` (naming the estimators that apply) unless

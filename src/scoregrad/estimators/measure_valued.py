@@ -228,7 +228,9 @@ class MeasureValued(Estimator):
                 total += sides * t.numel()
         return total
 
-    def _rule(self, dist) -> _Rule:
+    def weak_derivative(self, dist) -> _Rule:
+        """The registered weak derivative (``register_mvd``) of ``dist``'s family: its parameter
+        names and ``decompose`` into c (p⁺ - p⁻); raises EstimatorNotApplicable where none is."""
         why = self.supports(dist)
         if why is not None:
             raise not_applicable("MeasureValued", dist, why)
@@ -269,7 +271,7 @@ class MeasureValued(Estimator):
 
     def contributions(self, evaluator, dist_fn, params, n, context=None) -> Contributions:
         model = SampleModel.expand(dist_fn, params, n)
-        rule = self._rule(model.dist)
+        rule = self.weak_derivative(model.dist)
         nat = NaturalParams(model, lambda d: tuple(getattr(d, k) for k in rule.params))
         values = dict(zip(rule.params, nat.value, strict=True))
         x = model.sample()
@@ -280,7 +282,7 @@ class MeasureValued(Estimator):
         return Contributions(values=fx, grads=grads, block=1)
 
     def surrogate(self, evaluator, dist, n, context=None):
-        rule = self._rule(dist)
+        rule = self.weak_derivative(dist)
         base = unwrap(dist)
         with torch.enable_grad():
             tensors = tuple(getattr(base, k) for k in rule.params)

@@ -159,5 +159,9 @@ class RLOO(ScoreFunction):
     def __init__(self, control_variate=None, sampler=None):
         super().__init__(baseline=LeaveOneOut(), control_variate=control_variate, sampler=sampler)
 
+    @classmethod
+    def auto_candidates(cls) -> list:
+        return []  # ScoreFunction(LeaveOneOut()), one of ScoreFunction's candidates, is the same
+
     def __repr__(self):
         return "RLOO()"

@@ -156,6 +156,12 @@ class _ItemMLP(nn.Module):
         return self.net(z.reshape(*lead, -1)).squeeze(-1)
 
 
+def _adam(params, lr: float) -> torch.optim.Optimizer:
+    """The default optimiser of the control: Adam, its update fused over the parameter list (one
+    kernel per step for all of them; the same update as the per-tensor loop)."""
+    return torch.optim.Adam(params, lr=lr, foreach=True)
+
+
 @register_estimator
 class RELAX(Estimator):
     """RELAX (Grathwohl et al. 2018) for Bernoulli variables with a learned control variate.
@@ -219,14 +225,17 @@ class RELAX(Estimator):
     def temperature(self) -> float:
         return float(self.log_temperature.detach().exp())
 
-    def _prepare(self, like: torch.Tensor) -> None:
+    def prepare_control(self, like: torch.Tensor) -> None:
+        """Move η and log λ to ``like``'s dtype and device (before an estimate)."""
         for p in (self.eta, self.log_temperature):
             if p.dtype != like.dtype or p.device != like.device:
                 p.data = p.data.to(like)
-        if self.control is not None:
-            self.control.to(device=like.device)
+        if self.control is not None and getattr(self, "_control_device", None) != like.device:
+            self.control.to(device=like.device)  # walks every module: only when the device moves
+            self._control_device = like.device
 
-    def _phi(self) -> list[torch.Tensor]:
+    def control_parameters(self) -> list[torch.Tensor]:
+        """φ: what the variance loss trains (the network, η and log λ where in use)."""
         out = [] if self.control is None else list(self.control.parameters())
         if self.relaxed_f:
             out.append(self.eta)
@@ -237,7 +246,7 @@ class RELAX(Estimator):
     def _c(self, fam, z, evaluator, draw_shape, item_dims):
         total = 0.0
         if self.control is not None:
-            r = self.control(z.to(self._net_dtype(z)), item_dims).to(z.dtype)
+            r = self.control(z.to(self.control_dtype(z)), item_dims).to(z.dtype)
             total = total + r
         if self.relaxed_f:
             relaxed = fam.relaxed_input(z, self.log_temperature.exp(), draw_shape)
@@ -258,7 +267,8 @@ class RELAX(Estimator):
             total = total + self.eta * fr
         return total
 
-    def _net_dtype(self, z):
+    def control_dtype(self, z):
+        """The dtype the control network runs in (fixed by its first use)."""
         if self.control is None:
             return z.dtype
         for p in self.control.parameters():
@@ -295,7 +305,7 @@ class RELAX(Estimator):
 
     def _core(self, evaluator, fam, logits, draw_shape, item_dims, keep_graph):
         """Per-sample ĝ with respect to the logits (n, *batch), f(b) and the variance loss."""
-        self._prepare(logits)
+        self.prepare_control(logits)
         u, v = fam.noise(logits)
         with torch.no_grad():
             b = fam.hard(logits, u)
@@ -309,7 +319,7 @@ class RELAX(Estimator):
             z_t = fam.z_tilde(L, b, v)
             c_z = self._c(fam, z, evaluator, draw_shape, item_dims)
             c_zt = self._c(fam, z_t, evaluator, draw_shape, item_dims)
-            train = self.train and len(self._phi()) > 0
+            train = self.train and len(self.control_parameters()) > 0
             diff = c_z - c_zt
             if isinstance(diff, torch.Tensor) and diff.requires_grad:
                 (dc,) = torch.autograd.grad(diff.sum(), L, create_graph=train, allow_unused=True)
@@ -319,16 +329,17 @@ class RELAX(Estimator):
             score = fam.score(L.detach(), b)
             g = broadcast_rows(fd - c_zt, L) * score + dc
         if train:
-            self._step(g)
+            self.control_step(g)
         self.last_variance = float(g.detach().var(0).sum()) if g.shape[0] > 1 else None
         return g.detach(), f_b
 
-    def _step(self, g: torch.Tensor) -> None:
-        params = self._phi()
+    def control_step(self, g: torch.Tensor) -> None:
+        """One optimiser step of φ on the variance loss Σ ĝ² of per-sample gradients ``g``."""
+        params = self.control_parameters()
         if not g.requires_grad:  # the control does not depend on its parameters here
             return
         if self.optimizer is None:
-            fn = self._optimizer_fn or (lambda ps: torch.optim.Adam(ps, lr=self.lr))
+            fn = self._optimizer_fn or (lambda ps: _adam(ps, self.lr))
             self.optimizer = fn(params)
         self.optimizer.zero_grad()
         loss = (g**2).reshape(g.shape[0], -1).sum(1).mean()
@@ -392,8 +403,8 @@ class RELAX(Estimator):
             self.eta.data = state["eta"].detach().clone()
             self.log_temperature.data = state["log_temperature"].detach().clone()
         if state.get("optimizer") is not None:
-            fn = self._optimizer_fn or (lambda ps: torch.optim.Adam(ps, lr=self.lr))
-            self.optimizer = fn(self._phi())
+            fn = self._optimizer_fn or (lambda ps: _adam(ps, self.lr))
+            self.optimizer = fn(self.control_parameters())
             self.optimizer.load_state_dict(state["optimizer"])
 
     def __repr__(self):

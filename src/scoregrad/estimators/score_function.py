@@ -79,6 +79,21 @@ class ScoreFunction(Estimator):
     def supports(self, dist) -> str | None:
         return super().supports(dist) or score_reason(dist) or self.sampler.supports(dist)
 
+    @classmethod
+    def auto_candidates(cls) -> list[Estimator]:
+        """No baseline (the doors' default), leave-one-out, the optimal control variate (fitted
+        leave-one-out: ``estimate_grad`` only) and antithetic pairs with leave-one-out."""
+        from ..baselines import LeaveOneOut
+        from ..control_variates import ScoreControlVariate
+        from ..sampling import Antithetic
+
+        return [
+            cls(),
+            cls(baseline=LeaveOneOut()),
+            cls(control_variate=ScoreControlVariate()),
+            cls(baseline=LeaveOneOut(), sampler=Antithetic()),
+        ]
+
     # -- checks ---------------------------------------------------------------------------------
     def check(self, n: int) -> None:
         self.sampler.check_n(n)

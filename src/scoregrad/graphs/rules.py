@@ -293,7 +293,7 @@ class PairRule(ChoiceRule):
         u, b, b_tilde = choice.state
         logits = choice.base.logits
         f_b, f_bt = downstream, alternatives[0]
-        g = estimator._logit_grad(u, b, b_tilde, logits.detach(), f_b, f_bt)
+        g = estimator.logit_grad(u, b, b_tilde, logits.detach(), f_b, f_bt)
         return _sum_rest(g * (logits - logits.detach()), 1)
 
 
@@ -342,11 +342,11 @@ class MeasureValuedRule(ChoiceRule):
     first_order: bool = True
 
     def check(self, estimator, dist):
-        estimator._rule(dist)
+        estimator.weak_derivative(dist)
 
     def _parts(self, estimator, choice):
         if choice.state is None:
-            rule = estimator._rule(choice.dist)
+            rule = estimator.weak_derivative(choice.dist)
             base = choice.base
             values = {k: getattr(base, k).detach() for k in rule.params}
             for k, v in values.items():
@@ -432,7 +432,7 @@ class RelaxRule(ChoiceRule):
         costs at relaxed values (m, N, *batch) -> (m, N, *plates), with gradients."""
         u, v, b = choice.state
         logits = choice.base.logits
-        estimator._prepare(logits)
+        estimator.prepare_control(logits)
         items = len(choice.plates)
         shape = choice.value.shape
         with torch.enable_grad():
@@ -442,7 +442,7 @@ class RelaxRule(ChoiceRule):
             c_z = c_zt = 0.0
             net = estimator.control
             if net is not None:
-                dtype = estimator._net_dtype(z)
+                dtype = estimator.control_dtype(z)
                 c_z = net(z.to(dtype), items).to(z.dtype)
                 c_zt = net(z_t.to(dtype), items).to(z.dtype)
             if estimator.relaxed_f:  # η F(σ(z/λ)): F the downstream costs, re-executed
@@ -451,11 +451,11 @@ class RelaxRule(ChoiceRule):
                 f_z, f_zt = alternatives(relaxed)
                 c_z = c_z + estimator.eta * f_z
                 c_zt = c_zt + estimator.eta * f_zt
-            train = estimator.train and len(estimator._phi()) > 0
+            train = estimator.train and len(estimator.control_parameters()) > 0
             (dc,) = torch.autograd.grad(_total(c_z - c_zt), L, create_graph=train)
             g = _per_element(downstream - c_zt, L) * (b - torch.sigmoid(L.detach())) + dc
         if train:
-            estimator._step(g)
+            estimator.control_step(g)
         return _sum_rest(g.detach() * (logits - logits.detach()), 1)
 
 

@@ -23,6 +23,7 @@ from ..app.cli import (
     FORCE,
     JSON,
     OUT,
+    OWNS_PROCESS,
     PROGRESS,
     RESUME,
     SEED,
@@ -48,15 +49,20 @@ _FIELDS = {"normalize_advantages": "normalize"}
 
 @contextlib.contextmanager
 def _threads(n: int):
-    """torch's thread count for this command only (restored: tests run commands in-process)."""
+    """torch's thread count for this command, only where the command owns the process (the
+    ``scoregrad`` console entry point says so): run in-process (``app([...])``, tests, a notebook)
+    a command never changes its caller's thread count, even for a while."""
+    import click
+
+    ctx = click.get_current_context(silent=True)
+    obj = ctx.find_root().obj if ctx is not None else None
+    if not (isinstance(obj, dict) and obj.get(OWNS_PROCESS)):
+        yield
+        return
     import torch
 
-    before = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
+    torch.set_num_threads(n)  # the process is this command's: nothing to restore for anyone
+    yield
 
 
 def _hidden(text: str) -> tuple[int, ...]:

@@ -48,8 +48,10 @@ def _log_q(q: D.Distribution, z: torch.Tensor, keep: int, fixed: bool = False) -
     relaxed = getattr(q, "relaxed_log_prob", None)  # a guide that declares relaxed inputs
     if relaxed is not None and z.is_floating_point():
         return sum_trailing(relaxed(z, fixed=fixed), keep=keep)
-    out = sum_trailing(q.log_prob(z), keep=keep)
-    return out.detach() if fixed else out
+    if fixed:  # no graph to build: it would only be detached
+        with torch.no_grad():
+            return sum_trailing(q.log_prob(z), keep=keep)
+    return sum_trailing(q.log_prob(z), keep=keep)
 
 
 def _check_n(n):

@@ -5,9 +5,9 @@ per-parameter control variates and standard errors)."""
 from __future__ import annotations
 
 from ...baselines import LeaveOneOut
-from ...core import sum_trailing
+from ...core import PreparedExpectation, sum_trailing, unchecked
 from ...errors import EstimatorNotApplicable
-from ...estimate import estimate_grad, expectation
+from ...estimate import estimate_grad
 from ...estimators.base import Estimator
 from ...estimators.score_function import ScoreFunction
 from ..guides import Guide
@@ -49,17 +49,28 @@ class ScoreFunctionELBO(ELBOEstimator):
             log_q_graph = needs_f_param_graph(self.estimator)
             self.min_n = 2 if log_q_graph else self.min_n
         self.log_q_graph = bool(log_q_graph)
+        self._prepared: dict[tuple, PreparedExpectation] = {}
+
+    def _door(self, n, item_shape) -> PreparedExpectation:
+        """The expectation door prepared for (n, item_shape): checks once per training run."""
+        key = (n, item_shape)
+        door = self._prepared.get(key)
+        if door is None:
+            door = PreparedExpectation(None, n, self.estimator, item_shape=item_shape)
+            self._prepared[key] = door
+        return door
 
     def __call__(self, log_joint, guide, n, item_shape=(), context=None):
         _check_n(n)
         q = _as_dist(guide)
         keep = 1 + len(tuple(item_shape))
         fixed = not self.log_q_graph
+        q_own = unchecked(q)  # log q of q's own samples: torch's sample check skipped, per object
 
         def f(z):
-            return call_log_joint(log_joint, z, tuple(item_shape)) - _log_q(q, z, keep, fixed)
+            return call_log_joint(log_joint, z, tuple(item_shape)) - _log_q(q_own, z, keep, fixed)
 
-        return expectation(f, q, n, self.estimator, item_shape=tuple(item_shape), context=context)
+        return self._door(n, tuple(item_shape))(q, context=context, f=f)
 
     def state_dict(self):
         return _estimator_state(self.estimator)

@@ -1,0 +1,237 @@
+"""Does estimator="auto" choose well? Auto's variance × cost against the best candidate in hindsight.
+
+For each problem (continuous and discrete families, smooth and discontinuous f, cheap and costly f,
+small and large n) every candidate Auto could choose is run *alone* at the full budget n, REPEATS
+times; its variance is the mean over repeats of tr(stderr²) (an unbiased estimate of the estimate's
+variance, far less noisy than the spread of a few means), its cost the median CPU time of a run
+(``time.process_time``), or its evaluations of f for the problems marked "evals" (f is the
+expensive part; Auto is then told ``cost="evals"``). Auto is run the same way with the same n, its
+pilot included in its cost. Columns:
+
+* ratio = Auto's variance × cost / the best candidate's  (target: ≤ 1.5 in ≥ 90% of problems)
+* vs SF = Auto's variance × cost / the plain score function's  (target: never worse; with the pilot
+  counted, a pick of SF itself costs 1/(1 - pilot share), so "not worse" is vs SF ≤ 1.1)
+* pilot = the pilot's share of Auto's evaluations of f (target ≤ 10%) and of its CPU time.
+
+    nice .venv/bin/python benchmarks/auto_choice.py [--repeats 8] [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import math
+import statistics
+import time
+
+import torch
+import torch.distributions as D
+
+import scoregrad as sg
+from scoregrad import problems as P
+from scoregrad.core.evaluate import Evaluator
+
+try:
+    from _common import write_results
+except ImportError:  # run as a module
+    from benchmarks._common import write_results
+
+
+def _normal(mu, log_sigma):
+    return D.Normal(mu, log_sigma.exp())
+
+
+def _step(x, k):
+    return (x > k).to(x.dtype)
+
+
+def _step_value(mu, log_sigma, k):
+    return torch.special.ndtr((mu - k) / log_sigma.exp())
+
+
+def normal_step(k: float = 1.5) -> P.Problem:
+    """A discontinuous f: E 1{x > k} = Φ((μ - k)/σ) (pathwise refuses: f' = 0 everywhere)."""
+    return P.Problem(
+        "normal_step", _normal,
+        {"mu": torch.tensor(1.0), "log_sigma": torch.tensor(0.0)},
+        functools.partial(_step, k=k), functools.partial(_step_value, k=k),
+        f"1{{x > {k}}}, x ~ N(μ, σ²)",
+    )  # fmt: skip
+
+
+def _costly(x, inner, depth=60):
+    """An f that costs real CPU per sample: a fixed-point iteration before the catalogue's f."""
+    z = x.to(torch.float64).reshape(x.shape[0], -1)
+    acc = torch.zeros(z.shape[0], dtype=torch.float64)
+    for _ in range(depth):
+        acc = torch.tanh(acc + 0.01 * z.sum(1))
+    return inner(x) + 0.0 * acc
+
+
+def costly(prob: P.Problem) -> P.Problem:
+    return P.Problem(
+        prob.name + "_costly", prob.dist_fn, prob.defaults,
+        functools.partial(_costly, inner=prob.f), prob.exact_value,
+        prob.description + " (costly f)", prob.discrete,
+    )  # fmt: skip
+
+
+#: (label, problem, n, cost): the spread the targets are checked on
+def cases(quick: bool = False):
+    L, M, S = 200_000, 50_000, 2_000  # large, medium, small n
+    bern3 = lambda: P.bernoulli_toy(0.45, (0.2, -0.4, 0.6))  # noqa: E731
+    out = [
+        # cheap f, CPU time: n large enough that the run outlasts a few pilot calls
+        ("normal_square k=3", P.normal_square(k=3.0), L, "time"),
+        ("normal_square k=0", P.normal_square(k=0.0), M, "time"),
+        ("normal_cosine k=1", P.normal_cosine(k=1.0), L, "time"),
+        ("normal_cosine k=3", P.normal_cosine(k=3.0), L, "time"),
+        ("normal_bump k=1", P.normal_gaussian_bump(k=1.0), M, "time"),
+        ("normal_step (discontinuous)", normal_step(), L, "time"),
+        ("mvn_quadratic d=3", P.mvn_quadratic(3), M, "time"),
+        ("gamma x+log x", P.gamma_x_log_x(), M, "time"),
+        ("beta x²", P.beta_square(), M, "time"),
+        ("exponential (x-1)²", P.exponential_square(), L, "time"),
+        ("poisson polynomial", P.poisson_polynomial(), L, "time"),
+        ("bernoulli_toy t=0.499", P.bernoulli_toy(), L, "time"),
+        ("bernoulli_toy t=0.45 d=4", P.bernoulli_toy(0.45, (0.2, -0.4, 0.6, 0.1)), M, "time"),
+        ("categorical_table", P.categorical_table(), L, "time"),
+        ("onehot_table", P.onehot_table(), M, "time"),
+        ("categorical_batch", P.categorical_batch(), L, "time"),
+        ("categorical_bernoulli_toy", P.categorical_bernoulli_toy(), M, "time"),
+        # costly f (evaluations are the cost), small and medium n
+        ("normal_cosine costly f", costly(P.normal_cosine(k=2.0)), M, "evals"),
+        ("normal_square costly f, small n", costly(P.normal_square(k=0.0)), S, "evals"),
+        ("normal_step costly f, small n", costly(normal_step()), S, "evals"),
+        ("exponential costly f", costly(P.exponential_square()), M, "evals"),
+        ("bernoulli_toy costly f, small n", costly(bern3()), S, "evals"),
+        ("categorical_table costly f", costly(P.categorical_table()), M, "evals"),
+        ("categorical_batch costly f, small n", costly(P.categorical_batch()), S, "evals"),
+        ("poisson costly f, small n", costly(P.poisson_polynomial()), S, "evals"),
+    ]
+    overhead = [  # cheap f at small n: the whole run takes about as long as a few pilot calls
+        ("normal_square k=3, cheap f, small n", P.normal_square(k=3.0), S, "time"),
+        ("bernoulli_toy, cheap f, small n", bern3(), S, "time"),
+        ("normal_step, cheap f, small n", normal_step(), S, "time"),
+    ]
+    out = [(*c, False) for c in out] + [(*c, True) for c in overhead]
+    return out[::4] if quick else out
+
+
+def _run(prob, params, est, n, seed):
+    t0 = time.process_time()
+    out = sg.estimate_grad(prob.f, prob.dist_fn, params, n=n, estimator=est, seed=seed)
+    return out, time.process_time() - t0
+
+
+#: variances below this share of |∇E f|² are rounding: the estimator is exact (its work is then
+#: compared by cost alone, as Auto's pilot does)
+EXACT = 1e-10
+
+
+def _measure(prob, params, make, n, repeats, cost, seed0):
+    """(variance, cost, work, last estimate): tr Var from stderr², cost per run."""
+    variances, costs, last = [], [], None
+    for r in range(repeats):
+        out, secs = _run(prob, params, make(), n, seed0 + r)
+        variances.append(sum(float((s.double() ** 2).sum()) for s in out.stderr.values()))
+        costs.append(float(out.n_evals) if cost == "evals" else secs)
+        last = out
+    var, c = statistics.fmean(variances), statistics.median(costs)
+    _, exact = prob.exact(params)
+    var = max(var, EXACT * sum(float((g.double() ** 2).sum()) for g in exact.values()) / n)
+    return var, c, var * c, last
+
+
+def candidates(prob, params, cost):
+    """The candidates Auto itself would consider for this problem (same declarations, same probe)."""
+    auto = sg.Auto(cost=cost)
+    dist = prob.dist_fn(**params)
+    ev = Evaluator(prob.f, dtype=torch.float64)
+    fit, _ = auto._options(dist, "estimate_grad", auto._f_differentiable(ev, dist))
+    return fit
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--repeats", type=int, default=8)
+    ap.add_argument("--quick", action="store_true")
+    args = ap.parse_args()
+    rows = []
+    for label, prob, n, cost, overhead in cases(args.quick):
+        params = prob.params(torch.float64)
+        table = {}
+        for est in candidates(prob, params, cost):
+            try:
+                table[repr(est)] = _measure(
+                    prob, params, lambda e=est: e, n, args.repeats, cost, 1000
+                )
+            except sg.ScoregradError as e:  # e.g. pathwise refused on a step function
+                print(f"  {label}: {est!r} refused: {str(e)[:80]}")
+        auto_reports = []
+
+        def make_auto():
+            a = sg.Auto(cost=cost)
+            auto_reports.append(a)
+            return a
+
+        var_a, cost_a, work_a, out = _measure(prob, params, make_auto, n, args.repeats, cost, 1000)
+        picks = [a.report.choice for a in auto_reports]
+        share = max(a.report.pilot_share for a in auto_reports)
+        pilot_seconds = statistics.fmean(a.report.pilot_seconds for a in auto_reports)
+        time_share = pilot_seconds / cost_a if cost == "time" else math.nan
+        best = min(table, key=lambda k: table[k][2])
+        sf = table.get("ScoreFunction(NoBaseline())")
+        w_best = table[best][2]
+        ratio = work_a / w_best if w_best > 0 else (1.0 if work_a == 0 else math.inf)
+        vs_sf = work_a / sf[2] if sf and sf[2] > 0 else math.nan
+        common = statistics.mode(picks)
+        rows.append({
+            "problem": label, "n": n, "cost": cost, "best": best, "best_work": w_best,
+            "auto_pick": common, "picks": {p: picks.count(p) for p in set(picks)},
+            "auto_work": work_a, "ratio": ratio, "vs_sf": vs_sf, "pilot_share": share,
+            "pilot_time_share": time_share, "overhead_regime": overhead,
+            "candidates": {k: {"variance": v[0], "cost": v[1], "work": v[2]} for k, v in table.items()},
+        })  # fmt: skip
+        print(f"{label:<30} best {best:<45} auto {common:<45} ratio {ratio:6.2f} vs SF {vs_sf:6.2f} "
+              f"pilot {100 * share:4.1f}% ({100 * time_share:.0f}% of time)", flush=True)  # fmt: skip
+    main_rows = [r for r in rows if not r["overhead_regime"]]
+
+    def rates(rs):
+        return (
+            sum(r["ratio"] <= 1.5 for r in rs) / len(rs),
+            sum(not (r["vs_sf"] > 1.1) for r in rs) / len(rs),
+            sum(not (r["vs_sf"] > 1.0) for r in rs) / len(rs),
+        )
+
+    within, not_worse, strict = rates(main_rows)
+    all_within, all_not_worse, _ = rates(rows)
+    pilot_ok = all(r["pilot_share"] <= 0.1 for r in rows)
+    lines = [
+        "| problem | n | cost | best in hindsight | Auto's pick (of repeats) | ratio | vs SF | pilot "
+        "evals | pilot time |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        picks = ", ".join(f"{k} ×{v}" for k, v in sorted(r["picks"].items(), key=lambda kv: -kv[1]))
+        lines.append(
+            f"| {r['problem']} | {r['n']} | {r['cost']} | {r['best']} | {picks} | {r['ratio']:.2f} "
+            f"| {r['vs_sf']:.2f} | {100 * r['pilot_share']:.1f}% | {100 * r['pilot_time_share']:.0f}% |"
+        )
+    summary = (
+        f"\nwithin 1.5× of the best in hindsight: {100 * within:.0f}% (target ≥ 90%); "
+        f"not worse than plain SF (vs SF ≤ 1.1, pilot counted): {100 * not_worse:.0f}% "
+        f"(≤ 1.0: {100 * strict:.0f}%; target 100%); pilot ≤ 10% of evaluations in every case: "
+        f"{pilot_ok}. {args.repeats} repeats per estimator. With the cheap-f small-n cases (last "
+        f"rows: a run lasts about as long as a few pilot calls) included: {100 * all_within:.0f}% "
+        f"within 1.5×, {100 * all_not_worse:.0f}% not worse than SF."
+    )
+    md = "\n".join(lines) + "\n" + summary
+    print(md)
+    name = "auto_choice_quick" if args.quick else "auto_choice"
+    write_results(name, rows, md, {"within_1_5": within, "not_worse_than_sf": not_worse,
+                                   "strictly_not_worse": strict, "pilot_ok": pilot_ok})  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()

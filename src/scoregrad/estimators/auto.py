@@ -1,0 +1,716 @@
+"""``Auto``: let a short pilot choose the estimator (``estimator="auto"`` in both doors).
+
+The candidates are every registered estimator of ∇E[f] whose declared capabilities fit the
+distribution and f (``supports(dist)``, ``doors``, ``biased``, ``needs_differentiable_f``), each in
+the configurations its class offers (``Estimator.auto_candidates``: the score function with no
+baseline, a leave-one-out baseline, the optimal control variate, antithetic pairs). Stateful
+estimators (REBAR, RELAX) learn across calls, so a pilot of a few units says little about them; they
+are left out. For a candidate k the pilot measures
+
+    v_k = tr Cov(ĝ_unit)   (variance per unit, from the pilot's own per-unit contributions)
+    c_k = cost per unit    (CPU seconds of the last round, at least the cheapest candidate's
+                            seconds per evaluation × its evaluations per unit, since small calls'
+                            overheads amortise in the final run but f's cost does not; or
+                            evaluations of f per unit with ``cost="evals"``)
+
+and the final estimate's variance × cost is v_k c_k whatever the budget (the work-normalised
+variance of Glynn & Whitt 1992). The pilot is a race (successive elimination) with common random
+numbers (each round's candidates start from one seed): rounds of equal, doubling units; after
+each a candidate whose log(v c) is clearly above the best one's (by ``z`` standard errors of the
+log ratio, from the fourth moments of the units) is dropped; it stops when one is left,
+when the leader is within ``tolerance`` of every survivor with that confidence, or when its budget
+(``pilot_share`` of the run) is spent. The plain score function, the doors' default, is kept unless
+a candidate is clearly better than it, so the choice is never a gamble against the default.
+
+Pilot samples are not reused: the choice depends on them, so averaging them in could bias the
+estimate; the winner runs on fresh samples with the rest of the budget, and the estimate stays
+exactly unbiased (given the choice, and so overall). With ``cost="evals"`` the choice depends on
+the seed only (bit-for-bit reproducible); with ``cost="time"`` a close call may go either way on
+another run, since CPU times vary.
+
+In ``estimate_grad`` the budget n is in evaluations of f (n samples for the score function); every
+call runs its own pilot, and ``GradientEstimate.auto`` is the ``AutoReport``. In ``expectation``
+(training loops) n is the per-call budget; the pilot runs at the first call and again every
+``revisit_every`` calls (the best estimator changes as the parameters move), each time spending at
+most ``pilot_share`` of the evaluations of the calls it serves; ``Auto.report`` holds the last
+report. Its variances are of the gradient with respect to the distribution's own tensors (the
+leaves behind them are not known to the door).
+
+>>> import torch, scoregrad as sg
+>>> from torch.distributions import Normal
+>>> mu = torch.tensor(1.0, requires_grad=True)
+>>> est = sg.estimate_grad(lambda x: (x - 3.0) ** 2, lambda mu: Normal(mu, 1.0), {"mu": mu},
+...                        n=20_000, estimator="auto", seed=0)
+>>> est.auto.choice
+'Pathwise()'
+>>> est.auto.pilot_share <= 0.1
+True
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import weakref
+from dataclasses import dataclass, field
+
+import torch
+
+from ..core.seeding import seeded
+from ..errors import ArgumentError, EstimatorNotApplicable, SampleSizeError, ScoregradError
+from .base import Estimator
+from .registry import registered
+
+__all__ = ["Auto", "AutoReport", "PilotRow"]
+
+#: pilot rounds planned at the start (units per round double: 1, 2, 4, 8 parts of the budget)
+ROUNDS = 4
+#: fewest rows (independent units, or calls) before a candidate's variance is compared at all
+MIN_ROWS = 8
+#: relative error of one timed pilot call on a shared machine (scheduling, caches)
+TIME_NOISE = 0.3
+#: fewest rows before a candidate may be eliminated or the race settled early
+ELIM_ROWS = 32
+#: fewest calls per candidate in the expectation door's pilot
+MIN_CALLS = 8
+
+
+@dataclass
+class PilotRow:
+    """One candidate's pilot: units and evaluations spent, CPU seconds, variance per unit (trace
+    over the gradient's components) with its standard error, cost per unit, and their product."""
+
+    estimator: str
+    units: int = 0
+    evals: int = 0
+    seconds: float = 0.0
+    variance: float = math.nan
+    variance_se: float = math.nan
+    cost: float = math.nan
+    work: float = math.nan
+    biased: bool = False
+    status: str = ""  # "chosen", "kept", "eliminated", or why it did not run
+
+    def as_dict(self) -> dict:
+        return dict(vars(self))
+
+
+@dataclass
+class AutoReport:
+    """What ``Auto`` chose and why: the pilot's table, its cost, the budget it left.
+
+    ``pilot_share`` is the pilot's evaluations of f over all evaluations of the run (``Auto``
+    keeps it at most ``pilot_share`` of the budget); ``pilot_seconds`` its CPU time.
+    """
+
+    choice: str
+    reason: str
+    cost: str
+    rows: list[PilotRow] = field(default_factory=list)
+    skipped: dict[str, str] = field(default_factory=dict)
+    pilot_evals: int = 0
+    total_evals: int = 0
+    pilot_seconds: float = 0.0
+    revisits: int = 0
+
+    @property
+    def pilot_share(self) -> float:
+        return self.pilot_evals / self.total_evals if self.total_evals else 0.0
+
+    def table(self) -> str:
+        """The pilot as plain text, best first."""
+        head = f"{'estimator':<48} {'units':>6} {'evals':>6} {'var/unit':>10} {'cost/unit':>10} "
+        head += f"{'var×cost':>10}  status"
+        lines = [head]
+        for r in sorted(self.rows, key=lambda r: (math.isnan(r.work), r.work)):
+            lines.append(
+                f"{r.estimator:<48} {r.units:>6} {r.evals:>6} {r.variance:>10.4g} "
+                f"{r.cost:>10.4g} {r.work:>10.4g}  {r.status}"
+            )
+        lines += [f"{name:<48} not a candidate: {why}" for name, why in self.skipped.items()]
+        lines.append(
+            f"choice: {self.choice} ({self.reason}); pilot {self.pilot_evals} of "
+            f"{self.total_evals} evaluations ({100 * self.pilot_share:.1f}%)"
+        )
+        return "\n".join(lines)
+
+    def as_dict(self) -> dict:
+        return {
+            "choice": self.choice, "reason": self.reason, "cost": self.cost,
+            "rows": [r.as_dict() for r in self.rows], "skipped": dict(self.skipped),
+            "pilot_evals": self.pilot_evals, "total_evals": self.total_evals,
+            "pilot_share": self.pilot_share, "pilot_seconds": self.pilot_seconds,
+            "revisits": self.revisits,
+        }  # fmt: skip
+
+
+class _Pilot:
+    """A candidate's accumulated pilot data: unit-level gradient rows and (units, seconds) runs."""
+
+    def __init__(self, estimator, evals_per_unit: int, lo: int | None, final: int | None,
+                 row_units: int):  # fmt: skip
+        self.estimator = estimator
+        self.evals_per_unit = evals_per_unit
+        self.final = final or 1  # units of the winner's run (the cost is predicted there)
+        self.min_round = max(lo or 1, MIN_ROWS * row_units)
+        self.lo = lo
+        self.rows: list[torch.Tensor] = []
+        self.weight = 1  # units behind one row
+        self.runs: list[tuple[int, float]] = []
+        self.units = 0
+        self.evals = 0
+        self.alive = True
+        self.status = ""
+
+    @property
+    def n_rows(self) -> int:
+        return sum(r.shape[0] for r in self.rows)
+
+    def add(self, rows: torch.Tensor, weight: int, units: int, seconds: float, evals: int):
+        self.rows.append(rows.detach().to(torch.float64).reshape(rows.shape[0], -1))
+        self.weight = weight
+        self.runs.append((units, seconds))
+        self.units += units
+        self.evals += evals
+
+    def variance(self) -> tuple[float, float]:
+        """(variance per unit, its relative standard error) from the rows' fourth moments:
+        d_i = |g_i - ḡ|², v = weight · Σ d_i / (m - 1), se(v)/v ≈ sd(d) / (mean(d) √m)."""
+        x = torch.cat(self.rows)
+        m = x.shape[0]
+        mean = x.mean(0)
+        d = ((x - mean) ** 2).sum(1)
+        v = float(d.sum()) / (m - 1) * self.weight
+        floor = 1e-12 * float((mean**2).sum()) * self.weight  # rounding: an exact estimator
+        if v <= floor:
+            return floor, 0.0
+        # at least the Gaussian value √(2/m): a few rows understate heavy tails
+        return v, max(float(d.std()) / float(d.mean()), math.sqrt(2.0)) / math.sqrt(m)
+
+    def seconds_per_eval(self) -> float:
+        units, secs = self.runs[-1]
+        return secs / (units * self.evals_per_unit)
+
+    def cost(self, kind: str, per_eval: float) -> float:
+        """Cost of one unit: evaluations of f, or CPU seconds of the last round (every live
+        candidate ran it, on equal evaluations), at least ``per_eval`` seconds per evaluation (the
+        cheapest candidate's: small calls' overheads amortise in the final run, f's cost does not)."""
+        if kind == "evals":
+            return float(self.evals_per_unit)
+        units, secs = self.runs[-1]
+        return max(secs / units, self.evals_per_unit * per_eval)
+
+
+class Auto(Estimator):
+    """The estimator chosen by a pilot (see the module docstring). ``"auto"`` in either door is
+    ``Auto()``.
+
+    Args:
+        allow_biased: also consider biased estimators (relaxations); their bias is not measured.
+        cost: ``"time"`` (CPU seconds per unit) or ``"evals"`` (evaluations of f per unit: say so
+            when f is the expensive part, and for a choice that depends on the seed only).
+        pilot_share: the largest share of the run's evaluations the pilot may spend (≤ 0.5).
+        differentiable: whether f is differentiable torch code (pathwise candidates); None probes
+            it on two samples: f's output must require grad with respect to an rsample.
+        candidates: estimator objects to choose from instead of the registry's.
+        revisit_every: the expectation door pilots again after this many calls.
+        z: standard errors of the log ratio that make one candidate clearly better.
+        tolerance: the pilot stops when the leader is within this factor of every survivor.
+    """
+
+    name = "auto"
+    unit = "evaluation of f"
+    stateful = True
+
+    def __init__(
+        self,
+        allow_biased: bool = False,
+        cost: str = "time",
+        pilot_share: float = 0.1,
+        differentiable: bool | None = None,
+        candidates=None,
+        revisit_every: int = 200,
+        z: float = 2.0,
+        tolerance: float = 1.5,
+    ):
+        if cost not in ("time", "evals"):
+            raise ArgumentError(f"Auto(cost=...) is 'time' or 'evals', got {cost!r}.")
+        if not 0.0 < float(pilot_share) <= 0.5:
+            raise ArgumentError(
+                f"Auto(pilot_share=...) must be in (0, 0.5], got {pilot_share!r}; e.g. 0.1."
+            )
+        if (
+            isinstance(revisit_every, bool)
+            or not isinstance(revisit_every, int)
+            or revisit_every < 1
+        ):
+            raise ArgumentError(
+                f"Auto(revisit_every=...) must be a positive int, got {revisit_every!r}."
+            )
+        if candidates is not None:
+            bad = [c for c in candidates if not isinstance(c, Estimator)]
+            if bad or not candidates:
+                raise ArgumentError(
+                    f"Auto(candidates=...) takes a non-empty list of estimator objects, got {bad!r}."
+                )
+        self.allow_biased = bool(allow_biased)
+        self.cost = cost
+        self.pilot_share = float(pilot_share)
+        self.differentiable = differentiable
+        self.candidates = list(candidates) if candidates is not None else None
+        self.revisit_every = revisit_every
+        self.z = float(z)
+        self.tolerance = float(tolerance)
+        self.report: AutoReport | None = None
+        self._estimate = None  # weakref to the evaluator of the estimate in progress
+        self._choice = None  # the chosen estimator object
+        self._probed: bool | None = None  # f's differentiability, once probed
+        self._calls = 0  # expectation door: calls since the last pilot
+        self._pilots = 0
+        self._pilot_evals = 0
+        self._total_evals = 0
+
+    # -- declared capabilities ------------------------------------------------------------------
+    @property
+    def biased(self) -> bool:
+        return self.allow_biased
+
+    def supports(self, dist) -> str | None:
+        if self._options(dist, door=None)[0]:
+            return None
+        return "no registered estimator of E[f] applies to it" + (
+            "" if self.allow_biased else " (biased ones are excluded: Auto(allow_biased=True))"
+        )
+
+    @classmethod
+    def auto_candidates(cls) -> list:
+        return []  # Auto never chooses among Autos
+
+    # -- candidates -----------------------------------------------------------------------------
+    def _options(self, dist, door, differentiable=True, executor=None):
+        """(candidates that fit, {repr: why not} for those that do not), from declarations."""
+        pool = self.candidates
+        if pool is None:
+            pool = [inst for cls in registered().values() for inst in cls.auto_candidates()]
+        fit, skipped, seen = [], {}, set()
+        for est in pool:
+            label = repr(est)
+            if label in seen:
+                continue
+            seen.add(label)
+            why = _unfit(est, dist, door, differentiable, executor, self.allow_biased)
+            if why is None:
+                fit.append(est)
+            else:
+                skipped[label] = why
+        return fit, skipped
+
+    def _is_reference(self, est) -> bool:
+        from ..core.arguments import resolve_estimator
+
+        return repr(est) == repr(resolve_estimator(None))
+
+    def _f_differentiable(self, evaluator, dist) -> bool:
+        """The user's word, else a probe on two samples: f's output requires grad w.r.t. x."""
+        if self.differentiable is not None:
+            return bool(self.differentiable)
+        if evaluator.executor is not None:
+            return False
+        if self._probed is None:
+            self._probed = _probe(evaluator, dist)
+        return self._probed
+
+    # -- estimate_grad door -----------------------------------------------------------------------
+    def contributions(self, evaluator, dist_fn, params, n, context=None):
+        dist = dist_fn(**params)
+        if self._estimate is not None and self._estimate() is evaluator:  # a later chunk
+            before = evaluator.n_evals
+            out = self._run_final(self._choice, evaluator, dist_fn, params, dist, n, context)
+            self.report.total_evals += evaluator.n_evals - before
+            return out
+        self._estimate = weakref.ref(evaluator)
+        self._probed = None
+        start, t0 = evaluator.n_evals, time.process_time()
+
+        def run(pilot: _Pilot, units: int):
+            c = pilot.estimator.contributions(
+                evaluator, dist_fn, params, units, context=_rows(context, units)
+            )
+            grads = torch.cat([g.reshape(g.shape[0], -1) for g in c.grads.values()], 1)
+            return _unit_means(grads, c.block), 1
+
+        cands, skipped = self._options(
+            dist, "estimate_grad", self._f_differentiable(evaluator, dist), evaluator.executor
+        )
+        budget = int(self.pilot_share * 0.98 * n) - (evaluator.n_evals - start)
+        report = self._choose(
+            cands, skipped, dist, budget,
+            lambda est: _down(est, (n - budget) / est.evals_per_unit(dist)), run, evaluator,
+        )  # fmt: skip
+        self._choice = _by_label(cands, report.choice)
+        report.pilot_seconds = time.process_time() - t0
+        report.pilot_evals = evaluator.n_evals - start
+        out = self._run_final(
+            self._choice, evaluator, dist_fn, params, dist, n - report.pilot_evals, context
+        )
+        report.total_evals = evaluator.n_evals - start
+        self.report = report
+        return out
+
+    @staticmethod
+    def _run_final(est, evaluator, dist_fn, params, dist, evals, context):
+        """The chosen estimator on ``evals`` evaluations of f."""
+        units = _down(est, evals / est.evals_per_unit(dist))
+        if units is None:
+            raise SampleSizeError(
+                f"Auto chose {est!r}, but {evals} evaluations of f are too few for it. Fix: raise "
+                "n (or chunk_size), or pass an estimator directly."
+            )
+        return est.contributions(evaluator, dist_fn, params, units, context=_rows(context, units))
+
+    # -- the pilot ----------------------------------------------------------------------------------
+    def _choose(self, cands, skipped, dist, budget, final_units, run, evaluator,
+                row_units=None) -> AutoReport:  # fmt: skip
+        """Race the affordable candidates on ``budget`` evaluations and pick one.
+
+        ``final_units(est)`` is how many units the winner will run (None if too few);
+        ``run(pilot, units)`` runs a candidate and returns (unit-level rows, units per row).
+        """
+        if not cands:
+            raise EstimatorNotApplicable(
+                f"Auto found no candidate for {type(dist).__name__}: "
+                + "; ".join(f"{k}: {v}" for k, v in skipped.items())
+                + ". Fix: pass one of those estimators configured to apply, allow_biased=True, "
+                "or differentiable=True if f is differentiable torch code."
+            )
+        reference = next((c for c in cands if self._is_reference(c)), None)
+        pilots = []
+        for est in cands:
+            e, lo, final = est.evals_per_unit(dist), _smallest_units(est), final_units(est)
+            pilot = _Pilot(est, e, lo, final, row_units(est) if row_units else est.granularity)
+            if lo is None or final is None or final < lo:
+                skipped[repr(est)] = "the budget is too small for it"
+            else:
+                pilots.append(pilot)
+        # round 0 gives every candidate its minimum rows; the costliest go first if it cannot
+        pilots.sort(key=lambda p: (p.estimator is not reference, p.evals_per_unit * p.min_round))
+        while pilots and sum(p.evals_per_unit * p.min_round for p in pilots) > budget:
+            dropped = pilots.pop()
+            skipped[repr(dropped.estimator)] = (
+                f"the pilot's {budget} evaluations are too few for it"
+            )
+        if len(pilots) < 2:
+            usable = [c for c in cands if final_units(c)]
+            fallback = reference if reference in usable else (pilots[0].estimator if pilots else
+                                                              (usable or cands)[0])  # fmt: skip
+            rows = [PilotRow(repr(p.estimator), status="not run") for p in pilots]
+            return AutoReport(repr(fallback), "too small a budget for a pilot: the default",
+                              self.cost, rows, skipped)  # fmt: skip
+        ref_pilot = next((p for p in pilots if p.estimator is reference), None)
+        # equal units per candidate and round, doubling: about ROUNDS rounds fill the budget
+        base = budget / ((2**ROUNDS - 1) * sum(p.evals_per_unit for p in pilots))
+        spent, device = 0, evaluator.device
+        for r in range(64):
+            alive = [p for p in pilots if p.alive]
+            left = budget - spent
+            want = base * 2**r
+            if sum(max(want, p.min_round) * p.evals_per_unit for p in alive) > left:
+                want = left / sum(p.evals_per_unit for p in alive)  # the last round: what is left
+            plan = [(p, max(_down(p.estimator, want) or 0, p.min_round)) for p in alive]
+            if not plan or sum(u * p.evals_per_unit for p, u in plan) > left:
+                break
+            # common random numbers: every candidate of a round starts from the same seed, so
+            # estimators that draw alike (the score-function family) see the same samples
+            seed = int(torch.randint(0, 2**62, (1,)))
+            for p, units in plan:
+                before, t0 = evaluator.n_evals, time.process_time()
+                try:
+                    with seeded(seed, device):
+                        rows, weight = run(p, units)
+                except EstimatorNotApplicable as e:  # e.g. pathwise on a piecewise-constant f
+                    p.alive, p.status = False, f"refused: {str(e).split('. ')[0]}"
+                else:
+                    p.add(rows, weight, units, time.process_time() - t0, evaluator.n_evals - before)
+                spent += evaluator.n_evals - before
+            if self._settle(pilots, ref_pilot):
+                break
+        return self._decide(pilots, ref_pilot, skipped)
+
+    def _scores(self, pilots, alive_only=True) -> dict:
+        """{pilot: (v·c, relative se of v, v, c)} for the (live) pilots with enough rows."""
+        ready = [p for p in pilots if p.n_rows >= MIN_ROWS and (p.alive or not alive_only)]
+        live = [p for p in ready if p.alive] or ready
+        per_eval = min((p.seconds_per_eval() for p in live), default=0.0)
+        out = {}
+        for p in ready:
+            v, rel = p.variance()
+            c = p.cost(self.cost, per_eval)
+            out[p] = (v * c, rel, v, c)
+        return out
+
+    def _log_gap(self, a, b):
+        """(log J_b - log J_a, its standard error): gap > z·se means a is clearly better than b.
+        Measured CPU times add ``TIME_NOISE`` to each side's relative error (one timed call each)."""
+        (ja, ra, *_), (jb, rb, *_) = a, b
+        if ja == 0.0 or jb == 0.0:
+            return (0.0 if ja == jb else math.inf if ja == 0.0 else -math.inf), 0.0
+        noise = TIME_NOISE if self.cost == "time" else 0.0
+        return math.log(jb) - math.log(ja), math.hypot(ra, rb, noise, noise)
+
+    def _eliminate(self, pilots) -> dict:
+        """Drop the candidates clearly worse than the best; the scores."""
+        scores = self._scores(pilots)
+        if scores:
+            best = min(scores, key=lambda p: scores[p][0])
+            for p, s in scores.items():
+                gap, se = self._log_gap(scores[best], s)
+                if p is not best and gap > self.z * se:
+                    p.alive, p.status = False, "eliminated"
+        return scores
+
+    def _settle(self, pilots, ref_pilot) -> bool:
+        """Drop clearly worse candidates; True when the race is decided."""
+        if any(p.alive and p.n_rows < ELIM_ROWS for p in pilots):
+            return False
+        scores = self._eliminate(pilots)
+        if not scores:
+            return True
+        alive = [p for p in scores if p.alive]
+        pick, tol = self._pick(scores, ref_pilot), math.log(self.tolerance)
+        # decided when the pick is, with confidence, within the tolerance of every survivor
+        return all(
+            p is pick or -gap + self.z * se < tol
+            for p in alive
+            for gap, se in [self._log_gap(scores[p], scores[pick])]
+        )
+
+    @staticmethod
+    def _pick(scores, ref_pilot):
+        """The reference unless it is gone (clearly beaten); then the best survivor."""
+        if ref_pilot is not None and ref_pilot.alive and ref_pilot in scores:
+            return ref_pilot
+        alive = [p for p in scores if p.alive] or list(scores)
+        return min(alive, key=lambda p: scores[p][0])
+
+    def _decide(self, pilots, ref_pilot, skipped) -> AutoReport:
+        self._eliminate(pilots)  # the budget is spent: judge with the rows there are
+        scores = self._scores(pilots)
+        if scores:
+            pick = self._pick(scores, ref_pilot)
+            reason = (
+                "no candidate clearly beat the default"
+                if pick is ref_pilot
+                else "lowest variance × cost"
+                + (", clearly below the default's" if ref_pilot is not None else "")
+            )
+        else:
+            pick = ref_pilot or pilots[0]
+            reason = "no candidate completed a pilot: the default"
+        rows, every = [], self._scores(pilots, alive_only=False)
+        for p in pilots:
+            j, rel, v, c = every.get(p, (math.nan,) * 4)
+            status = "chosen" if p is pick else (p.status or "kept")
+            rows.append(PilotRow(
+                repr(p.estimator), p.units, p.evals, sum(s for _, s in p.runs), v, v * rel, c, j,
+                bool(p.estimator.biased), status,
+            ))  # fmt: skip
+        return AutoReport(repr(pick.estimator), reason, self.cost, rows, skipped)
+
+    # -- expectation door ---------------------------------------------------------------------------
+    def surrogate(self, evaluator, dist, n, context=None):
+        if self._choice is None or self._calls >= self.revisit_every:
+            self._pilot_expectation(evaluator, dist, n, context)
+        self._calls += 1
+        est = self._choice
+        units = _down(est, n / est.evals_per_unit(dist))
+        before = evaluator.n_evals
+        out = est.surrogate(evaluator, dist, units, context=context)
+        self._total_evals += evaluator.n_evals - before
+        if self.report is not None:  # (none yet after load_state_dict: the next pilot makes one)
+            self.report.total_evals = self._total_evals
+            self.report.pilot_evals = self._pilot_evals
+        return out
+
+    def _pilot_expectation(self, evaluator, dist, n, context):
+        """Pilot calls of each candidate's surrogate; rows are their gradients with respect to
+        the tensors ``dist`` holds, each the mean of the call's units."""
+        self._probed = None
+        start, t0 = evaluator.n_evals, time.process_time()
+        inputs = _dist_tensors(dist)
+        cands, skipped = self._options(
+            dist, "expectation", self._f_differentiable(evaluator, dist), evaluator.executor
+        )
+        budget = int(self.pilot_share * n * self.revisit_every) - (evaluator.n_evals - start)
+        share = budget // max(1, len(cands))
+
+        def per_call(est):  # the door's size, or smaller so that MIN_CALLS calls fit the share
+            e, lo = est.evals_per_unit(dist), _smallest_units(est)
+            door = _down(est, n / e)
+            if not door or lo is None:
+                return None
+            return max(lo, min(door, _down(est, share / (MIN_CALLS * e)) or lo))
+
+        sizes = {id(c): per_call(c) for c in cands}
+
+        def run(pilot: _Pilot, units: int):
+            size = sizes[id(pilot.estimator)]
+            rows = []
+            for _ in range(max(1, units // size)):
+                _, s = pilot.estimator.surrogate(evaluator, dist, size, context=context)
+                gs = (
+                    torch.autograd.grad(s, inputs, allow_unused=True, retain_graph=True)
+                    if inputs
+                    else ()
+                )
+                flat = [(g if g is not None else torch.zeros_like(t)).reshape(-1)
+                        for g, t in zip(gs, inputs)]  # fmt: skip
+                rows.append(torch.cat(flat) if flat else torch.zeros(1))
+            return torch.stack(rows), size
+
+        report = self._choose(
+            cands, skipped, dist, budget, lambda est: _down(est, n / est.evals_per_unit(dist)), run,
+            evaluator,
+            row_units=lambda est: sizes[id(est)],
+        )  # fmt: skip
+        self._choice = _by_label(cands, report.choice)
+        self._pilots += 1
+        self._calls = 0
+        self._pilot_evals += evaluator.n_evals - start
+        self._total_evals += evaluator.n_evals - start
+        report.pilot_seconds = time.process_time() - t0
+        report.revisits = self._pilots - 1
+        self.report = report
+
+    # -- state --------------------------------------------------------------------------------------
+    def state_dict(self) -> dict:
+        from ..core.state import snapshot
+
+        chosen = self._choice
+        return snapshot({
+            "choice": repr(chosen) if chosen is not None else None,
+            "chosen_state": chosen.state_dict() if chosen is not None else {},
+            "calls": self._calls, "pilots": self._pilots, "probed": self._probed,
+            "pilot_evals": self._pilot_evals, "total_evals": self._total_evals,
+        })  # fmt: skip
+
+    def load_state_dict(self, state: dict) -> None:
+        self._calls, self._pilots = int(state["calls"]), int(state["pilots"])
+        self._probed = state["probed"]
+        self._pilot_evals, self._total_evals = int(state["pilot_evals"]), int(state["total_evals"])
+        self._choice = None
+        if state["choice"] is not None:
+            pool = self.candidates
+            if pool is None:
+                pool = [inst for cls in registered().values() for inst in cls.auto_candidates()]
+            self._choice = _by_label(pool, state["choice"])
+            self._choice.load_state_dict(state["chosen_state"])
+
+    def __repr__(self) -> str:
+        defaults = Auto.__init__.__defaults__
+        names = ("allow_biased", "cost", "pilot_share", "differentiable", "candidates",
+                 "revisit_every", "z", "tolerance")  # fmt: skip
+        parts = [
+            f"{k}={getattr(self, k)!r}" for k, d in zip(names, defaults) if getattr(self, k) != d
+        ]
+        return f"Auto({', '.join(parts)})"
+
+
+# -- helpers ----------------------------------------------------------------------------------------
+
+
+def _unfit(est, dist, door, differentiable, executor, allow_biased) -> str | None:
+    """Why ``est`` is not a candidate, from its declarations alone (None: it is)."""
+    if est.estimates != "E[f]":
+        return f"it estimates {est.estimates}, not ∇E[f]"
+    if est.stateful:
+        return "it learns across calls, which a short pilot cannot judge"
+    if est.biased and not allow_biased:
+        return "biased (Auto(allow_biased=True) admits it)"
+    if door is not None and door not in est.doors:
+        return f"it does not run through {door}"
+    if est.needs_differentiable_f and executor is not None:
+        return "it differentiates f, which runs on an executor"
+    if est.needs_differentiable_f and not differentiable:
+        return "it differentiates f, which is not differentiable torch code (differentiable=True if it is)"
+    return est.supports(dist)
+
+
+def _down(est, units: float) -> int | None:
+    """The largest whole number of ``est``'s groups ≤ ``units`` that ``est.check`` accepts, or None
+    (sizes below its minimum fail ``check``; f is never evaluated)."""
+    g = max(1, est.granularity)
+    u = int(max(units, 0) // g) * g
+    if u < g:
+        return None
+    try:
+        est.check(u)
+    except ScoregradError:
+        return None
+    return u
+
+
+def _smallest_units(est, limit_groups: int = 64) -> int | None:
+    """The fewest units ``est`` can run (a few groups at most), or None."""
+    g = max(1, est.granularity)
+    for u in range(g, limit_groups * g + 1, g):
+        if _down(est, u) is not None:
+            return u
+    return None
+
+
+def _by_label(pool, label):
+    for est in pool:
+        if repr(est) == label:
+            return est
+    raise ScoregradError(f"Auto's saved choice {label} is not among its candidates now.")
+
+
+def _rows(context, units: int):
+    """A per-sample context cut (or cycled) to ``units`` rows; a shared row as it is."""
+    if context is None or context.dim() == 0 or context.shape[0] == 1:
+        return context
+    return context[torch.arange(units, device=context.device) % context.shape[0]]
+
+
+def _unit_means(g: torch.Tensor, block: int) -> torch.Tensor:
+    if block == 1:
+        return g
+    return g.reshape(g.shape[0] // block, block, -1).mean(1)
+
+
+def _dist_tensors(dist) -> list[torch.Tensor]:
+    """Floating tensors ``dist`` holds that require grad (each once)."""
+    out, seen = [], set()
+
+    def walk(obj):
+        if id(obj) in seen or not hasattr(obj, "__dict__"):
+            return
+        seen.add(id(obj))
+        for v in vars(obj).values():
+            for item in v if isinstance(v, list | tuple) else (v,):
+                if isinstance(item, torch.Tensor):
+                    if item.requires_grad and item.is_floating_point() and id(item) not in seen:
+                        seen.add(id(item))
+                        out.append(item)
+                elif isinstance(item, torch.distributions.Distribution):
+                    walk(item)
+
+    walk(dist)
+    return out
+
+
+def _probe(evaluator, dist) -> bool:
+    """Evaluate f on two reparameterised samples with grad: does its output require grad?"""
+    if not dist.has_rsample:
+        return False
+    with torch.no_grad():
+        x = dist.rsample((2,))
+    x = x.detach().requires_grad_()
+    try:
+        with torch.enable_grad():
+            out = evaluator.f(x)
+    except Exception:  # noqa: BLE001  f that cannot take a tensor with grad is not differentiable
+        return False
+    finally:
+        evaluator.n_evals += 2
+    return isinstance(out, torch.Tensor) and out.requires_grad

@@ -1,0 +1,215 @@
+"""``Auto`` (estimator="auto"): unbiased whatever it picks, reproducible for a seed with
+cost="evals", biased estimators only when allowed, clear refusals, a complete report, state that
+round-trips, a bounded pilot share in training loops, and ``scoregrad compare --auto``."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.distributions as D
+
+import scoregrad as sg
+from scoregrad import problems
+from scoregrad.testing import assert_grad_unbiased
+
+
+@pytest.mark.parametrize(
+    "name", ["normal_square", "bernoulli_toy", "categorical_table", "poisson_polynomial",
+             "gamma_x_log_x"],
+)  # fmt: skip
+def test_auto_is_unbiased_on_catalogue_problems(name):
+    prob = problems.get(name)
+    params = prob.params()
+    _, exact = prob.exact(params)
+    est = sg.estimate_grad(prob.f, prob.dist_fn, params, n=40_000,
+                           estimator=sg.Auto(cost="evals"), seed=3)  # fmt: skip
+    assert_grad_unbiased(est, exact, f"{name}: {est.auto.choice}")
+    assert est.auto.pilot_share <= 0.1
+    assert est.n_evals <= 40_000
+
+
+def test_auto_string_resolves_in_both_doors():
+    mu = torch.tensor(0.5, dtype=torch.float64, requires_grad=True)
+    est = sg.estimate_grad(lambda x: x**2, lambda mu: D.Normal(mu, 1.0), {"mu": mu}, n=5000,
+                           estimator="auto", seed=0)  # fmt: skip
+    assert isinstance(est.auto, sg.AutoReport) and est.estimator.startswith("Auto(")
+    loss = sg.expectation(lambda x: x**2, D.Normal(mu, 1.0), n=16, estimator="auto", seed=0)
+    loss.backward()
+    assert mu.grad is not None and torch.isfinite(mu.grad)
+
+
+def test_same_seed_same_choice_and_estimate_with_evals_cost():
+    prob = problems.get("bernoulli_toy", logits=(0.3, -0.5, 1.0))
+    runs = []
+    for _ in range(2):
+        params = prob.params()
+        est = sg.estimate_grad(prob.f, prob.dist_fn, params, n=8000,
+                               estimator=sg.Auto(cost="evals"), seed=11)  # fmt: skip
+        runs.append(est)
+    a, b = runs
+    assert a.auto.choice == b.auto.choice
+    assert torch.equal(a.grad["logits"], b.grad["logits"])
+    strip = lambda r: {k: v for k, v in r.as_dict().items() if k != "seconds"}  # noqa: E731
+    assert [strip(r) for r in a.auto.rows] == [strip(r) for r in b.auto.rows]
+
+
+def test_biased_estimators_only_when_allowed():
+    prob = problems.get("categorical_table")
+    params = prob.params()
+    est = sg.estimate_grad(prob.f, prob.dist_fn, params, n=4000, estimator=sg.Auto(), seed=0)
+    assert all(not r.biased for r in est.auto.rows)
+    assert any("biased" in why for why in est.auto.skipped.values())
+    allowed = sg.Auto(allow_biased=True, differentiable=True)
+    est = sg.estimate_grad(prob.f, prob.dist_fn, params, n=4000, estimator=allowed, seed=0)
+    assert any(r.biased for r in est.auto.rows) or not any(
+        "biased" in why for why in est.auto.skipped.values()
+    )
+    assert allowed.biased and not sg.Auto().biased
+
+
+def test_pathwise_needs_a_differentiable_f():
+    mu = torch.tensor(0.5, dtype=torch.float64, requires_grad=True)
+
+    def black_box(x):  # NumPy inside: not differentiable torch code
+        return torch.as_tensor((x.detach().numpy() - 1.0) ** 2)
+
+    est = sg.estimate_grad(black_box, lambda mu: D.Normal(mu, 1.0), {"mu": mu}, n=5000,
+                           estimator="auto", seed=0)  # fmt: skip
+    assert "Pathwise()" in est.auto.skipped
+    est = sg.estimate_grad(lambda x: (x - 1.0) ** 2, lambda mu: D.Normal(mu, 1.0), {"mu": mu},
+                           n=5000, estimator="auto", seed=0)  # fmt: skip
+    assert "Pathwise()" in [r.estimator for r in est.auto.rows]
+
+
+def test_no_candidate_is_refused_naming_alternatives():
+    theta = torch.tensor(0.3, dtype=torch.float64, requires_grad=True)
+    only_biased = sg.Auto(candidates=[sg.GumbelSoftmax()])
+    with pytest.raises(sg.EstimatorNotApplicable) as info:
+        sg.estimate_grad(lambda b: b, lambda t: D.Bernoulli(logits=t), {"t": theta}, n=1000,
+                         estimator=only_biased, seed=0)  # fmt: skip
+    message = str(info.value)
+    assert "allow_biased=True" in message and "score_function" in message
+    with pytest.raises(sg.ScoregradError):
+        sg.Auto(cost="seconds")
+    with pytest.raises(sg.ScoregradError):
+        sg.Auto(pilot_share=0.9)
+
+
+def test_report_contents():
+    prob = problems.get("normal_square", k=0.0)
+    params = prob.params()
+    est = sg.estimate_grad(prob.f, prob.dist_fn, params, n=20_000,
+                           estimator=sg.Auto(differentiable=False), seed=2)  # fmt: skip
+    rep = est.auto
+    assert rep.choice in {r.estimator for r in rep.rows}
+    assert [r.status for r in rep.rows].count("chosen") == 1
+    assert rep.cost == "time" and rep.total_evals == est.n_evals
+    assert 0 < rep.pilot_evals <= 0.1 * 20_000
+    assert "ScoreFunction(NoBaseline())" in {r.estimator for r in rep.rows}
+    for r in rep.rows:
+        if r.units:
+            assert r.variance >= 0 and r.cost > 0 and r.evals >= r.units
+    assert "choice:" in rep.table() and rep.as_dict()["pilot_share"] == rep.pilot_share
+
+
+def test_small_budget_falls_back_to_the_default():
+    mu = torch.tensor(0.5, dtype=torch.float64, requires_grad=True)
+    est = sg.estimate_grad(lambda x: x**2, lambda mu: D.Normal(mu, 1.0), {"mu": mu}, n=50,
+                           estimator="auto", seed=0)  # fmt: skip
+    assert est.auto.choice == "ScoreFunction(NoBaseline())" and est.auto.pilot_evals <= 2
+    assert est.n_evals <= 50
+
+
+def test_clearly_better_candidate_is_chosen():
+    """Bernoulli toy with t near 1/2: f barely varies, so any baseline beats none by far."""
+    prob = problems.get("bernoulli_toy", t=0.49, logits=(0.2, -0.4, 0.6, 0.1))
+    est = sg.estimate_grad(prob.f, prob.dist_fn, prob.params(), n=20_000,
+                           estimator=sg.Auto(cost="evals"), seed=0)  # fmt: skip
+    assert est.auto.choice != "ScoreFunction(NoBaseline())", est.auto.table()
+
+
+def test_expectation_door_revisits_with_a_bounded_share():
+    theta = torch.tensor([0.2, -0.4, 0.6], dtype=torch.float64, requires_grad=True)
+    auto = sg.Auto(cost="evals", revisit_every=50)
+    opt = torch.optim.SGD([theta], lr=0.05)
+    f = lambda b: ((b - 0.45) ** 2).sum(-1)  # noqa: E731
+    for step in range(120):
+        opt.zero_grad()
+        loss = sg.expectation(f, D.Bernoulli(logits=theta), n=16, estimator=auto, seed=step)
+        loss.backward()
+        opt.step()
+    rep = auto.report
+    assert rep.revisits == 2  # pilots at calls 1, 51 and 101
+    assert rep.pilot_share <= 0.1 + 1e-9, rep.table()
+    assert torch.isfinite(theta).all()
+
+
+def test_expectation_door_is_unbiased():
+    theta = torch.tensor([0.2, -0.4], dtype=torch.float64, requires_grad=True)
+    f = lambda b: ((b - 0.3) ** 2).sum(-1)  # noqa: E731
+    grads = []
+    auto = sg.Auto(cost="evals", revisit_every=100)
+    for r in range(400):
+        loss = sg.expectation(f, D.Bernoulli(logits=theta), n=16, estimator=auto, seed=r)
+        (g,) = torch.autograd.grad(loss, theta)
+        grads.append(g)
+    g = torch.stack(grads)
+    p = torch.sigmoid(theta.detach())
+    exact = p * (1 - p) * ((1 - 0.3) ** 2 - 0.3**2)
+    se = g.std(0) / len(grads) ** 0.5
+    # |z| < 4.42, or equal up to rounding where the choice is exact (measure-valued: se = 0)
+    assert bool(((g.mean(0) - exact).abs() < 4.42 * se + 1e-12).all()), (g.mean(0), exact, se)
+
+
+def test_state_round_trip_in_a_training_loop():
+    import io
+
+    theta0 = torch.tensor([0.2, -0.4, 0.6], dtype=torch.float64)
+    f = lambda b: ((b - 0.45) ** 2).sum(-1)  # noqa: E731
+
+    def step(auto, s):
+        theta = theta0.clone().requires_grad_()
+        loss = sg.expectation(f, D.Bernoulli(logits=theta), n=16, estimator=auto, seed=s)
+        return torch.autograd.grad(loss, theta)[0]
+
+    auto = sg.Auto(cost="evals", revisit_every=5)
+    for s in range(7):
+        step(auto, s)
+    buf = io.BytesIO()
+    torch.save(auto.state_dict(), buf)
+    buf.seek(0)
+    fresh = sg.Auto(cost="evals", revisit_every=5)
+    fresh.load_state_dict(torch.load(buf, weights_only=True))
+    for s in range(7, 12):  # crosses a revisit
+        assert torch.equal(step(auto, s), step(fresh, s))
+
+
+def test_compare_auto_cli(tmp_path):
+    import typer
+    from typer.testing import CliRunner
+
+    from scoregrad.diagnostics.cli import register
+
+    app = typer.Typer()
+    register(app)
+    res = CliRunner().invoke(app, [
+        "compare", "bernoulli-toy", "-e", "score-function,disarm", "--auto", "--auto-cost",
+        "evals", "--n", "4000", "--repeats", "2", "--json", str(tmp_path / "c.json"),
+    ])  # fmt: skip
+    assert res.exit_code == 0, res.output
+    assert "auto chose" in res.output and "pilot" in res.output
+    import json
+
+    data = json.loads((tmp_path / "c.json").read_text())
+    assert len(data["choices"]["auto"]) == 2
+    assert {r["estimator"] for r in data["rows"]} == {"score_function", "disarm", "auto"}
+
+
+def test_docs_example_runs():
+    import re
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[2] / "docs" / "estimators.md").read_text()
+    section = text.split('## Letting a pilot choose: `estimator="auto"`', 1)[1]
+    block = re.search(r"```python\n(.*?)```", section, flags=re.S).group(1)
+    exec(compile(block, "docs/estimators.md", "exec"), {})
