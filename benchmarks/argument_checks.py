@@ -19,6 +19,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from _common import time_calls, write_results  # noqa: E402
 
 import scoregrad as sg  # noqa: E402
+from scoregrad import door_arguments as doors  # noqa: E402
 from scoregrad.core import arguments as A  # noqa: E402
 
 
@@ -54,7 +55,7 @@ def main() -> None:
         fns = {
             "floor": floor,
             "estimate_grad": lambda n=n: sg.estimate_grad(f, dist_fn, params, n, est, seed=0),
-            "checks before": lambda n=n: A.estimate_grad_arguments(
+            "checks before": lambda n=n: doors.estimate_grad_arguments(
                 dist_fn, params, n, est, 0, None, None, None
             ),
             "checks after": lambda: A.check_estimate(dist, params, grads, est),

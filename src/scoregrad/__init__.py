@@ -40,7 +40,7 @@ __getattr__, __dir__, __all__ = lazy_exports(
         ),
         ".core.parallel": ("Remote",),
         ".core.family": ("Family",),
-        ".core.prepared": (
+        ".prepared": (
             "PreparedEstimate",
             "PreparedExpectation",
             "prepare",

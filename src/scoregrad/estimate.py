@@ -7,7 +7,7 @@ where ĝ_u are the independent units an estimator produces (single samples, anti
 quasi-random replicates). n larger than memory is processed in chunks whose unit statistics are
 merged with a numerically stable running mean and variance, so memory stays constant in n.
 
-Both doors are thin wrappers over the prepared path (``core.prepared``: ``scoregrad.prepare``
+Both doors are thin wrappers over the prepared path (``prepared.py``: ``scoregrad.prepare``
 and ``scoregrad.prepare_expectation``), so a one-shot call and a prepared call are one
 implementation and give the same numbers for the same seed.
 """
@@ -23,9 +23,9 @@ import torch.distributions as D
 from .core import arguments as args
 from .core.arguments import check_params
 from .core.model import SampleModel
-from .core.prepared import PreparedEstimate, PreparedExpectation
 from .core.result import GradientEstimate
 from .estimators.base import Estimator
+from .prepared import PreparedEstimate, PreparedExpectation
 
 __all__ = ["GradientEstimate", "estimate_grad", "expectation", "score", "check_params"]
 

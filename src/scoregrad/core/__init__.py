@@ -5,8 +5,6 @@
 * ``evaluate``: ``Evaluator`` calls the user's f, converts and checks its output, counts evaluations.
 * ``parallel``: evaluating f through any ``concurrent.futures.Executor``; ``Remote`` declares
   workers, retries and how to rebuild a dead pool, so a killed worker loses nothing.
-* ``prepared``: ``prepare`` / ``prepare_expectation``, the doors' one implementation: checks,
-  estimator and chunk plan settled once per call site, then called with new values.
 * ``family``: ``Family``, a dist_fn naming a torch family (optionally from unconstrained values):
   its declared chain rule gives per-sample scores without an autograd pass.
 * ``result``: ``GradientEstimate`` and the unit moments behind it.
@@ -36,7 +34,6 @@ from .model import (
     unchecked,
 )
 from .parallel import Remote, RemoteStats, map_batches
-from .prepared import PreparedEstimate, PreparedExpectation, prepare, prepare_expectation
 from .result import GradientEstimate
 from .seeding import seeded
 from .shapes import broadcast_rows
@@ -59,10 +56,6 @@ __all__ = [
     "unchecked",
     "map_batches",
     "Family",
-    "PreparedEstimate",
-    "PreparedExpectation",
-    "prepare",
-    "prepare_expectation",
     "GradientEstimate",
     "Remote",
     "RemoteStats",

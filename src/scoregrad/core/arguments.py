@@ -19,7 +19,6 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from numbers import Integral
-from typing import NamedTuple
 
 import torch
 import torch.distributions as D
@@ -29,18 +28,15 @@ from ..errors import (
     BatchSizeError,
     DistributionError,
     EstimatorArgumentError,
-    EstimatorNotApplicable,
-    ExecutorError,
     ParameterError,
     SampleSizeError,
     SeedError,
     SupportError,
 )
+from .support import check_in_support
 
 __all__ = [
-    "DoorArguments",
-    "estimate_grad_arguments",
-    "expectation_arguments",
+    "instance_hint",
     "check_plan",
     "check_estimate",
     "check_params",
@@ -51,8 +47,6 @@ __all__ = [
     "positive_size",
     "check_chunks",
     "require_instance",
-    "resolve_estimator",
-    "check_estimator",
     "check_distribution",
     "distribution_reference",
     "check_in_support",
@@ -62,45 +56,6 @@ __all__ = [
     "UnreachedParameterWarning",
     "held_tensors",
 ]
-
-
-class DoorArguments(NamedTuple):
-    """The checked arguments of a door (sizes as ints, the estimator resolved)."""
-
-    n: int
-    seed: int | None
-    estimator: object
-    dist: D.Distribution
-    chunk_size: int | None = None
-    batch_size: int | None = None
-
-
-def estimate_grad_arguments(
-    dist_fn, params, n, estimator, seed, chunk_size, batch_size, executor
-) -> DoorArguments:
-    """Every check ``estimate_grad`` makes before drawing a sample, in one call."""
-    check_params(params)
-    n = sample_size(n)
-    seed = check_seed(seed)
-    chunk_size = positive_size(chunk_size, "chunk_size")
-    batch_size = positive_size(batch_size, "batch_size")
-    dist = build_checked(dist_fn, params)
-    estimator = check_estimator(estimator, "estimate_grad", dist=dist, executor=executor)
-    estimator.check(n)
-    return DoorArguments(n, seed, estimator, dist, chunk_size, batch_size)
-
-
-def expectation_arguments(dist, n, estimator, seed, executor, with_dist=True) -> DoorArguments:
-    """Every check ``expectation`` makes before drawing a sample, in one call (without the
-    distribution's when ``with_dist`` is false: a prepared expectation checks it at its call)."""
-    if with_dist:
-        check_distribution(dist)
-    n = sample_size(n)
-    seed = check_seed(seed)
-    estimator = check_estimator(
-        estimator, "expectation", dist=dist if with_dist else None, executor=executor
-    )
-    return DoorArguments(n, seed, estimator, dist)
 
 
 def check_plan(estimator, sizes: list[int], chunk_size: int | None, context, n: int) -> None:
@@ -291,7 +246,7 @@ def check_chunks(estimator, sizes: list[int], chunk_size: int | None) -> None:
             ) from e
 
 
-def _instance_hint(cls: type) -> str:
+def instance_hint(cls: type) -> str:
     mod = cls.__module__.replace("scoregrad.", "sg.", 1)
     if mod.startswith("sg.estimators"):
         mod = "sg"
@@ -308,10 +263,10 @@ def require_instance(value, base: type, what: str, default=None):
     if isinstance(value, type):
         raise EstimatorArgumentError(
             f"{what}={value.__name__} is a class, not an instance. Fix: call it, "
-            f"{what}={_instance_hint(value)}."
+            f"{what}={instance_hint(value)}."
         )
     if isinstance(value, str):
-        known = ", ".join(_instance_hint(c) for c in _subclasses(base))
+        known = ", ".join(instance_hint(c) for c in _subclasses(base))
         raise EstimatorArgumentError(
             f"{what}={value!r} is a name; scoregrad takes objects here. Fix: pass an instance, "
             f"one of {known}."
@@ -329,61 +284,6 @@ def _subclasses(base: type) -> list[type]:
             out.append(c)
         todo += c.__subclasses__()
     return out
-
-
-def resolve_estimator(estimator):
-    """The estimator to run: ``ScoreFunction()`` for None, ``Auto()`` for ``"auto"``, the instance
-    itself, or a clear error for another name or a class (naming the class to instantiate)."""
-    from ..estimators.base import Estimator
-    from ..estimators.registry import close_names, estimator_class, registered
-    from ..estimators.score_function import ScoreFunction
-
-    if estimator is None:
-        return ScoreFunction()
-    if isinstance(estimator, Estimator):
-        return estimator
-    if isinstance(estimator, str) and estimator.lower() == "auto":
-        from ..estimators.auto import Auto
-
-        return Auto()
-    if isinstance(estimator, str):
-        cls = estimator_class(estimator)
-        if cls is not None:
-            fix = f"estimator={_instance_hint(cls)}"
-        else:
-            close = close_names(estimator)
-            fix = (
-                f"did you mean {' or '.join(close)}? Registered: {', '.join(registered())}"
-                if close
-                else f"registered estimators: {', '.join(registered())}"
-            )
-        raise EstimatorArgumentError(
-            f'estimator={estimator!r} is a name; the doors take an estimator object (or "auto" '
-            f"to let a pilot choose). Fix: {fix}."
-        )
-    return require_instance(estimator, Estimator, "estimator")
-
-
-def check_estimator(estimator, door: str, *, dist=None, executor=None):
-    """Resolve ``estimator`` and refuse what ``door`` cannot run correctly: a door it does not
-    declare, a distribution it does not support, an executor when it must differentiate f."""
-    estimator = resolve_estimator(estimator)
-    if door not in estimator.doors:
-        other = ", ".join(sorted(estimator.doors))
-        raise EstimatorNotApplicable(
-            f"{estimator!r} cannot run through scoregrad.{door}; it declares the door(s) {other}. "
-            f"Fix: call scoregrad.{sorted(estimator.doors)[0]}, or configure it for {door} (e.g. "
-            "a fixed control-variate coefficient)."
-        )
-    if executor is not None and estimator.needs_differentiable_f:
-        raise ExecutorError(
-            f"{estimator!r} differentiates f, which must then run in this process with its "
-            "autograd graph; an executor returns plain values. Fix: drop executor=..., or use an "
-            "estimator that only evaluates f (score_function, measure_valued, arm, disarm)."
-        )
-    if dist is not None:
-        estimator.require(dist)
-    return estimator
 
 
 def check_context(context, n: int) -> None:
@@ -481,30 +381,3 @@ def distribution_reference(dist: D.Distribution) -> torch.Tensor | None:
     from .model import _parameter_of
 
     return _parameter_of(dist)
-
-
-def check_in_support(dist: D.Distribution, x: torch.Tensor, what: str = "x") -> None:
-    """Raise ``SupportError`` naming the first points of ``x`` (sample axis first) outside
-    ``dist.support``."""
-    try:
-        support = dist.support
-    except NotImplementedError:
-        return  # a custom distribution that declares no support
-    if support is None:
-        return
-    try:
-        inside = support.check(x)
-    except (RuntimeError, TypeError, NotImplementedError):
-        return
-    inside = torch.as_tensor(inside)
-    if bool(inside.all()):
-        return
-    bad = (~inside).reshape(x.shape[0], -1).any(1).nonzero().flatten()
-    first = int(bad[0])
-    shown = ", ".join(str(int(i)) for i in bad[:10]) + (" ..." if bad.numel() > 10 else "")
-    raise SupportError(
-        f"{int(bad.numel())} of {x.shape[0]} points of {what} lie outside the support of "
-        f"{type(dist).__name__} ({support}), at indices {shown}; the first is "
-        f"{x[first].flatten()[:4].tolist()}. Their score ∇θ log p is undefined. Fix: pass points "
-        "the distribution can produce (e.g. integers ≥ 0 for a Poisson, 0 or 1 for a Bernoulli)."
-    )

@@ -343,7 +343,7 @@ class SampleModel:
         cost of a small-n estimate.
         """
         if check_support:
-            from .arguments import check_in_support
+            from .support import check_in_support
 
             check_in_support(self.dist, x)
         if self.expanded:

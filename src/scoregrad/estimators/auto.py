@@ -306,9 +306,10 @@ class Auto(Estimator):
         return fit, skipped
 
     def _is_reference(self, est) -> bool:
-        from ..core.arguments import resolve_estimator
+        """Whether ``est`` is the doors' default, the plain score function."""
+        from .score_function import ScoreFunction
 
-        return repr(est) == repr(resolve_estimator(None))
+        return repr(est) == repr(ScoreFunction())
 
     def _f_differentiable(self, evaluator, dist) -> bool:
         """The user's word, else a probe on two samples: f's output requires grad w.r.t. x."""

@@ -5,11 +5,12 @@ per-parameter control variates and standard errors)."""
 from __future__ import annotations
 
 from ...baselines import LeaveOneOut
-from ...core import PreparedExpectation, sum_trailing, unchecked
+from ...core import sum_trailing, unchecked
 from ...errors import EstimatorNotApplicable
 from ...estimate import estimate_grad
 from ...estimators.base import Estimator
 from ...estimators.score_function import ScoreFunction
+from ...prepared import PreparedExpectation
 from ..guides import Guide
 from .base import ELBOEstimator, _as_dist, _check_n, _estimator_state, _load_estimator_state, _log_q
 from .checks import call_log_joint

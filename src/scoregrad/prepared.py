@@ -34,14 +34,15 @@ from dataclasses import dataclass
 import torch
 import torch.distributions as D
 
-from ..errors import ArgumentError, SampleSizeError
-from . import arguments as args
-from .chunks import chunk_sizes, unit_means
-from .evaluate import Evaluator
-from .model import build_distribution
-from .result import GradientEstimate, Moments, chunk_moments, gradient_estimate
-from .seeding import seeded
-from .stats import RunningMoments
+from . import door_arguments as doors
+from .core import arguments as args
+from .core.chunks import chunk_sizes, unit_means
+from .core.evaluate import Evaluator
+from .core.model import build_distribution
+from .core.result import GradientEstimate, Moments, chunk_moments, gradient_estimate
+from .core.seeding import seeded
+from .core.stats import RunningMoments
+from .errors import ArgumentError, SampleSizeError
 
 __all__ = ["PreparedEstimate", "PreparedExpectation", "prepare", "prepare_expectation"]
 
@@ -170,7 +171,7 @@ class PreparedEstimate:
 
     def _prepare(self, params, seed=None) -> _Plan:
         r = self._request
-        checked = args.estimate_grad_arguments(
+        checked = doors.estimate_grad_arguments(
             self.dist_fn.dist_fn, params, r["n"], r["estimator"], seed, r["chunk_size"],
             r["batch_size"], r["executor"],
         )  # fmt: skip
@@ -303,9 +304,9 @@ class PreparedExpectation:
     ):
         if _first is not None:  # the one-shot door: its checks in their order, the dist first
             dist, seed = _first
-            checked = args.expectation_arguments(dist, n, estimator, seed, executor)
+            checked = doors.expectation_arguments(dist, n, estimator, seed, executor)
         else:
-            checked = args.expectation_arguments(
+            checked = doors.expectation_arguments(
                 None, n, estimator, None, executor, with_dist=False
             )
         self.f = f
@@ -326,7 +327,7 @@ class PreparedExpectation:
     def _check(self, dist, signature, already=False) -> None:
         if not already:
             args.check_distribution(dist)
-            args.check_estimator(self.estimator, "expectation", dist=dist, executor=self.executor)
+            doors.check_estimator(self.estimator, "expectation", dist=dist, executor=self.executor)
         item_shape = self.item_shape
         if item_shape and tuple(dist.batch_shape[: len(item_shape)]) != item_shape:
             raise SampleSizeError(
