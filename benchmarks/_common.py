@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import platform
 import statistics
 import time
@@ -11,6 +12,14 @@ from pathlib import Path
 import torch
 
 RESULTS = Path(__file__).resolve().parent / "results"
+#: the binarised MNIST of the workspace's shared data (beside the checkout, never copied into it);
+#: SCOREGRAD_MNIST names another copy
+MNIST = Path(
+    os.environ.get(
+        "SCOREGRAD_MNIST",
+        Path(__file__).resolve().parents[2] / "shared/data/binarized-mnist/binarized_mnist.npz",
+    )
+)
 
 
 def sync(device: torch.device) -> None:

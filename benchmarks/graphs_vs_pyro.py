@@ -25,13 +25,12 @@ from __future__ import annotations
 
 import argparse
 import math
-from pathlib import Path
 
 import pyro
 import pyro.distributions as pdist
 import torch
 import torch.distributions as D
-from _common import time_calls, write_results  # noqa: I001
+from _common import MNIST, time_calls, write_results  # noqa: I001
 from pyro.infer import TraceGraph_ELBO
 from torch import nn
 
@@ -242,7 +241,7 @@ def main():
     if args.mnist:
         from scoregrad.vi.data import load_dataset
 
-        data = load_dataset(Path("/work/shared/data/binarized-mnist/binarized_mnist.npz"))
+        data = load_dataset(MNIST)
         x = data.train[:50].float()
         more, _ = run_setting(
             "MNIST 784-200-200, B=50, n=4", x, 200, 200, 4, args.repeats // 4, args.warmup

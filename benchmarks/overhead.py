@@ -35,7 +35,7 @@ import torch
 import torch.distributions as D
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import machine, time_calls, write_results  # noqa: E402
+from _common import MNIST, machine, time_calls, write_results  # noqa: E402
 from core_throughput import closed_form, cost, dist_fn, matvec_floor  # noqa: E402
 
 import scoregrad as sg  # noqa: E402
@@ -303,7 +303,7 @@ def vae_rows(device, repeats, quick):
     from scoregrad.vi.data import load_dataset
     from scoregrad.vi.models.sbn import BinaryVAE, batch_objective, make_estimator
 
-    data = load_dataset(Path("/work/shared/data/binarized-mnist/binarized_mnist.npz"))
+    data = load_dataset(MNIST)
     x = data.train[:50].to(device)
     rows = []
     for name in ("disarm", "reinforce-loo"):

@@ -19,7 +19,7 @@ from __future__ import annotations
 import argparse
 
 import torch
-from _common import time_calls, write_results
+from _common import MNIST, time_calls, write_results
 
 from scoregrad.vi.data import load_dataset, subset
 from scoregrad.vi.models.categorical_vae import ESTIMATORS, CategoricalVAE, make_estimator, run
@@ -41,9 +41,6 @@ def step_times(data, names, repeats: int = 5) -> dict[str, float]:
 
         fns[name] = step
     return time_calls(fns, repeats, torch.device("cpu"), min_seconds=0.2)
-
-
-MNIST = "/work/shared/data/binarized-mnist/binarized_mnist.npz"
 
 
 def main() -> None:

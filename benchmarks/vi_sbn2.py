@@ -21,12 +21,12 @@ import argparse
 from pathlib import Path
 
 import torch
-from _common import write_results  # noqa: I001
+from _common import MNIST, write_results  # noqa: I001
 
 from scoregrad.vi.data import load_dataset
 from scoregrad.vi.models.sbn2 import ESTIMATORS2, evaluate2, train2
 
-DATA = Path("/work/shared/data/binarized-mnist/binarized_mnist.npz")
+DATA = MNIST
 PUBLISHED = {"REBAR": -99.6, "RELAX": -98.2, "RELAX (best)": -98.0}
 
 
