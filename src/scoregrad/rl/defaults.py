@@ -11,7 +11,8 @@ benchmarks/rl_benchmark.py and benchmarks/rl_continuous.py on seeds 0-4):
 * CartPole-v1, Acrobot-v1: whole-episode batches (the value baseline; RLOO across 8 episodes).
 * Pendulum-v1, MountainCarContinuous-v0, LunarLander-v3: step batches over 4-16 sub-envs, GAE
   with a learned value, running normalisation, several gradient steps per batch with PPO-clip;
-  MountainCar explores with temporally correlated (AR(1)) noise and a large initial σ.
+  Pendulum and MountainCar explore with temporally correlated (AR(1)) noise (MountainCar with a
+  large initial σ).
 """
 
 from __future__ import annotations
@@ -38,6 +39,9 @@ DEFAULTS: dict[str, dict] = {
         "minibatches": 64,
         "normalize_obs": False,
         "normalize_reward": True,
+        # temporally correlated exploration, like the zoo's gSDE resampled every 4 steps: median
+        # greedy return -195 on seeds 0-4 and -173 on held-out seeds 5-9, against -212 without
+        "noise_corr": 0.7,
         "env_steps": 200_000,
     },
     "MountainCarContinuous-v0": {
