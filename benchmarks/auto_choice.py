@@ -2,15 +2,17 @@
 
 For each problem (continuous and discrete families, smooth and discontinuous f, cheap and costly f,
 small and large n) every candidate Auto could choose is run *alone* at the full budget n, REPEATS
-times; its variance is the mean over repeats of tr(stderr²) (an unbiased estimate of the estimate's
-variance, far less noisy than the spread of a few means), its cost the median CPU time of a run
-(``time.process_time``), or its evaluations of f for the problems marked "evals" (f is the
-expensive part; Auto is then told ``cost="evals"``). Auto is run the same way with the same n, its
-pilot included in its cost. Columns:
+times after one warm-up run; its variance is the mean over repeats of tr(stderr²) (an unbiased
+estimate of the estimate's variance, far less noisy than the spread of a few means), its cost the
+least CPU time of a run (``time.process_time``, one thread: load only ever adds time), or its
+evaluations of f for the problems marked "evals" (f is the expensive part; Auto is then told
+``cost="evals"``). Auto is measured exactly as the candidates are, with the same n, its pilot and
+race included in its cost. Columns:
 
 * ratio = Auto's variance × cost / the best candidate's  (target: ≤ 1.5 in ≥ 90% of problems)
 * vs SF = Auto's variance × cost / the plain score function's  (target: never worse; with the pilot
   counted, a pick of SF itself costs 1/(1 - pilot share), so "not worse" is vs SF ≤ 1.1)
+* raced = the share of Auto's evaluations in its counted race (part of the estimate, not pilot)
 * pilot = the pilot's share of Auto's evaluations of f (target ≤ 10%) and of its CPU time.
 
     nice .venv/bin/python benchmarks/auto_choice.py [--repeats 8] [--quick]
@@ -124,23 +126,49 @@ def _run(prob, params, est, n, seed):
     return out, time.process_time() - t0
 
 
-#: variances below this share of |∇E f|² are rounding: the estimator is exact (its work is then
-#: compared by cost alone, as Auto's pilot does)
+#: variances below this share of |∇E f|² per evaluation are rounding: the estimator is exact (its
+#: work is then compared by cost alone, as Auto's pilot does)
 EXACT = 1e-10
 
 
+def _variance(out) -> float:
+    return sum(float((s.double() ** 2).sum()) for s in out.stderr.values())
+
+
 def _measure(prob, params, make, n, repeats, cost, seed0):
-    """(variance, cost, work, last estimate): tr Var from stderr², cost per run."""
-    variances, costs, last = [], [], None
+    """(variance, cost, work, evals) of one estimator alone at budget n.
+
+    Variance: the mean over repeats of tr(stderr²) (unbiased for the estimate's variance, far less
+    noisy than the spread of a few means). Cost: evaluations of f, or the *least* CPU time of the
+    repeats after one warm-up call (machine load only ever adds time, so the least is the most
+    faithful figure of what the estimator costs). An exact estimator's variance is floored at
+    ``EXACT`` |∇E f|² per evaluation, so that variance × cost stays independent of the budget."""
+    _run(prob, params, make(), n, seed0 - 1)  # warm-up: first-call costs are not the estimator's
+    variances, costs, evals = [], [], 0
     for r in range(repeats):
         out, secs = _run(prob, params, make(), n, seed0 + r)
-        variances.append(sum(float((s.double() ** 2).sum()) for s in out.stderr.values()))
+        variances.append(_variance(out))
         costs.append(float(out.n_evals) if cost == "evals" else secs)
-        last = out
-    var, c = statistics.fmean(variances), statistics.median(costs)
+        evals = out.n_evals
     _, exact = prob.exact(params)
-    var = max(var, EXACT * sum(float((g.double() ** 2).sum()) for g in exact.values()) / n)
-    return var, c, var * c, last
+    floor = EXACT * sum(float((g.double() ** 2).sum()) for g in exact.values()) / evals
+    var = max(statistics.fmean(variances), floor)
+    c = min(costs)
+    return var, c, var * c, evals
+
+
+def _auto(prob, params, n, repeats, cost, seed0):
+    """Auto measured exactly as every candidate is (``_measure``: its variance, its least CPU time
+    over the repeats, pilot and race included), with the reports of its repeats."""
+    reports = []
+
+    def make():
+        auto = sg.Auto(cost=cost)
+        reports.append(auto)
+        return auto
+
+    var, c, work, _ = _measure(prob, params, make, n, repeats, cost, seed0)
+    return var, c, work, [a.report for a in reports[1:]]  # (the first is the warm-up)
 
 
 def candidates(prob, params, cost):
@@ -156,9 +184,15 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--repeats", type=int, default=8)
     ap.add_argument("--quick", action="store_true")
+    ap.add_argument(
+        "--only", nargs="*", default=None, help="problems whose label contains one of these"
+    )
     args = ap.parse_args()
+    torch.set_num_threads(1)  # this process is the benchmark's own: one thread for steady times
     rows = []
     for label, prob, n, cost, overhead in cases(args.quick):
+        if args.only and not any(w in label for w in args.only):
+            continue
         params = prob.params(torch.float64)
         table = {}
         for est in candidates(prob, params, cost):
@@ -168,28 +202,22 @@ def main():
                 )
             except sg.ScoregradError as e:  # e.g. pathwise refused on a step function
                 print(f"  {label}: {est!r} refused: {str(e)[:80]}")
-        auto_reports = []
-
-        def make_auto():
-            a = sg.Auto(cost=cost)
-            auto_reports.append(a)
-            return a
-
-        var_a, cost_a, work_a, out = _measure(prob, params, make_auto, n, args.repeats, cost, 1000)
-        picks = [a.report.choice for a in auto_reports]
-        share = max(a.report.pilot_share for a in auto_reports)
-        pilot_seconds = statistics.fmean(a.report.pilot_seconds for a in auto_reports)
-        time_share = pilot_seconds / cost_a if cost == "time" else math.nan
+        var_a, cost_a, work_a, reports = _auto(prob, params, n, args.repeats, cost, 1000)
+        picks = [r.choice for r in reports]
+        share = max(r.pilot_share for r in reports)
+        # the pilot's CPU time against the least run's, as the candidates' times are taken
+        time_share = min(r.pilot_seconds for r in reports) / cost_a if cost == "time" else math.nan
+        raced = statistics.fmean(sum(e for _, e in r.race) / r.total_evals for r in reports)
         best = min(table, key=lambda k: table[k][2])
         sf = table.get("ScoreFunction(NoBaseline())")
         w_best = table[best][2]
-        ratio = work_a / w_best if w_best > 0 else (1.0 if work_a == 0 else math.inf)
-        vs_sf = work_a / sf[2] if sf and sf[2] > 0 else math.nan
+        ratio = work_a / w_best
+        vs_sf = work_a / sf[2] if sf else math.nan
         common = statistics.mode(picks)
         rows.append({
             "problem": label, "n": n, "cost": cost, "best": best, "best_work": w_best,
             "auto_pick": common, "picks": {p: picks.count(p) for p in set(picks)},
-            "auto_work": work_a, "ratio": ratio, "vs_sf": vs_sf, "pilot_share": share,
+            "auto_work": work_a, "ratio": ratio, "vs_sf": vs_sf, "raced": raced, "pilot_share": share,
             "pilot_time_share": time_share, "overhead_regime": overhead,
             "candidates": {k: {"variance": v[0], "cost": v[1], "work": v[2]} for k, v in table.items()},
         })  # fmt: skip
@@ -208,15 +236,16 @@ def main():
     all_within, all_not_worse, _ = rates(rows)
     pilot_ok = all(r["pilot_share"] <= 0.1 for r in rows)
     lines = [
-        "| problem | n | cost | best in hindsight | Auto's pick (of repeats) | ratio | vs SF | pilot "
-        "evals | pilot time |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| problem | n | cost | best in hindsight | Auto's pick (of repeats) | ratio | vs SF | "
+        "raced | pilot evals | pilot time |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         picks = ", ".join(f"{k} ×{v}" for k, v in sorted(r["picks"].items(), key=lambda kv: -kv[1]))
         lines.append(
             f"| {r['problem']} | {r['n']} | {r['cost']} | {r['best']} | {picks} | {r['ratio']:.2f} "
-            f"| {r['vs_sf']:.2f} | {100 * r['pilot_share']:.1f}% | {100 * r['pilot_time_share']:.0f}% |"
+            f"| {r['vs_sf']:.2f} | {100 * r['raced']:.0f}% | {100 * r['pilot_share']:.1f}% "
+            f"| {100 * r['pilot_time_share']:.0f}% |"
         )
     summary = (
         f"\nwithin 1.5× of the best in hindsight: {100 * within:.0f}% (target ≥ 90%); "
