@@ -220,6 +220,7 @@ def _estimate(plan: _Plan, f, dist_fn, params, seed, context, keep) -> GradientE
         batch_size=plan.batch_size, watch=dict(params),
         defer_checks=not estimator.stateful,  # state updated from NaNs would outlive the error
     )  # fmt: skip
+    evaluator.iid_rows = keep or len(plan.sizes) > 1
     start = time.perf_counter()
     with seeded(seed, plan.device):
         if (

@@ -4,13 +4,15 @@ round-trips, a bounded pilot share in training loops, and ``scoregrad compare --
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 import torch.distributions as D
 
 import scoregrad as sg
 from scoregrad import problems
-from scoregrad.testing import assert_grad_unbiased
+from scoregrad.testing import Z_CRIT, assert_grad_unbiased, mean_z
 
 
 @pytest.mark.parametrize(
@@ -213,3 +215,54 @@ def test_docs_example_runs():
     section = text.split('## Letting a pilot choose: `estimator="auto"`', 1)[1]
     block = re.search(r"```python\n(.*?)```", section, flags=re.S).group(1)
     exec(compile(block, "docs/estimators.md", "exec"), {})
+
+
+def _race_setup():
+    from scoregrad.baselines import LeaveOneOut, NoBaseline
+    from scoregrad.control_variates import ScoreControlVariate
+    from scoregrad.estimators.score_function import ScoreFunction
+
+    def auto():  # three close candidates: the screen cannot tell them apart, so they race
+        return sg.Auto(cost="evals", candidates=[
+            ScoreFunction(LeaveOneOut()), ScoreFunction(),
+            ScoreFunction(NoBaseline(), ScoreControlVariate(coefficient="loo"))])  # fmt: skip
+
+    f = lambda x: (x - 0.2) ** 2 + torch.sin(3 * x)  # noqa: E731
+    exact = 2 * (0.7 - 0.2) + 3 * math.cos(2.1) * math.exp(-4.5)  # d/dμ E f, x ~ N(μ = 0.7, 1)
+    return auto, f, exact
+
+
+def test_counted_race_is_unbiased_and_its_stderr_calibrated():
+    """400 seeds of an estimate whose race chunks count (weights fixed before each chunk): the
+    mean is unbiased (|z| < Z_CRIT) and the mean reported variance matches the spread of the
+    estimates (their ratio within Z_CRIT of 1 at the Gaussian sd √(2/(R-1)) of a variance)."""
+    auto, f, exact = _race_setup()
+    est, se2, raced = [], [], 0
+    for seed in range(400):
+        mu = torch.tensor(0.7, dtype=torch.float64, requires_grad=True)
+        e = sg.estimate_grad(f, lambda mu: D.Normal(mu, 1.0), {"mu": mu}, n=3000,
+                             estimator=auto(), seed=seed)  # fmt: skip
+        est.append(float(e.grad["mu"]))
+        se2.append(float(e.stderr["mu"]) ** 2)
+        raced += bool(e.auto.race)
+        assert e.n_evals <= 3000 and e.auto.total_evals == e.n_evals
+    est, se2 = torch.tensor(est, dtype=torch.float64), torch.tensor(se2, dtype=torch.float64)
+    assert raced > 300  # the race ran, and counted, in most seeds
+    assert abs(float(mean_z(est[:, None], torch.tensor([exact])))) < Z_CRIT
+    ratio = float(se2.mean() / est.var())
+    assert abs(ratio - 1) < Z_CRIT * math.sqrt(2 / 399), ratio
+
+
+def test_race_reports_its_chunks_and_skips_when_rows_are_kept():
+    auto, f, _ = _race_setup()
+    mu = torch.tensor(0.7, dtype=torch.float64, requires_grad=True)
+    e = sg.estimate_grad(f, lambda mu: D.Normal(mu, 1.0), {"mu": mu}, n=3000, estimator=auto(),
+                         seed=0)  # fmt: skip
+    labels = {r.estimator for r in e.auto.rows}
+    assert e.auto.race and all(label in labels and k > 0 for label, k in e.auto.race)
+    assert sum(k for _, k in e.auto.race) <= 0.2 * 3000 + 3
+    # per-sample rows must be i.i.d. draws: no race, whose rows carry a weighted mean
+    e = sg.estimate_grad(f, lambda mu: D.Normal(mu, 1.0), {"mu": mu}, n=3000, estimator=auto(),
+                         seed=0, return_per_sample=True)  # fmt: skip
+    assert e.auto.race == []
+    assert e.per_sample["mu"].shape[0] == e.n - e.auto.pilot_evals  # the final run's own rows

@@ -60,6 +60,9 @@ class Evaluator:
         self.n_evals = 0
         self.value_dtype: torch.dtype | None = None
         self.watch = watch  # parameters f must not use directly (estimate_grad's)
+        # set by a door that streams chunks or keeps per-sample rows: an estimator's
+        # contributions must then be i.i.d. unit rows, not rows made to carry a weighted mean
+        self.iid_rows = False
         self._probed = False
         # with defer_checks, finiteness is recorded as device flags and checked once in finish()
         # (one host sync per call instead of one per evaluation); only for callers that keep no

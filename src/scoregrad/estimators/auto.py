@@ -8,29 +8,42 @@ estimators (REBAR, RELAX) learn across calls, so a pilot of a few units says lit
 are left out. For a candidate k the pilot measures
 
     v_k = tr Cov(ĝ_unit)   (variance per unit, from the pilot's own per-unit contributions)
-    c_k = cost per unit    (CPU seconds of the last round, at least the cheapest candidate's
-                            seconds per evaluation × its evaluations per unit, since small calls'
-                            overheads amortise in the final run but f's cost does not; or
-                            evaluations of f per unit with ``cost="evals"``)
+    c_k = cost per unit    (CPU seconds, fitted as t = a + b·u from two calls so that a small
+                            call's overhead is paid once in the final run, and at least the
+                            cheapest candidate's seconds per evaluation × its evaluations per
+                            unit; or evaluations of f per unit with ``cost="evals"``)
 
 and the final estimate's variance × cost is v_k c_k whatever the budget (the work-normalised
-variance of Glynn & Whitt 1992). The pilot is a race (successive elimination) with common random
-numbers (each round's candidates start from one seed): rounds of equal, doubling units; after
-each a candidate whose log(v c) is clearly above the best one's (by ``z`` standard errors of the
-log ratio, from the fourth moments of the units) is dropped; it stops when one is left,
-when the leader is within ``tolerance`` of every survivor with that confidence, or when its budget
-(``pilot_share`` of the run) is spent. The plain score function, the doors' default, is kept unless
-a candidate is clearly better than it, so the choice is never a gamble against the default.
+variance of Glynn & Whitt 1992). Candidates draw with common random numbers (each round's start
+from one seed). A candidate whose log(v c) is clearly above the best one's (by ``z`` standard
+errors of the log ratio, from the fourth moments of the units, plus ``TIME_NOISE`` per timed call)
+is dropped. The plain score function, the doors' default, is kept unless a candidate is clearly
+better than it, so the choice is never a gamble against the default.
 
-Pilot samples are not reused: the choice depends on them, so averaging them in could bias the
-estimate; the winner runs on fresh samples with the rest of the budget, and the estimate stays
-exactly unbiased (given the choice, and so overall). With ``cost="evals"`` the choice depends on
-the seed only (bit-for-bit reproducible); with ``cost="time"`` a close call may go either way on
-another run, since CPU times vary.
+In ``estimate_grad`` the choice is made in two steps:
+
+1. a *screen*: every candidate on equal units (at most ``SCREEN_UNITS`` each with
+   ``cost="time"``), within ``pilot_share`` of n. Its samples are discarded (the choice depends on
+   them), so the estimate stays unbiased whatever is chosen;
+2. a *counted race* among the few survivors that rank best (``RACE_MAX``, within ``RACE_GAP`` of
+   the leader and, timed, ahead of it in one view at least): on ``RACE_SHARE`` of the rest, in two
+   rounds of equal-cost chunks, clearly worse racers dropping out after each; the winner runs the
+   rest. The race's chunks are part of the estimate, each with a weight fixed before it is drawn
+   (its predicted share of the information, units over variance per unit, from earlier rows;
+   the winner's run takes the remaining weight), so the weighted mean is unbiased (a martingale
+   argument: each chunk is unbiased given what came before, and its weight is known then), and
+   its standard error is the stratified one (``core.strata``; Cochran 1977, §5.3).
+
+Where the door needs i.i.d. per-sample rows (``return_per_sample``, or n streamed in chunks) the
+race is skipped: the screen alone decides. With ``cost="evals"`` the choice depends on the seed
+only (bit-for-bit reproducible); with ``cost="time"`` a close call may go either way on another
+run, since CPU times vary.
 
 In ``estimate_grad`` the budget n is in evaluations of f (n samples for the score function); every
-call runs its own pilot, and ``GradientEstimate.auto`` is the ``AutoReport``. In ``expectation``
-(training loops) n is the per-call budget; the pilot runs at the first call and again every
+call runs its own pilot, and ``GradientEstimate.auto`` is the ``AutoReport`` (``race`` lists
+the counted chunks: estimator and evaluations). In ``expectation`` (training loops) n is the
+per-call budget; the pilot (the screen and one more round for its survivors, on calls of the
+door's size, all discarded) runs at the first call and again every
 ``revisit_every`` calls (the best estimator changes as the parameters move), each time spending at
 most ``pilot_share`` of the evaluations of the calls it serves; ``Auto.report`` holds the last
 report. Its variances are of the gradient with respect to the distribution's own tensors (the
@@ -56,21 +69,41 @@ from dataclasses import dataclass, field
 
 import torch
 
+from ..core.chunks import unit_means
 from ..core.seeding import seeded
+from ..core.strata import stratified_rows
 from ..errors import ArgumentError, EstimatorNotApplicable, SampleSizeError, ScoregradError
-from .base import Estimator
+from .base import Contributions, Estimator
 from .registry import registered
 
 __all__ = ["Auto", "AutoReport", "PilotRow"]
 
-#: pilot rounds planned at the start (units per round double: 1, 2, 4, 8 parts of the budget)
-ROUNDS = 4
+#: share of the pilot's budget its first round (every candidate, equal units) may spend; the
+#: survivors share the rest in one more round (two timed calls each: the cost fit needs both)
+SCREEN_SHARE = 1 / 3
+#: share of the estimate's own evaluations (after the discarded screen) on which the screen's
+#: survivors race in ``estimate_grad``; their chunks count in the estimate, so a close race
+#: costs little, and the winner runs the rest
+RACE_SHARE = 0.2
+#: most survivors of the screen that race (besides the reference, the plain score function)
+RACE_MAX = 2
+#: a survivor races only if its screen score is within this factor of the leader's (a wider gap
+#: the screen has already told apart, and racing it would only spend the budget on a loser)
+RACE_GAP = 3.0
+#: with ``cost="time"``, a survivor the leader beats by this factor in both views of the screen
+#: (variance × evaluations, and variance × CPU time) does not race: it has no trade-off to win on
+DOMINANCE = 1 / 1.2
+#: most units per candidate in the screen with ``cost="time"``: its calls' time is mostly per-call
+#: overhead beyond this, and a larger screen only delays the counted race and the winner's run
+SCREEN_UNITS = 1024
 #: fewest rows (independent units, or calls) before a candidate's variance is compared at all
 MIN_ROWS = 8
 #: relative error of one timed pilot call on a shared machine (scheduling, caches)
 TIME_NOISE = 0.3
 #: fewest rows before a candidate may be eliminated or the race settled early
 ELIM_ROWS = 32
+#: the smallest relative difference between two timed calls the fit takes as real
+FIT_RESOLUTION = 0.1
 #: fewest calls per candidate in the expectation door's pilot
 MIN_CALLS = 8
 
@@ -100,7 +133,8 @@ class AutoReport:
     """What ``Auto`` chose and why: the pilot's table, its cost, the budget it left.
 
     ``pilot_share`` is the pilot's evaluations of f over all evaluations of the run (``Auto``
-    keeps it at most ``pilot_share`` of the budget); ``pilot_seconds`` its CPU time.
+    keeps it at most ``pilot_share`` of the budget); ``pilot_seconds`` its CPU time. ``race`` lists
+    the counted race's chunks (estimator, evaluations of f): part of the estimate, not the pilot.
     """
 
     choice: str
@@ -112,6 +146,7 @@ class AutoReport:
     total_evals: int = 0
     pilot_seconds: float = 0.0
     revisits: int = 0
+    race: list[tuple[str, int]] = field(default_factory=list)
 
     @property
     def pilot_share(self) -> float:
@@ -140,7 +175,7 @@ class AutoReport:
             "rows": [r.as_dict() for r in self.rows], "skipped": dict(self.skipped),
             "pilot_evals": self.pilot_evals, "total_evals": self.total_evals,
             "pilot_share": self.pilot_share, "pilot_seconds": self.pilot_seconds,
-            "revisits": self.revisits,
+            "revisits": self.revisits, "race": [list(r) for r in self.race],
         }  # fmt: skip
 
 
@@ -161,6 +196,7 @@ class _Pilot:
         self.evals = 0
         self.alive = True
         self.status = ""
+        self._variance = None  # (rows seen, (variance, relative se)): recomputed on new rows
 
     @property
     def n_rows(self) -> int:
@@ -176,6 +212,12 @@ class _Pilot:
     def variance(self) -> tuple[float, float]:
         """(variance per unit, its relative standard error) from the rows' fourth moments:
         d_i = |g_i - ḡ|², v = weight · Σ d_i / (m - 1), se(v)/v ≈ sd(d) / (mean(d) √m)."""
+        if self._variance is not None and self._variance[0] == len(self.rows):
+            return self._variance[1]
+        self._variance = len(self.rows), self._measure_variance()
+        return self._variance[1]
+
+    def _measure_variance(self) -> tuple[float, float]:
         x = torch.cat(self.rows)
         m = x.shape[0]
         mean = x.mean(0)
@@ -187,18 +229,35 @@ class _Pilot:
         # at least the Gaussian value √(2/m): a few rows understate heavy tails
         return v, max(float(d.std()) / float(d.mean()), math.sqrt(2.0)) / math.sqrt(m)
 
-    def seconds_per_eval(self) -> float:
-        units, secs = self.runs[-1]
-        return secs / (units * self.evals_per_unit)
+    def fitted_cost(self) -> tuple[float, float]:
+        """(a, b) of the CPU time of one call of u units, t = a + b u, from the first and the last
+        run; b is at least what the timer can resolve between them (``FIT_RESOLUTION`` of the
+        first call's time), so an overhead-bound pair of calls does not read as free."""
+        (u0, t0), (u1, t1) = self.runs[0], self.runs[-1]
+        if u1 <= u0:
+            return 0.0, t1 / u1
+        b = max(t1 - t0, FIT_RESOLUTION * t0) / (u1 - u0)
+        return max(t0 - b * u0, 0.0), b
+
+    def marginal_per_eval(self) -> float:
+        return self.fitted_cost()[1] / self.evals_per_unit
 
     def cost(self, kind: str, per_eval: float) -> float:
-        """Cost of one unit: evaluations of f, or CPU seconds of the last round (every live
-        candidate ran it, on equal evaluations), at least ``per_eval`` seconds per evaluation (the
-        cheapest candidate's: small calls' overheads amortise in the final run, f's cost does not)."""
+        """Cost of one unit in the winner's run (``final`` units): evaluations of f, or CPU seconds
+        a/final + b from the fitted call time (small pilot calls are mostly per-call overhead,
+        which the final run pays once), at least ``per_eval`` seconds per evaluation (the
+        cheapest candidate's marginal cost: f's own cost does not amortise)."""
         if kind == "evals":
             return float(self.evals_per_unit)
-        units, secs = self.runs[-1]
-        return max(secs / units, self.evals_per_unit * per_eval)
+        a, b = self.fitted_cost()
+        return max(a / self.final + b, self.evals_per_unit * per_eval)
+
+    def screen_cost(self, kind: str) -> float:
+        """Cost of one unit as the first round measured it (evaluations, or seconds per unit)."""
+        if kind == "evals":
+            return float(self.evals_per_unit)
+        units, secs = self.runs[0]
+        return secs / units
 
 
 class Auto(Estimator):
@@ -262,6 +321,8 @@ class Auto(Estimator):
         self.z = float(z)
         self.tolerance = float(tolerance)
         self.report: AutoReport | None = None
+        self._registry_pool = None  # (candidates, skipped learners), built on first use
+        self._evals_memo: dict = {}  # evaluations per unit of each candidate for one distribution
         self._estimate = None  # weakref to the evaluator of the estimate in progress
         self._choice = None  # the chosen estimator object
         self._probed: bool | None = None  # f's differentiability, once probed
@@ -289,10 +350,8 @@ class Auto(Estimator):
     # -- candidates -----------------------------------------------------------------------------
     def _options(self, dist, door, differentiable=True, executor=None):
         """(candidates that fit, {repr: why not} for those that do not), from declarations."""
-        pool = self.candidates
-        if pool is None:
-            pool = [inst for cls in registered().values() for inst in cls.auto_candidates()]
-        fit, skipped, seen = [], {}, set()
+        pool, learners = self._pool()
+        fit, skipped, seen = [], dict(learners), set()
         for est in pool:
             label = repr(est)
             if label in seen:
@@ -304,6 +363,25 @@ class Auto(Estimator):
             else:
                 skipped[label] = why
         return fit, skipped
+
+    def _pool(self) -> tuple[list, dict]:
+        """(the estimators to consider, {name: why not} for registered classes not built): the
+        user's candidates, or the registry's configurations, built once per ``Auto``. A class that
+        declares itself stateful is named, not built (Auto leaves learners out, and building
+        one may build a network)."""
+        if self.candidates is not None:
+            return self.candidates, {}
+        if self._registry_pool is None:
+            pool, learners = [], {}
+            for cls in registered().values():
+                if getattr(cls, "stateful", False) is True:  # declared on the class itself
+                    learners[cls.__name__] = (
+                        "it learns across calls, which a short pilot cannot judge"
+                    )
+                else:
+                    pool += cls.auto_candidates()
+            self._registry_pool = pool, learners
+        return self._registry_pool
 
     def _is_reference(self, est) -> bool:
         """Whether ``est`` is the doors' default, the plain score function."""
@@ -344,24 +422,52 @@ class Auto(Estimator):
             dist, "estimate_grad", self._f_differentiable(evaluator, dist), evaluator.executor
         )
         budget = int(self.pilot_share * 0.98 * n) - (evaluator.n_evals - start)
-        report = self._choose(
+        report, pilots, ref_pilot = self._choose(
             cands, skipped, dist, budget,
-            lambda est: _down(est, (n - budget) / est.evals_per_unit(dist)), run, evaluator,
+            lambda est: _down(est, (n - budget) / self._evals(est, dist)), run, evaluator,
+            rounds=1, max_units=SCREEN_UNITS if self.cost == "time" else None,
         )  # fmt: skip
+        pilot_seconds, pilot_evals = time.process_time() - t0, evaluator.n_evals - start
+        counted = n - pilot_evals  # every evaluation from here on is part of the estimate
+
+        def call(est, units):
+            return est.contributions(
+                evaluator, dist_fn, params, units, context=_rows(context, units)
+            )
+
+        strata = []
+        if sum(p.alive for p in pilots) > 1 and not evaluator.iid_rows:
+            report, strata = self._race(pilots, ref_pilot, skipped, counted, evaluator, call)
         self._choice = _by_label(cands, report.choice)
-        report.pilot_seconds = time.process_time() - t0
-        report.pilot_evals = evaluator.n_evals - start
-        out = self._run_final(
-            self._choice, evaluator, dist_fn, params, dist, n - report.pilot_evals, context
-        )
+        raced = sum(s.evals for s in strata)
+        final = self._run_final(
+            self._choice, evaluator, dist_fn, params, dist, counted - raced, context
+        )  # fmt: skip
+        report.pilot_seconds, report.pilot_evals = pilot_seconds, pilot_evals
+        report.race = [(s.label, s.evals) for s in strata]
         report.total_evals = evaluator.n_evals - start
         self.report = report
-        return out
+        if not strata:
+            return final
+        # the race's chunks count, each with a weight fixed before it was drawn (the final chunk
+        # takes the rest), so the estimate stays unbiased
+        weights = [s.weight for s in strata]
+        return _combine([s.contributions for s in strata] + [final], weights + [1 - sum(weights)])
 
-    @staticmethod
-    def _run_final(est, evaluator, dist_fn, params, dist, evals, context):
+    def _evals(self, est, dist) -> int:
+        """``est.evals_per_unit(dist)``, asked once per candidate and distribution (for the
+        measure-valued estimators it draws a sample to find the weak derivative's parts)."""
+        key = (id(est), id(dist))
+        held = self._evals_memo.get("dist")
+        if held is None or held() is not dist:  # (a weak reference: a dead one's id may recur)
+            self._evals_memo = {"dist": weakref.ref(dist)}
+        if key not in self._evals_memo:
+            self._evals_memo[key] = est.evals_per_unit(dist)
+        return self._evals_memo[key]
+
+    def _run_final(self, est, evaluator, dist_fn, params, dist, evals, context):
         """The chosen estimator on ``evals`` evaluations of f."""
-        units = _down(est, evals / est.evals_per_unit(dist))
+        units = _down(est, evals / self._evals(est, dist))
         if units is None:
             raise SampleSizeError(
                 f"Auto chose {est!r}, but {evals} evaluations of f are too few for it. Fix: raise "
@@ -371,11 +477,14 @@ class Auto(Estimator):
 
     # -- the pilot ----------------------------------------------------------------------------------
     def _choose(self, cands, skipped, dist, budget, final_units, run, evaluator,
-                row_units=None) -> AutoReport:  # fmt: skip
-        """Race the affordable candidates on ``budget`` evaluations and pick one.
+                row_units=None, rounds=2, max_units=None):  # fmt: skip
+        """Race the affordable candidates on ``budget`` evaluations and pick one: the report, the
+        pilots and the reference's pilot (None).
 
         ``final_units(est)`` is how many units the winner will run (None if too few);
-        ``run(pilot, units)`` runs a candidate and returns (unit-level rows, units per row).
+        ``run(pilot, units)`` runs a candidate and returns (unit-level rows, units per row);
+        ``rounds`` 1 screens only (on the whole budget), 2 adds a round for the survivors;
+        ``max_units`` caps a candidate's units in the first round.
         """
         if not cands:
             raise EstimatorNotApplicable(
@@ -387,7 +496,7 @@ class Auto(Estimator):
         reference = next((c for c in cands if self._is_reference(c)), None)
         pilots = []
         for est in cands:
-            e, lo, final = est.evals_per_unit(dist), _smallest_units(est), final_units(est)
+            e, lo, final = self._evals(est, dist), _smallest_units(est), final_units(est)
             pilot = _Pilot(est, e, lo, final, row_units(est) if row_units else est.granularity)
             if lo is None or final is None or final < lo:
                 skipped[repr(est)] = "the budget is too small for it"
@@ -405,21 +514,26 @@ class Auto(Estimator):
             fallback = reference if reference in usable else (pilots[0].estimator if pilots else
                                                               (usable or cands)[0])  # fmt: skip
             rows = [PilotRow(repr(p.estimator), status="not run") for p in pilots]
-            return AutoReport(repr(fallback), "too small a budget for a pilot: the default",
-                              self.cost, rows, skipped)  # fmt: skip
+            report = AutoReport(repr(fallback), "too small a budget for a pilot: the default",
+                                self.cost, rows, skipped)  # fmt: skip
+            return report, [], None
         ref_pilot = next((p for p in pilots if p.estimator is reference), None)
-        # equal units per candidate and round, doubling: about ROUNDS rounds fill the budget
-        base = budget / ((2**ROUNDS - 1) * sum(p.evals_per_unit for p in pilots))
+        # round 0 screens every candidate on a third of the budget, equal units each; the
+        # survivors share what is left in round 1 (a race of two rounds keeps the pilot to a few
+        # calls, which matters when f is cheap and a call's overhead is most of its time)
         spent, device = 0, evaluator.device
-        for r in range(64):
+        for r in range(rounds):
             alive = [p for p in pilots if p.alive]
             left = budget - spent
-            want = base * 2**r
-            if sum(max(want, p.min_round) * p.evals_per_unit for p in alive) > left:
-                want = left / sum(p.evals_per_unit for p in alive)  # the last round: what is left
-            plan = [(p, max(_down(p.estimator, want) or 0, p.min_round)) for p in alive]
+            share = SCREEN_SHARE * budget if r == 0 and rounds > 1 else left
+            plan = _equal_units(alive, min(share, left))
+            if r == 0 and max_units is not None:
+                plan = [(p, min(u, max(p.min_round, _down(p.estimator, max_units) or u)))
+                        for p, u in plan]  # fmt: skip
             if not plan or sum(u * p.evals_per_unit for p, u in plan) > left:
                 break
+            if r > 0 and all(u < 2 * p.runs[-1][0] for p, u in plan):
+                break  # too little left for a second round to tell more than the first
             # common random numbers: every candidate of a round starts from the same seed, so
             # estimators that draw alike (the score-function family) see the same samples
             seed = int(torch.randint(0, 2**62, (1,)))
@@ -433,50 +547,155 @@ class Auto(Estimator):
                 else:
                     p.add(rows, weight, units, time.process_time() - t0, evaluator.n_evals - before)
                 spent += evaluator.n_evals - before
+            if self._settle(pilots, ref_pilot, screen=r == 0):
+                break
+        return self._decide(pilots, ref_pilot, skipped), pilots, ref_pilot
+
+    def _race(self, pilots, ref_pilot, skipped, counted, evaluator, call):
+        """Counted rounds among the screen's shortlist, on ``RACE_SHARE`` of the ``counted``
+        evaluations: each racer runs a chunk of equal cost (evaluations, or CPU time: as the
+        screen measured it, then as fitted from two calls) on a third of the race's budget, then
+        on the rest; clearly worse ones drop out after each round. The
+        chunks are part of the estimate (``call(est, units)`` returns their contributions); with
+        the report, the list of ``_Stratum`` they make.
+
+        A chunk's weight in the estimate is fixed before it is drawn, from what earlier rows
+        say: its share of the information (units over variance per unit) expected from the
+        chunks of the round and the winner's run, which the current leader is predicted to
+        make (Cochran's optimum allocation, 1977, §5.5, used for the weights). Weights that
+        depend only on earlier samples keep the weighted mean unbiased; close estimates of the
+        variances only make it efficient."""
+        lead = self._shortlist(pilots, ref_pilot)
+        strata, budget, spent = [], RACE_SHARE * counted, 0
+        rounds = 2  # (each round costs every racer a call)
+        for r in range(rounds):
+            alive = [p for p in pilots if p.alive]
+            if len(alive) < 2:
+                break
+            share = budget / 3 if r < rounds - 1 else budget - spent
+            # equal cost each: units u_k = λ / c_k, with c_k evaluations per unit or CPU time per
+            # unit, as the screen measured it and then as fitted from two calls of each
+            if r == 0:
+                cost = {p: p.screen_cost(self.cost) for p in alive}
+            else:
+                cost = {p: sc[3] for p, sc in self._scores(alive).items()}
+            if len(cost) < len(alive):
+                break
+            lam = share / sum(p.evals_per_unit / cost[p] for p in alive)
+            plan = [(p, _down(p.estimator, lam / cost[p])) for p in alive]
+            if any(u is None or u < max(p.min_round, 2 * p.estimator.granularity) for p, u in plan):
+                break  # chunks too small to tell more than the screen did
+            lead = lead if lead.alive else min(alive, key=lambda p: p.variance()[0])
+            after = counted - spent - sum(u * p.evals_per_unit for p, u in plan)
+            info = [u / _unit_variance(p) for p, u in plan]
+            total = sum(info) + max(after, 0) / lead.evals_per_unit / _unit_variance(lead)
+            left = 1.0 - sum(s.weight for s in strata)
+            for (p, units), i in zip(plan, info, strict=True):
+                before, t0 = evaluator.n_evals, time.process_time()
+                try:
+                    c = call(p.estimator, units)
+                except EstimatorNotApplicable as e:
+                    p.alive, p.status = False, f"refused: {str(e).split('. ')[0]}"
+                    continue
+                finally:
+                    spent += evaluator.n_evals - before
+                p.add(_flat_rows(c), 1, units, time.process_time() - t0, evaluator.n_evals - before)
+                strata.append(
+                    _Stratum(c, evaluator.n_evals - before, repr(p.estimator), left * i / total)
+                )
             if self._settle(pilots, ref_pilot):
                 break
-        return self._decide(pilots, ref_pilot, skipped)
+        return self._decide(pilots, ref_pilot, skipped), strata
 
-    def _scores(self, pilots, alive_only=True) -> dict:
-        """{pilot: (v·c, relative se of v, v, c)} for the (live) pilots with enough rows."""
+    def _shortlist(self, pilots, ref_pilot):
+        """Keep for the race the ``RACE_MAX`` survivors of the screen that rank best, and the
+        reference, each only within ``RACE_GAP`` of the leader and, timed, not beaten by it in both
+        views (``DOMINANCE``); return the leader. The rank is by
+        variance × evaluations per unit and, with ``cost="time"``, also by the screen's CPU time
+        per unit (the geometric mean of the two, since a small call's time is mostly overhead)."""
+        alive = [p for p in pilots if p.alive and p.n_rows >= MIN_ROWS]
+        views = [self._scores(alive, kind="evals", screen=True)]
+        if self.cost == "time":
+            views.append(self._scores(alive, kind="time", screen=True))
+
+        def rank(p):
+            return sum(math.log(max(v[p][0], 1e-300)) for v in views) / len(views)
+
+        ranked = sorted(alive, key=rank)
+        if not ranked:  # too few rows to rank: all race
+            return next(p for p in pilots if p.alive)
+        lead = ranked[0]
+
+        def contender(p):  # near the leader, and (timed) ahead of it in one view at least
+            near = rank(p) - rank(lead) <= math.log(RACE_GAP)
+            return near and (len(views) == 1 or p is lead or any(
+                v[p][0] < DOMINANCE * v[lead][0] for v in views))  # fmt: skip
+
+        keep = [p for p in ranked[:RACE_MAX] if contender(p)]
+        if ref_pilot in alive and ref_pilot not in keep and contender(ref_pilot):
+            keep.append(ref_pilot)
+        for p in pilots:
+            if p.alive and p not in keep:
+                p.alive, p.status = False, "not shortlisted"
+        return lead
+
+    def _scores(self, pilots, alive_only=True, kind=None, screen=False) -> dict:
+        """{pilot: (v·c, relative se of v, v, c)} for the (live) pilots with enough rows; c as the
+        first round measured it (``screen``) or as fitted for the final run."""
+        kind = kind or self.cost
         ready = [p for p in pilots if p.n_rows >= MIN_ROWS and (p.alive or not alive_only)]
-        live = [p for p in ready if p.alive] or ready
-        per_eval = min((p.seconds_per_eval() for p in live), default=0.0)
+        live = [p for p in ready if p.alive and len(p.runs) > 1] or []
+        per_eval = min((p.marginal_per_eval() for p in live), default=0.0)
         out = {}
         for p in ready:
             v, rel = p.variance()
-            c = p.cost(self.cost, per_eval)
+            c = p.screen_cost(kind) if screen else p.cost(kind, per_eval)
             out[p] = (v * c, rel, v, c)
         return out
 
-    def _log_gap(self, a, b):
+    def _log_gap(self, a, b, kind=None):
         """(log J_b - log J_a, its standard error): gap > z·se means a is clearly better than b.
         Measured CPU times add ``TIME_NOISE`` to each side's relative error (one timed call each)."""
         (ja, ra, *_), (jb, rb, *_) = a, b
         if ja == 0.0 or jb == 0.0:
             return (0.0 if ja == jb else math.inf if ja == 0.0 else -math.inf), 0.0
-        noise = TIME_NOISE if self.cost == "time" else 0.0
+        noise = TIME_NOISE if (kind or self.cost) == "time" else 0.0
         return math.log(jb) - math.log(ja), math.hypot(ra, rb, noise, noise)
 
-    def _eliminate(self, pilots) -> dict:
-        """Drop the candidates clearly worse than the best; the scores."""
-        scores = self._scores(pilots)
-        if scores:
-            best = min(scores, key=lambda p: scores[p][0])
-            for p, s in scores.items():
-                gap, se = self._log_gap(scores[best], s)
-                if p is not best and gap > self.z * se:
-                    p.alive, p.status = False, "eliminated"
+    def _eliminate(self, pilots, screen=False) -> dict:
+        """Drop the candidates clearly worse than the best; the scores. After the first round,
+        whose small calls measure mostly per-call overhead, a candidate goes only when it is
+        clearly worse both in CPU time per unit and in evaluations per unit."""
+        scores = self._scores(pilots, screen=screen)
+        views = [(scores, self.cost)]
+        if screen and self.cost == "time":
+            views.append((self._scores(pilots, kind="evals", screen=True), "evals"))
+        if not scores:
+            return scores
+        worse = {p for p in scores if p.alive}
+        for view, kind in views:
+            best = min(view, key=lambda p: view[p][0])
+            worse &= {
+                p for p, s in view.items()
+                if p is not best and self._log_gap(view[best], s, kind)[0]
+                > self.z * self._log_gap(view[best], s, kind)[1]
+            }  # fmt: skip
+        for p in worse:
+            p.alive, p.status = False, "eliminated"
         return scores
 
-    def _settle(self, pilots, ref_pilot) -> bool:
+    def _settle(self, pilots, ref_pilot, screen=False) -> bool:
         """Drop clearly worse candidates; True when the race is decided."""
         if any(p.alive and p.n_rows < ELIM_ROWS for p in pilots):
             return False
-        scores = self._eliminate(pilots)
+        scores = self._eliminate(pilots, screen)
         if not scores:
             return True
         alive = [p for p in scores if p.alive]
+        if len(alive) <= 1:
+            return True
+        if screen and self.cost == "time":
+            return False  # the cost at the final size needs a second call of each survivor
         pick, tol = self._pick(scores, ref_pilot), math.log(self.tolerance)
         # decided when the pick is, with confidence, within the tolerance of every survivor
         return all(
@@ -523,7 +742,7 @@ class Auto(Estimator):
             self._pilot_expectation(evaluator, dist, n, context)
         self._calls += 1
         est = self._choice
-        units = _down(est, n / est.evals_per_unit(dist))
+        units = _down(est, n / self._evals(est, dist))
         before = evaluator.n_evals
         out = est.surrogate(evaluator, dist, units, context=context)
         self._total_evals += evaluator.n_evals - before
@@ -545,7 +764,7 @@ class Auto(Estimator):
         share = budget // max(1, len(cands))
 
         def per_call(est):  # the door's size, or smaller so that MIN_CALLS calls fit the share
-            e, lo = est.evals_per_unit(dist), _smallest_units(est)
+            e, lo = self._evals(est, dist), _smallest_units(est)
             door = _down(est, n / e)
             if not door or lo is None:
                 return None
@@ -568,8 +787,8 @@ class Auto(Estimator):
                 rows.append(torch.cat(flat) if flat else torch.zeros(1))
             return torch.stack(rows), size
 
-        report = self._choose(
-            cands, skipped, dist, budget, lambda est: _down(est, n / est.evals_per_unit(dist)), run,
+        report, _, _ = self._choose(
+            cands, skipped, dist, budget, lambda est: _down(est, n / self._evals(est, dist)), run,
             evaluator,
             row_units=lambda est: sizes[id(est)],
         )  # fmt: skip
@@ -600,10 +819,7 @@ class Auto(Estimator):
         self._pilot_evals, self._total_evals = int(state["pilot_evals"]), int(state["total_evals"])
         self._choice = None
         if state["choice"] is not None:
-            pool = self.candidates
-            if pool is None:
-                pool = [inst for cls in registered().values() for inst in cls.auto_candidates()]
-            self._choice = _by_label(pool, state["choice"])
+            self._choice = _by_label(self._pool()[0], state["choice"])
             self._choice.load_state_dict(state["chosen_state"])
 
     def __repr__(self) -> str:
@@ -671,6 +887,56 @@ def _rows(context, units: int):
     if context is None or context.dim() == 0 or context.shape[0] == 1:
         return context
     return context[torch.arange(units, device=context.device) % context.shape[0]]
+
+
+def _equal_units(pilots, evals: float) -> list:
+    """[(pilot, units)]: equal units for each pilot within ``evals`` evaluations, except that a
+    pilot never runs fewer than its ``min_round`` (those take their minimum, the rest share what
+    is left)."""
+    floor = set()
+    for _ in range(len(pilots) + 1):
+        rest = [p for p in pilots if p not in floor]
+        left = evals - sum(p.min_round * p.evals_per_unit for p in floor)
+        want = left / sum(p.evals_per_unit for p in rest) if rest else 0.0
+        low = {p for p in rest if p.min_round > want}
+        if not low:
+            break
+        floor |= low
+    return [(p, p.min_round if p in floor else max(_down(p.estimator, want) or 0, p.min_round))
+            for p in pilots]  # fmt: skip
+
+
+@dataclass
+class _Stratum:
+    """A counted chunk of the race: its contributions, evaluations, estimator and weight."""
+
+    contributions: Contributions
+    evals: int
+    label: str
+    weight: float
+
+
+def _unit_variance(p: _Pilot) -> float:
+    """A pilot's variance per unit, kept above zero (an exact estimator's is rounding)."""
+    return max(p.variance()[0], 1e-300)
+
+
+def _flat_rows(c) -> torch.Tensor:
+    """A candidate's contributions as unit-level rows of the flattened gradient."""
+    grads = torch.cat([g.reshape(g.shape[0], -1) for g in c.grads.values()], 1)
+    return _unit_means(grads, c.block)
+
+
+def _combine(parts, weights) -> Contributions:
+    """One contribution set whose plain mean and standard error are those of the weighted strata
+    (``core.strata``): the unit rows of each part, values and each gradient alike."""
+    values = [unit_means(c.values, c.block) for c in parts]
+    grads = {k: [unit_means(c.grads[k], c.block) for c in parts] for k in parts[0].grads}
+    return Contributions(
+        values=stratified_rows(values, weights),
+        grads={k: stratified_rows(g, weights) for k, g in grads.items()},
+        block=1,
+    )
 
 
 def _unit_means(g: torch.Tensor, block: int) -> torch.Tensor:
