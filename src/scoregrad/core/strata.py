@@ -47,10 +47,16 @@ def stratified_rows(groups: Sequence[torch.Tensor], weights: Sequence[float]) ->
         )
     m = sum(sizes)
     wide = torch.promote_types(groups[0].dtype, torch.float64)
-    means = [g.to(wide).mean(0) for g in groups]
+    means = [g.mean(0, dtype=wide) for g in groups]
     mu = sum(w * mean for w, mean in zip(weights, means, strict=True))
-    out = []
-    for g, w, mean, ms in zip(groups, weights, means, sizes, strict=True):
+    out = torch.cat(groups)
+    start = 0
+    for w, mean, ms in zip(weights, means, sizes, strict=True):
         a = (m * w / ms) * math.sqrt((m - 1) * ms / (m * (ms - 1)))
-        out.append((mu + a * (g.to(wide) - mean)).to(g.dtype))
-    return torch.cat(out)
+        rows = out[start : start + ms]  # a view: the group's rows, rewritten in place (fresh
+        if rows.dtype == wide:  # large temporaries cost page faults, more than the arithmetic)
+            rows.sub_(mean).mul_(a).add_(mu)
+        else:
+            rows.copy_(mu + a * (rows.to(wide) - mean))
+        start += ms
+    return out

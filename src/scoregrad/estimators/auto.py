@@ -95,11 +95,11 @@ RACE_GAP = 3.0
 DOMINANCE = 1 / 1.2
 #: most units per candidate in the screen with ``cost="time"``: its calls' time is mostly per-call
 #: overhead beyond this, and a larger screen only delays the counted race and the winner's run
-SCREEN_UNITS = 1024
+SCREEN_UNITS = 512
 #: fewest rows (independent units, or calls) before a candidate's variance is compared at all
 MIN_ROWS = 8
 #: relative error of one timed pilot call on a shared machine (scheduling, caches)
-TIME_NOISE = 0.3
+TIME_NOISE = 0.15
 #: fewest rows before a candidate may be eliminated or the race settled early
 ELIM_ROWS = 32
 #: the smallest relative difference between two timed calls the fit takes as real
@@ -608,9 +608,10 @@ class Auto(Estimator):
         return self._decide(pilots, ref_pilot, skipped), strata
 
     def _shortlist(self, pilots, ref_pilot):
-        """Keep for the race the ``RACE_MAX`` survivors of the screen that rank best, and the
-        reference, each only within ``RACE_GAP`` of the leader and, timed, not beaten by it in both
-        views (``DOMINANCE``); return the leader. The rank is by
+        """Keep for the race the ``RACE_MAX`` survivors of the screen that rank best, each only
+        within ``RACE_GAP`` of the leader and, timed, not beaten by it in both views
+        (``DOMINANCE``), and the reference if the screen did not clearly beat it; return the
+        leader. The rank is by
         variance × evaluations per unit and, with ``cost="time"``, also by the screen's CPU time
         per unit (the geometric mean of the two, since a small call's time is mostly overhead)."""
         alive = [p for p in pilots if p.alive and p.n_rows >= MIN_ROWS]
@@ -632,7 +633,7 @@ class Auto(Estimator):
                 v[p][0] < DOMINANCE * v[lead][0] for v in views))  # fmt: skip
 
         keep = [p for p in ranked[:RACE_MAX] if contender(p)]
-        if ref_pilot in alive and ref_pilot not in keep and contender(ref_pilot):
+        if ref_pilot in alive and ref_pilot not in keep:  # not clearly beaten: it races
             keep.append(ref_pilot)
         for p in pilots:
             if p.alive and p not in keep:
@@ -641,15 +642,22 @@ class Auto(Estimator):
 
     def _scores(self, pilots, alive_only=True, kind=None, screen=False) -> dict:
         """{pilot: (v·c, relative se of v, v, c)} for the (live) pilots with enough rows; c as the
-        first round measured it (``screen``) or as fitted for the final run."""
+        first round measured it (``screen``) or as fitted for the final run. Timed, with one call
+        of each only (a screen, no race), c is the geometric mean of the screen's evaluations and
+        CPU seconds per unit: a small call's time is mostly overhead, and evaluations alone miss
+        what each unit costs beyond f, so neither view is trusted alone."""
         kind = kind or self.cost
         ready = [p for p in pilots if p.n_rows >= MIN_ROWS and (p.alive or not alive_only)]
         live = [p for p in ready if p.alive and len(p.runs) > 1] or []
         per_eval = min((p.marginal_per_eval() for p in live), default=0.0)
+        hedge = kind == "time" and not screen and all(len(p.runs) < 2 for p in ready)
         out = {}
         for p in ready:
             v, rel = p.variance()
-            c = p.screen_cost(kind) if screen else p.cost(kind, per_eval)
+            if hedge:
+                c = math.sqrt(p.screen_cost("evals") * p.screen_cost("time"))
+            else:
+                c = p.screen_cost(kind) if screen else p.cost(kind, per_eval)
             out[p] = (v * c, rel, v, c)
         return out
 
