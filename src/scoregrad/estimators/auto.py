@@ -411,12 +411,12 @@ class Auto(Estimator):
         self._probed = None
         start, t0 = evaluator.n_evals, time.process_time()
 
-        def run(pilot: _Pilot, units: int):
-            c = pilot.estimator.contributions(
-                evaluator, dist_fn, params, units, context=_rows(context, units)
+        def run(group: list[_Pilot], units: int):
+            lead, *others = [p.estimator for p in group]
+            out = lead.contributions_shared(
+                others, evaluator, dist_fn, params, units, context=_rows(context, units)
             )
-            grads = torch.cat([g.reshape(g.shape[0], -1) for g in c.grads.values()], 1)
-            return _unit_means(grads, c.block), 1
+            return [(_flat_rows(c), 1) for c in out]
 
         cands, skipped = self._options(
             dist, "estimate_grad", self._f_differentiable(evaluator, dist), evaluator.executor
@@ -425,7 +425,7 @@ class Auto(Estimator):
         report, pilots, ref_pilot = self._choose(
             cands, skipped, dist, budget,
             lambda est: _down(est, (n - budget) / self._evals(est, dist)), run, evaluator,
-            rounds=1, max_units=SCREEN_UNITS if self.cost == "time" else None,
+            rounds=1, max_units=SCREEN_UNITS if self.cost == "time" else None, shared=True,
         )  # fmt: skip
         pilot_seconds, pilot_evals = time.process_time() - t0, evaluator.n_evals - start
         counted = n - pilot_evals  # every evaluation from here on is part of the estimate
@@ -477,13 +477,14 @@ class Auto(Estimator):
 
     # -- the pilot ----------------------------------------------------------------------------------
     def _choose(self, cands, skipped, dist, budget, final_units, run, evaluator,
-                row_units=None, rounds=2, max_units=None):  # fmt: skip
+                row_units=None, rounds=2, max_units=None, shared=False):  # fmt: skip
         """Race the affordable candidates on ``budget`` evaluations and pick one: the report, the
         pilots and the reference's pilot (None).
 
         ``final_units(est)`` is how many units the winner will run (None if too few);
-        ``run(pilot, units)`` runs a candidate and returns (unit-level rows, units per row);
-        ``rounds`` 1 screens only (on the whole budget), 2 adds a round for the survivors;
+        ``run(pilots, units)`` runs candidates that share a draw (one, unless ``shared``: then
+        those with one ``shared_draw`` key) and returns a (unit-level rows, units per row) for
+        each; ``rounds`` 1 screens only (on the whole budget), 2 adds a round for the survivors;
         ``max_units`` caps a candidate's units in the first round.
         """
         if not cands:
@@ -537,15 +538,19 @@ class Auto(Estimator):
             # common random numbers: every candidate of a round starts from the same seed, so
             # estimators that draw alike (the score-function family) see the same samples
             seed = int(torch.randint(0, 2**62, (1,)))
-            for p, units in plan:
+            for group, units in _draw_groups(plan, shared):
                 before, t0 = evaluator.n_evals, time.process_time()
                 try:
                     with seeded(seed, device):
-                        rows, weight = run(p, units)
+                        outs = run(group, units)
                 except EstimatorNotApplicable as e:  # e.g. pathwise on a piecewise-constant f
-                    p.alive, p.status = False, f"refused: {str(e).split('. ')[0]}"
+                    for p in group:
+                        p.alive, p.status = False, f"refused: {str(e).split('. ')[0]}"
                 else:
-                    p.add(rows, weight, units, time.process_time() - t0, evaluator.n_evals - before)
+                    # each member is charged the whole call: what it would cost alone
+                    secs, evals = time.process_time() - t0, evaluator.n_evals - before
+                    for p, (rows, weight) in zip(group, outs, strict=True):
+                        p.add(rows, weight, units, secs, evals)
                 spent += evaluator.n_evals - before
             if self._settle(pilots, ref_pilot, screen=r == 0):
                 break
@@ -780,7 +785,8 @@ class Auto(Estimator):
 
         sizes = {id(c): per_call(c) for c in cands}
 
-        def run(pilot: _Pilot, units: int):
+        def run(group: list[_Pilot], units: int):
+            (pilot,) = group  # (no shared draws: each surrogate call is its own)
             size = sizes[id(pilot.estimator)]
             rows = []
             for _ in range(max(1, units // size)):
@@ -793,7 +799,7 @@ class Auto(Estimator):
                 flat = [(g if g is not None else torch.zeros_like(t)).reshape(-1)
                         for g, t in zip(gs, inputs)]  # fmt: skip
                 rows.append(torch.cat(flat) if flat else torch.zeros(1))
-            return torch.stack(rows), size
+            return [(torch.stack(rows), size)]
 
         report, _, _ = self._choose(
             cands, skipped, dist, budget, lambda est: _down(est, n / self._evals(est, dist)), run,
@@ -927,6 +933,16 @@ class _Stratum:
 def _unit_variance(p: _Pilot) -> float:
     """A pilot's variance per unit, kept above zero (an exact estimator's is rounding)."""
     return max(p.variance()[0], 1e-300)
+
+
+def _draw_groups(plan, shared: bool) -> list:
+    """[(pilots, units)]: the plan's candidates that can share one draw (equal ``shared_draw``
+    keys and units) together when ``shared``, every other one alone; in the plan's order."""
+    groups: dict = {}
+    for p, units in plan:
+        key = p.estimator.shared_draw() if shared else None
+        groups.setdefault((key, units) if key is not None else (id(p),), ([], units))[0].append(p)
+    return list(groups.values())
 
 
 def _flat_rows(c) -> torch.Tensor:

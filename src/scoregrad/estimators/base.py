@@ -140,6 +140,21 @@ class Estimator:
     def contributions(self, evaluator, dist_fn, params, n, context=None) -> Contributions:
         raise NotImplementedError
 
+    def shared_draw(self):
+        """A key, or None. Estimators with equal keys draw the same samples from the same seed
+        and evaluate f on them alike, differing only in how they weigh the terms (the score
+        function's baselines and control variates), so that one draw can serve them all:
+        ``contributions_shared``. Auto's screen uses it; stateful estimators return None."""
+        return None
+
+    def contributions_shared(self, others, evaluator, dist_fn, params, n, context=None):
+        """``[c.contributions(...) for c in (self, *others)]`` for estimators sharing this one's
+        ``shared_draw`` key, from one draw and one evaluation of f where the class can (each
+        result bit for bit what its own call from the same seed gives); the default calls
+        each in turn."""
+        return [e.contributions(evaluator, dist_fn, params, n, context=context)
+                for e in (self, *others)]  # fmt: skip
+
     def surrogate(self, evaluator, dist, n, context=None) -> tuple[torch.Tensor, torch.Tensor]:
         raise EstimatorNotApplicable(
             f"{type(self).__name__} has no surrogate form for scoregrad.expectation; "

@@ -116,10 +116,34 @@ class ScoreFunction(Estimator):
     # -- estimate_grad door -------------------------------------------------------------------------
     def contributions(self, evaluator, dist_fn, params, n, context=None) -> Contributions:
         self.check(n)
+        return self._weigh(evaluator, dist_fn, params, *self._draw(evaluator, dist_fn, params, n),
+                           context)  # fmt: skip
+
+    def shared_draw(self):
+        """Score functions with one sampler draw alike: (class, sampler); None when stateful."""
+        return None if self.stateful else (type(self), repr(self.sampler))
+
+    def contributions_shared(self, others, evaluator, dist_fn, params, n, context=None):
+        """One draw, one evaluation of f and one score for every configuration in
+        ``(self, *others)``; each weighs them with its own baseline and control variate."""
+        group = (self, *others)
+        if any(e.shared_draw() != self.shared_draw() or self.shared_draw() is None
+               for e in group):  # fmt: skip
+            return super().contributions_shared(others, evaluator, dist_fn, params, n, context)
+        for e in group:
+            e.check(n)
+        drawn = self._draw(evaluator, dist_fn, params, n)
+        return [e._weigh(evaluator, dist_fn, params, *drawn, context) for e in group]
+
+    def _draw(self, evaluator, dist_fn, params, n):
+        """(samples, units' block size, f's values, per-sample scores) of n samples."""
         model = SampleModel.expand(dist_fn, params, n)
         x, block = self.sampler.draw(model)
         fx = evaluator(x)
-        scores = model.score(x)
+        return x, block, fx, model.score(x)
+
+    def _weigh(self, evaluator, dist_fn, params, x, block, fx, scores, context) -> Contributions:
+        """The per-sample terms (f - b) ∇ log p - c ⊙ H of drawn samples."""
         cv = self.control_variate
         fixed = cv is not None and not cv.uses_batch
         signal = fx
