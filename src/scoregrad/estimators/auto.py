@@ -678,15 +678,20 @@ class Auto(Estimator):
     def _eliminate(self, pilots, screen=False) -> dict:
         """Drop the candidates clearly worse than the best; the scores. After the first round,
         whose small calls measure mostly per-call overhead, a candidate goes only when it is
-        clearly worse both in CPU time per unit and in evaluations per unit."""
+        clearly worse both in CPU time per unit and in evaluations per unit. Only candidates with
+        ``ELIM_ROWS`` rows judge or are judged: a handful of rows can understate a heavy-tailed
+        variance by far more than its standard error says."""
         scores = self._scores(pilots, screen=screen)
         views = [(scores, self.cost)]
         if screen and self.cost == "time":
             views.append((self._scores(pilots, kind="evals", screen=True), "evals"))
         if not scores:
             return scores
-        worse = {p for p in scores if p.alive}
+        worse = {p for p in scores if p.alive and p.n_rows >= ELIM_ROWS}
         for view, kind in views:
+            view = {p: sc for p, sc in view.items() if p.n_rows >= ELIM_ROWS}
+            if not view:
+                return scores
             best = min(view, key=lambda p: view[p][0])
             worse &= {
                 p for p, s in view.items()
@@ -719,11 +724,14 @@ class Auto(Estimator):
 
     @staticmethod
     def _pick(scores, ref_pilot):
-        """The reference unless it is gone (clearly beaten); then the best survivor."""
+        """The reference unless it is gone (clearly beaten); then the best survivor by
+        log(v·c) + its relative standard error: of two close survivors, the one whose variance
+        the rows pin down (a few rows understate a heavy-tailed variance, and the spread of
+        their squared deviations says so)."""
         if ref_pilot is not None and ref_pilot.alive and ref_pilot in scores:
             return ref_pilot
         alive = [p for p in scores if p.alive] or list(scores)
-        return min(alive, key=lambda p: scores[p][0])
+        return min(alive, key=lambda p: math.log(max(scores[p][0], 1e-300)) + scores[p][1])
 
     def _decide(self, pilots, ref_pilot, skipped) -> AutoReport:
         self._eliminate(pilots)  # the budget is spent: judge with the rows there are
