@@ -65,199 +65,68 @@ from __future__ import annotations
 import math
 import time
 import weakref
-from dataclasses import dataclass, field
 
 import torch
 
-from ..core.chunks import unit_means
-from ..core.seeding import seeded
-from ..core.strata import stratified_rows
-from ..errors import ArgumentError, EstimatorNotApplicable, SampleSizeError, ScoregradError
-from .base import Contributions, Estimator
-from .registry import registered
+from ...core.seeding import seeded
+from ...errors import ArgumentError, EstimatorNotApplicable, SampleSizeError
+from ..base import Estimator
+from ..registry import registered
+from .candidates import by_label, context_rows, dist_tensors, probe_differentiable, unfit
+from .pilot import (
+    MIN_ROWS,
+    Pilot,
+    Stratum,
+    combine_strata,
+    draw_groups,
+    equal_units,
+    flat_rows,
+    smallest_units,
+    unit_variance,
+    whole_units,
+)
+from .report import AutoReport, PilotRow
 
-__all__ = ["Auto", "AutoReport", "PilotRow"]
+__all__ = ["Auto"]
 
 #: share of the pilot's budget its first round (every candidate, equal units) may spend; the
+
 #: survivors share the rest in one more round (two timed calls each: the cost fit needs both)
 SCREEN_SHARE = 1 / 3
+
 #: share of the estimate's own evaluations (after the discarded screen) on which the screen's
+
 #: survivors race in ``estimate_grad``; their chunks count in the estimate, so a close race
+
 #: costs little, and the winner runs the rest
 RACE_SHARE = 0.2
+
 #: most survivors of the screen that race (besides the reference, the plain score function)
 RACE_MAX = 2
+
 #: a survivor races only if its screen score is within this factor of the leader's (a wider gap
+
 #: the screen has already told apart, and racing it would only spend the budget on a loser)
 RACE_GAP = 3.0
+
 #: with ``cost="time"``, a survivor the leader beats by this factor in both views of the screen
+
 #: (variance × evaluations, and variance × CPU time) does not race: it has no trade-off to win on
 DOMINANCE = 1 / 1.2
+
 #: most units per candidate in the screen with ``cost="time"``: its calls' time is mostly per-call
+
 #: overhead beyond this, and a larger screen only delays the counted race and the winner's run
 SCREEN_UNITS = 512
-#: fewest rows (independent units, or calls) before a candidate's variance is compared at all
-MIN_ROWS = 8
+
 #: relative error of one timed pilot call on a shared machine (scheduling, caches)
 TIME_NOISE = 0.15
+
 #: fewest rows before a candidate may be eliminated or the race settled early
 ELIM_ROWS = 32
-#: the smallest relative difference between two timed calls the fit takes as real
-FIT_RESOLUTION = 0.1
+
 #: fewest calls per candidate in the expectation door's pilot
 MIN_CALLS = 8
-
-
-@dataclass
-class PilotRow:
-    """One candidate's pilot: units and evaluations spent, CPU seconds, variance per unit (trace
-    over the gradient's components) with its standard error, cost per unit, and their product."""
-
-    estimator: str
-    units: int = 0
-    evals: int = 0
-    seconds: float = 0.0
-    variance: float = math.nan
-    variance_se: float = math.nan
-    cost: float = math.nan
-    work: float = math.nan
-    biased: bool = False
-    status: str = ""  # "chosen", "kept", "eliminated", or why it did not run
-
-    def as_dict(self) -> dict:
-        return dict(vars(self))
-
-
-@dataclass
-class AutoReport:
-    """What ``Auto`` chose and why: the pilot's table, its cost, the budget it left.
-
-    ``pilot_share`` is the pilot's evaluations of f over all evaluations of the run (``Auto``
-    keeps it at most ``pilot_share`` of the budget); ``pilot_seconds`` its CPU time. ``race`` lists
-    the counted race's chunks (estimator, evaluations of f): part of the estimate, not the pilot.
-    """
-
-    choice: str
-    reason: str
-    cost: str
-    rows: list[PilotRow] = field(default_factory=list)
-    skipped: dict[str, str] = field(default_factory=dict)
-    pilot_evals: int = 0
-    total_evals: int = 0
-    pilot_seconds: float = 0.0
-    revisits: int = 0
-    race: list[tuple[str, int]] = field(default_factory=list)
-
-    @property
-    def pilot_share(self) -> float:
-        return self.pilot_evals / self.total_evals if self.total_evals else 0.0
-
-    def table(self) -> str:
-        """The pilot as plain text, best first."""
-        head = f"{'estimator':<48} {'units':>6} {'evals':>6} {'var/unit':>10} {'cost/unit':>10} "
-        head += f"{'var×cost':>10}  status"
-        lines = [head]
-        for r in sorted(self.rows, key=lambda r: (math.isnan(r.work), r.work)):
-            lines.append(
-                f"{r.estimator:<48} {r.units:>6} {r.evals:>6} {r.variance:>10.4g} "
-                f"{r.cost:>10.4g} {r.work:>10.4g}  {r.status}"
-            )
-        lines += [f"{name:<48} not a candidate: {why}" for name, why in self.skipped.items()]
-        lines.append(
-            f"choice: {self.choice} ({self.reason}); pilot {self.pilot_evals} of "
-            f"{self.total_evals} evaluations ({100 * self.pilot_share:.1f}%)"
-        )
-        return "\n".join(lines)
-
-    def as_dict(self) -> dict:
-        return {
-            "choice": self.choice, "reason": self.reason, "cost": self.cost,
-            "rows": [r.as_dict() for r in self.rows], "skipped": dict(self.skipped),
-            "pilot_evals": self.pilot_evals, "total_evals": self.total_evals,
-            "pilot_share": self.pilot_share, "pilot_seconds": self.pilot_seconds,
-            "revisits": self.revisits, "race": [list(r) for r in self.race],
-        }  # fmt: skip
-
-
-class _Pilot:
-    """A candidate's accumulated pilot data: unit-level gradient rows and (units, seconds) runs."""
-
-    def __init__(self, estimator, evals_per_unit: int, lo: int | None, final: int | None,
-                 row_units: int):  # fmt: skip
-        self.estimator = estimator
-        self.evals_per_unit = evals_per_unit
-        self.final = final or 1  # units of the winner's run (the cost is predicted there)
-        self.min_round = max(lo or 1, MIN_ROWS * row_units)
-        self.lo = lo
-        self.rows: list[torch.Tensor] = []
-        self.weight = 1  # units behind one row
-        self.runs: list[tuple[int, float]] = []
-        self.units = 0
-        self.evals = 0
-        self.alive = True
-        self.status = ""
-        self._variance = None  # (rows seen, (variance, relative se)): recomputed on new rows
-
-    @property
-    def n_rows(self) -> int:
-        return sum(r.shape[0] for r in self.rows)
-
-    def add(self, rows: torch.Tensor, weight: int, units: int, seconds: float, evals: int):
-        self.rows.append(rows.detach().to(torch.float64).reshape(rows.shape[0], -1))
-        self.weight = weight
-        self.runs.append((units, seconds))
-        self.units += units
-        self.evals += evals
-
-    def variance(self) -> tuple[float, float]:
-        """(variance per unit, its relative standard error) from the rows' fourth moments:
-        d_i = |g_i - ḡ|², v = weight · Σ d_i / (m - 1), se(v)/v ≈ sd(d) / (mean(d) √m)."""
-        if self._variance is not None and self._variance[0] == len(self.rows):
-            return self._variance[1]
-        self._variance = len(self.rows), self._measure_variance()
-        return self._variance[1]
-
-    def _measure_variance(self) -> tuple[float, float]:
-        x = torch.cat(self.rows)
-        m = x.shape[0]
-        mean = x.mean(0)
-        d = ((x - mean) ** 2).sum(1)
-        v = float(d.sum()) / (m - 1) * self.weight
-        floor = 1e-12 * float((mean**2).sum()) * self.weight  # rounding: an exact estimator
-        if v <= floor:
-            return floor, 0.0
-        # at least the Gaussian value √(2/m): a few rows understate heavy tails
-        return v, max(float(d.std()) / float(d.mean()), math.sqrt(2.0)) / math.sqrt(m)
-
-    def fitted_cost(self) -> tuple[float, float]:
-        """(a, b) of the CPU time of one call of u units, t = a + b u, from the first and the last
-        run; b is at least what the timer can resolve between them (``FIT_RESOLUTION`` of the
-        first call's time), so an overhead-bound pair of calls does not read as free."""
-        (u0, t0), (u1, t1) = self.runs[0], self.runs[-1]
-        if u1 <= u0:
-            return 0.0, t1 / u1
-        b = max(t1 - t0, FIT_RESOLUTION * t0) / (u1 - u0)
-        return max(t0 - b * u0, 0.0), b
-
-    def marginal_per_eval(self) -> float:
-        return self.fitted_cost()[1] / self.evals_per_unit
-
-    def cost(self, kind: str, per_eval: float) -> float:
-        """Cost of one unit in the winner's run (``final`` units): evaluations of f, or CPU seconds
-        a/final + b from the fitted call time (small pilot calls are mostly per-call overhead,
-        which the final run pays once), at least ``per_eval`` seconds per evaluation (the
-        cheapest candidate's marginal cost: f's own cost does not amortise)."""
-        if kind == "evals":
-            return float(self.evals_per_unit)
-        a, b = self.fitted_cost()
-        return max(a / self.final + b, self.evals_per_unit * per_eval)
-
-    def screen_cost(self, kind: str) -> float:
-        """Cost of one unit as the first round measured it (evaluations, or seconds per unit)."""
-        if kind == "evals":
-            return float(self.evals_per_unit)
-        units, secs = self.runs[0]
-        return secs / units
 
 
 class Auto(Estimator):
@@ -357,7 +226,7 @@ class Auto(Estimator):
             if label in seen:
                 continue
             seen.add(label)
-            why = _unfit(est, dist, door, differentiable, executor, self.allow_biased)
+            why = unfit(est, dist, door, differentiable, executor, self.allow_biased)
             if why is None:
                 fit.append(est)
             else:
@@ -385,7 +254,7 @@ class Auto(Estimator):
 
     def _is_reference(self, est) -> bool:
         """Whether ``est`` is the doors' default, the plain score function."""
-        from .score_function import ScoreFunction
+        from ..score_function import ScoreFunction
 
         return repr(est) == repr(ScoreFunction())
 
@@ -396,7 +265,7 @@ class Auto(Estimator):
         if evaluator.executor is not None:
             return False
         if self._probed is None:
-            self._probed = _probe(evaluator, dist)
+            self._probed = probe_differentiable(evaluator, dist)
         return self._probed
 
     # -- estimate_grad door -----------------------------------------------------------------------
@@ -411,12 +280,12 @@ class Auto(Estimator):
         self._probed = None
         start, t0 = evaluator.n_evals, time.process_time()
 
-        def run(group: list[_Pilot], units: int):
+        def run(group: list[Pilot], units: int):
             lead, *others = [p.estimator for p in group]
             out = lead.contributions_shared(
-                others, evaluator, dist_fn, params, units, context=_rows(context, units)
+                others, evaluator, dist_fn, params, units, context=context_rows(context, units)
             )
-            return [(_flat_rows(c), 1) for c in out]
+            return [(flat_rows(c), 1) for c in out]
 
         cands, skipped = self._options(
             dist, "estimate_grad", self._f_differentiable(evaluator, dist), evaluator.executor
@@ -424,7 +293,7 @@ class Auto(Estimator):
         budget = int(self.pilot_share * 0.98 * n) - (evaluator.n_evals - start)
         report, pilots, ref_pilot = self._choose(
             cands, skipped, dist, budget,
-            lambda est: _down(est, (n - budget) / self._evals(est, dist)), run, evaluator,
+            lambda est: whole_units(est, (n - budget) / self._evals(est, dist)), run, evaluator,
             rounds=1, max_units=SCREEN_UNITS if self.cost == "time" else None, shared=True,
         )  # fmt: skip
         pilot_seconds, pilot_evals = time.process_time() - t0, evaluator.n_evals - start
@@ -432,13 +301,13 @@ class Auto(Estimator):
 
         def call(est, units):
             return est.contributions(
-                evaluator, dist_fn, params, units, context=_rows(context, units)
+                evaluator, dist_fn, params, units, context=context_rows(context, units)
             )
 
         strata = []
         if sum(p.alive for p in pilots) > 1 and not evaluator.iid_rows:
             report, strata = self._race(pilots, ref_pilot, skipped, counted, evaluator, call)
-        self._choice = _by_label(cands, report.choice)
+        self._choice = by_label(cands, report.choice)
         raced = sum(s.evals for s in strata)
         final = self._run_final(
             self._choice, evaluator, dist_fn, params, dist, counted - raced, context
@@ -452,7 +321,9 @@ class Auto(Estimator):
         # the race's chunks count, each with a weight fixed before it was drawn (the final chunk
         # takes the rest), so the estimate stays unbiased
         weights = [s.weight for s in strata]
-        return _combine([s.contributions for s in strata] + [final], weights + [1 - sum(weights)])
+        return combine_strata(
+            [s.contributions for s in strata] + [final], weights + [1 - sum(weights)]
+        )
 
     def _evals(self, est, dist) -> int:
         """``est.evals_per_unit(dist)``, asked once per candidate and distribution (for the
@@ -467,13 +338,15 @@ class Auto(Estimator):
 
     def _run_final(self, est, evaluator, dist_fn, params, dist, evals, context):
         """The chosen estimator on ``evals`` evaluations of f."""
-        units = _down(est, evals / self._evals(est, dist))
+        units = whole_units(est, evals / self._evals(est, dist))
         if units is None:
             raise SampleSizeError(
                 f"Auto chose {est!r}, but {evals} evaluations of f are too few for it. Fix: raise "
                 "n (or chunk_size), or pass an estimator directly."
             )
-        return est.contributions(evaluator, dist_fn, params, units, context=_rows(context, units))
+        return est.contributions(
+            evaluator, dist_fn, params, units, context=context_rows(context, units)
+        )
 
     # -- the pilot ----------------------------------------------------------------------------------
     def _choose(self, cands, skipped, dist, budget, final_units, run, evaluator,
@@ -497,8 +370,8 @@ class Auto(Estimator):
         reference = next((c for c in cands if self._is_reference(c)), None)
         pilots = []
         for est in cands:
-            e, lo, final = self._evals(est, dist), _smallest_units(est), final_units(est)
-            pilot = _Pilot(est, e, lo, final, row_units(est) if row_units else est.granularity)
+            e, lo, final = self._evals(est, dist), smallest_units(est), final_units(est)
+            pilot = Pilot(est, e, lo, final, row_units(est) if row_units else est.granularity)
             if lo is None or final is None or final < lo:
                 skipped[repr(est)] = "the budget is too small for it"
             else:
@@ -527,9 +400,9 @@ class Auto(Estimator):
             alive = [p for p in pilots if p.alive]
             left = budget - spent
             share = SCREEN_SHARE * budget if r == 0 and rounds > 1 else left
-            plan = _equal_units(alive, min(share, left))
+            plan = equal_units(alive, min(share, left))
             if r == 0 and max_units is not None:
-                plan = [(p, min(u, max(p.min_round, _down(p.estimator, max_units) or u)))
+                plan = [(p, min(u, max(p.min_round, whole_units(p.estimator, max_units) or u)))
                         for p, u in plan]  # fmt: skip
             if not plan or sum(u * p.evals_per_unit for p, u in plan) > left:
                 break
@@ -538,7 +411,7 @@ class Auto(Estimator):
             # common random numbers: every candidate of a round starts from the same seed, so
             # estimators that draw alike (the score-function family) see the same samples
             seed = int(torch.randint(0, 2**62, (1,)))
-            for group, units in _draw_groups(plan, shared):
+            for group, units in draw_groups(plan, shared):
                 before, t0 = evaluator.n_evals, time.process_time()
                 try:
                     with seeded(seed, device):
@@ -562,7 +435,7 @@ class Auto(Estimator):
         screen measured it, then as fitted from two calls) on a third of the race's budget, then
         on the rest; clearly worse ones drop out after each round. The
         chunks are part of the estimate (``call(est, units)`` returns their contributions); with
-        the report, the list of ``_Stratum`` they make.
+        the report, the list of ``Stratum`` they make.
 
         A chunk's weight in the estimate is fixed before it is drawn, from what earlier rows
         say: its share of the information (units over variance per unit) expected from the
@@ -587,13 +460,13 @@ class Auto(Estimator):
             if len(cost) < len(alive):
                 break
             lam = share / sum(p.evals_per_unit / cost[p] for p in alive)
-            plan = [(p, _down(p.estimator, lam / cost[p])) for p in alive]
+            plan = [(p, whole_units(p.estimator, lam / cost[p])) for p in alive]
             if any(u is None or u < max(p.min_round, 2 * p.estimator.granularity) for p, u in plan):
                 break  # chunks too small to tell more than the screen did
             lead = lead if lead.alive else min(alive, key=lambda p: p.variance()[0])
             after = counted - spent - sum(u * p.evals_per_unit for p, u in plan)
-            info = [u / _unit_variance(p) for p, u in plan]
-            total = sum(info) + max(after, 0) / lead.evals_per_unit / _unit_variance(lead)
+            info = [u / unit_variance(p) for p, u in plan]
+            total = sum(info) + max(after, 0) / lead.evals_per_unit / unit_variance(lead)
             left = 1.0 - sum(s.weight for s in strata)
             for (p, units), i in zip(plan, info, strict=True):
                 before, t0 = evaluator.n_evals, time.process_time()
@@ -604,9 +477,9 @@ class Auto(Estimator):
                     continue
                 finally:
                     spent += evaluator.n_evals - before
-                p.add(_flat_rows(c), 1, units, time.process_time() - t0, evaluator.n_evals - before)
+                p.add(flat_rows(c), 1, units, time.process_time() - t0, evaluator.n_evals - before)
                 strata.append(
-                    _Stratum(c, evaluator.n_evals - before, repr(p.estimator), left * i / total)
+                    Stratum(c, evaluator.n_evals - before, repr(p.estimator), left * i / total)
                 )
             if self._settle(pilots, ref_pilot):
                 break
@@ -763,7 +636,7 @@ class Auto(Estimator):
             self._pilot_expectation(evaluator, dist, n, context)
         self._calls += 1
         est = self._choice
-        units = _down(est, n / self._evals(est, dist))
+        units = whole_units(est, n / self._evals(est, dist))
         before = evaluator.n_evals
         out = est.surrogate(evaluator, dist, units, context=context)
         self._total_evals += evaluator.n_evals - before
@@ -777,7 +650,7 @@ class Auto(Estimator):
         the tensors ``dist`` holds, each the mean of the call's units."""
         self._probed = None
         start, t0 = evaluator.n_evals, time.process_time()
-        inputs = _dist_tensors(dist)
+        inputs = dist_tensors(dist)
         cands, skipped = self._options(
             dist, "expectation", self._f_differentiable(evaluator, dist), evaluator.executor
         )
@@ -785,15 +658,15 @@ class Auto(Estimator):
         share = budget // max(1, len(cands))
 
         def per_call(est):  # the door's size, or smaller so that MIN_CALLS calls fit the share
-            e, lo = self._evals(est, dist), _smallest_units(est)
-            door = _down(est, n / e)
+            e, lo = self._evals(est, dist), smallest_units(est)
+            door = whole_units(est, n / e)
             if not door or lo is None:
                 return None
-            return max(lo, min(door, _down(est, share / (MIN_CALLS * e)) or lo))
+            return max(lo, min(door, whole_units(est, share / (MIN_CALLS * e)) or lo))
 
         sizes = {id(c): per_call(c) for c in cands}
 
-        def run(group: list[_Pilot], units: int):
+        def run(group: list[Pilot], units: int):
             (pilot,) = group  # (no shared draws: each surrogate call is its own)
             size = sizes[id(pilot.estimator)]
             rows = []
@@ -810,11 +683,11 @@ class Auto(Estimator):
             return [(torch.stack(rows), size)]
 
         report, _, _ = self._choose(
-            cands, skipped, dist, budget, lambda est: _down(est, n / self._evals(est, dist)), run,
+            cands, skipped, dist, budget, lambda est: whole_units(est, n / self._evals(est, dist)), run,
             evaluator,
             row_units=lambda est: sizes[id(est)],
         )  # fmt: skip
-        self._choice = _by_label(cands, report.choice)
+        self._choice = by_label(cands, report.choice)
         self._pilots += 1
         self._calls = 0
         self._pilot_evals += evaluator.n_evals - start
@@ -825,7 +698,7 @@ class Auto(Estimator):
 
     # -- state --------------------------------------------------------------------------------------
     def state_dict(self) -> dict:
-        from ..core.state import snapshot
+        from ...core.state import snapshot
 
         chosen = self._choice
         return snapshot({
@@ -841,7 +714,7 @@ class Auto(Estimator):
         self._pilot_evals, self._total_evals = int(state["pilot_evals"]), int(state["total_evals"])
         self._choice = None
         if state["choice"] is not None:
-            self._choice = _by_label(self._pool()[0], state["choice"])
+            self._choice = by_label(self._pool()[0], state["choice"])
             self._choice.load_state_dict(state["chosen_state"])
 
     def __repr__(self) -> str:
@@ -852,164 +725,3 @@ class Auto(Estimator):
             f"{k}={getattr(self, k)!r}" for k, d in zip(names, defaults) if getattr(self, k) != d
         ]
         return f"Auto({', '.join(parts)})"
-
-
-# -- helpers ----------------------------------------------------------------------------------------
-
-
-def _unfit(est, dist, door, differentiable, executor, allow_biased) -> str | None:
-    """Why ``est`` is not a candidate, from its declarations alone (None: it is)."""
-    if est.estimates != "E[f]":
-        return f"it estimates {est.estimates}, not ∇E[f]"
-    if est.stateful:
-        return "it learns across calls, which a short pilot cannot judge"
-    if est.biased and not allow_biased:
-        return "biased (Auto(allow_biased=True) admits it)"
-    if door is not None and door not in est.doors:
-        return f"it does not run through {door}"
-    if est.needs_differentiable_f and executor is not None:
-        return "it differentiates f, which runs on an executor"
-    if est.needs_differentiable_f and not differentiable:
-        return "it differentiates f, which is not differentiable torch code (differentiable=True if it is)"
-    return est.supports(dist)
-
-
-def _down(est, units: float) -> int | None:
-    """The largest whole number of ``est``'s groups ≤ ``units`` that ``est.check`` accepts, or None
-    (sizes below its minimum fail ``check``; f is never evaluated)."""
-    g = max(1, est.granularity)
-    u = int(max(units, 0) // g) * g
-    if u < g:
-        return None
-    try:
-        est.check(u)
-    except ScoregradError:
-        return None
-    return u
-
-
-def _smallest_units(est, limit_groups: int = 64) -> int | None:
-    """The fewest units ``est`` can run (a few groups at most), or None."""
-    g = max(1, est.granularity)
-    for u in range(g, limit_groups * g + 1, g):
-        if _down(est, u) is not None:
-            return u
-    return None
-
-
-def _by_label(pool, label):
-    for est in pool:
-        if repr(est) == label:
-            return est
-    raise ScoregradError(f"Auto's saved choice {label} is not among its candidates now.")
-
-
-def _rows(context, units: int):
-    """A per-sample context cut (or cycled) to ``units`` rows; a shared row as it is."""
-    if context is None or context.dim() == 0 or context.shape[0] == 1:
-        return context
-    return context[torch.arange(units, device=context.device) % context.shape[0]]
-
-
-def _equal_units(pilots, evals: float) -> list:
-    """[(pilot, units)]: equal units for each pilot within ``evals`` evaluations, except that a
-    pilot never runs fewer than its ``min_round`` (those take their minimum, the rest share what
-    is left)."""
-    floor = set()
-    for _ in range(len(pilots) + 1):
-        rest = [p for p in pilots if p not in floor]
-        left = evals - sum(p.min_round * p.evals_per_unit for p in floor)
-        want = left / sum(p.evals_per_unit for p in rest) if rest else 0.0
-        low = {p for p in rest if p.min_round > want}
-        if not low:
-            break
-        floor |= low
-    return [(p, p.min_round if p in floor else max(_down(p.estimator, want) or 0, p.min_round))
-            for p in pilots]  # fmt: skip
-
-
-@dataclass
-class _Stratum:
-    """A counted chunk of the race: its contributions, evaluations, estimator and weight."""
-
-    contributions: Contributions
-    evals: int
-    label: str
-    weight: float
-
-
-def _unit_variance(p: _Pilot) -> float:
-    """A pilot's variance per unit, kept above zero (an exact estimator's is rounding)."""
-    return max(p.variance()[0], 1e-300)
-
-
-def _draw_groups(plan, shared: bool) -> list:
-    """[(pilots, units)]: the plan's candidates that can share one draw (equal ``shared_draw``
-    keys and units) together when ``shared``, every other one alone; in the plan's order."""
-    groups: dict = {}
-    for p, units in plan:
-        key = p.estimator.shared_draw() if shared else None
-        groups.setdefault((key, units) if key is not None else (id(p),), ([], units))[0].append(p)
-    return list(groups.values())
-
-
-def _flat_rows(c) -> torch.Tensor:
-    """A candidate's contributions as unit-level rows of the flattened gradient."""
-    grads = torch.cat([g.reshape(g.shape[0], -1) for g in c.grads.values()], 1)
-    return _unit_means(grads, c.block)
-
-
-def _combine(parts, weights) -> Contributions:
-    """One contribution set whose plain mean and standard error are those of the weighted strata
-    (``core.strata``): the unit rows of each part, values and each gradient alike."""
-    values = [unit_means(c.values, c.block) for c in parts]
-    grads = {k: [unit_means(c.grads[k], c.block) for c in parts] for k in parts[0].grads}
-    return Contributions(
-        values=stratified_rows(values, weights),
-        grads={k: stratified_rows(g, weights) for k, g in grads.items()},
-        block=1,
-    )
-
-
-def _unit_means(g: torch.Tensor, block: int) -> torch.Tensor:
-    if block == 1:
-        return g
-    return g.reshape(g.shape[0] // block, block, -1).mean(1)
-
-
-def _dist_tensors(dist) -> list[torch.Tensor]:
-    """Floating tensors ``dist`` holds that require grad (each once)."""
-    out, seen = [], set()
-
-    def walk(obj):
-        if id(obj) in seen or not hasattr(obj, "__dict__"):
-            return
-        seen.add(id(obj))
-        for v in vars(obj).values():
-            for item in v if isinstance(v, list | tuple) else (v,):
-                if isinstance(item, torch.Tensor):
-                    if item.requires_grad and item.is_floating_point() and id(item) not in seen:
-                        seen.add(id(item))
-                        out.append(item)
-                elif isinstance(item, torch.distributions.Distribution):
-                    walk(item)
-
-    walk(dist)
-    return out
-
-
-def _probe(evaluator, dist) -> bool:
-    """Evaluate f on two reparameterised samples with grad: does its output require grad?"""
-    if not dist.has_rsample:
-        return False
-    with torch.no_grad():
-        x = dist.rsample((2,))
-    x = x.detach().requires_grad_()
-    try:
-        with torch.enable_grad():
-            out = evaluator.f(x)
-    except Exception:  # noqa: BLE001  f that cannot take a tensor with grad is not differentiable
-        return False
-    finally:
-        evaluator.n_evals += 2
-    return isinstance(out, torch.Tensor) and out.requires_grad
