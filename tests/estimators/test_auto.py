@@ -266,3 +266,24 @@ def test_race_reports_its_chunks_and_skips_when_rows_are_kept():
                          seed=0, return_per_sample=True)  # fmt: skip
     assert e.auto.race == []
     assert e.per_sample["mu"].shape[0] == e.n - e.auto.pilot_evals  # the final run's own rows
+
+
+def test_pilot_variance_per_unit_is_right_for_blocked_units():
+    """Antithetic pairs give one row per block of two units; the pilot's variance per unit must
+    be the pair-mean variance × 2, i.e. what n × stderr² of the estimator alone says (|z| < Z_CRIT
+    with both standard errors)."""
+    from scoregrad.baselines import LeaveOneOut
+    from scoregrad.estimators.score_function import ScoreFunction
+    from scoregrad.sampling import Antithetic
+
+    anti = ScoreFunction(baseline=LeaveOneOut(), sampler=Antithetic())
+    f = lambda x: torch.cos(3 * x) + x  # noqa: E731
+    mu = torch.tensor(0.4, dtype=torch.float64, requires_grad=True)
+    dist_fn = lambda mu: D.Normal(mu, 1.0)  # noqa: E731
+    alone = sg.estimate_grad(f, dist_fn, {"mu": mu}, n=200_000, estimator=anti, seed=1)
+    v_alone = float(alone.stderr["mu"]) ** 2 * 200_000
+    est = sg.estimate_grad(f, dist_fn, {"mu": mu}, n=400_000, seed=2,
+                           estimator=sg.Auto(cost="evals", candidates=[anti, ScoreFunction()]))  # fmt: skip
+    row = next(r for r in est.auto.rows if r.estimator == repr(anti))
+    se = math.hypot(row.variance_se, v_alone * math.sqrt(2 / 100_000))
+    assert abs(row.variance - v_alone) < Z_CRIT * se, (row.variance, v_alone, se)

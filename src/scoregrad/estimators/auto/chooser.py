@@ -285,7 +285,7 @@ class Auto(Estimator):
             out = lead.contributions_shared(
                 others, evaluator, dist_fn, params, units, context=context_rows(context, units)
             )
-            return [(flat_rows(c), 1) for c in out]
+            return [(flat_rows(c), c.block) for c in out]  # a row: a block of units
 
         cands, skipped = self._options(
             dist, "estimate_grad", self._f_differentiable(evaluator, dist), evaluator.executor
@@ -477,7 +477,13 @@ class Auto(Estimator):
                     continue
                 finally:
                     spent += evaluator.n_evals - before
-                p.add(flat_rows(c), 1, units, time.process_time() - t0, evaluator.n_evals - before)
+                p.add(
+                    flat_rows(c),
+                    c.block,
+                    units,
+                    time.process_time() - t0,
+                    evaluator.n_evals - before,
+                )
                 strata.append(
                     Stratum(c, evaluator.n_evals - before, repr(p.estimator), left * i / total)
                 )
