@@ -58,16 +58,20 @@ class Pilot:
         return self._variance[1]
 
     def _measure_variance(self) -> tuple[float, float]:
-        x = torch.cat(self.rows)
+        x = torch.cat(self.rows) if len(self.rows) > 1 else self.rows[0]
         m = x.shape[0]
         mean = x.mean(0)
-        d = ((x - mean) ** 2).sum(1)
-        v = float(d.sum()) / (m - 1) * self.weight
-        floor = 1e-12 * float((mean**2).sum()) * self.weight  # rounding: an exact estimator
+        centred = x - mean
+        d = (centred * centred).sum(1)
+        # one host sync for the three sums
+        s1, s2, size = torch.stack([d.sum(), (d * d).sum(), (mean * mean).sum()]).tolist()
+        v = s1 / (m - 1) * self.weight
+        floor = 1e-12 * size * self.weight  # rounding: an exact estimator
         if v <= floor:
             return floor, 0.0
+        sd_d = math.sqrt(max(s2 - s1 * s1 / m, 0.0) / (m - 1))
         # at least the Gaussian value √(2/m): a few rows understate heavy tails
-        return v, max(float(d.std()) / float(d.mean()), math.sqrt(2.0)) / math.sqrt(m)
+        return v, max(sd_d / (s1 / m), math.sqrt(2.0)) / math.sqrt(m)
 
     def fitted_cost(self) -> tuple[float, float]:
         """(a, b) of the CPU time of one call of u units, t = a + b u, from the first and the last
