@@ -205,7 +205,7 @@ class HandRelax:
         (dc,) = torch.autograd.grad((self._c(z) - czt).sum(), L, create_graph=True)
         g = (fb - czt)[:, None] * (b - torch.sigmoid(L.detach())) + dc
         if self.opt is None:
-            self.opt = torch.optim.Adam(self.phi, lr=self.lr, foreach=True)
+            self.opt = torch.optim.Adam(self.phi, lr=self.lr, fused=True)  # as the estimator
         grads = torch.autograd.grad((g**2).sum(1).mean(), self.phi)
         for p, gp in zip(self.phi, grads, strict=True):
             p.grad = gp
