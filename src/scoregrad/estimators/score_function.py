@@ -238,15 +238,16 @@ class ScoreFunction(Estimator):
         fx = evaluator(x, keep_graph=True)  # f may depend on other parameters (pathwise there)
         fd = fx.detach()
         log_prob = model.log_prob(x, item_dims=fx.dim() - 1)
-        box = magic_box(log_prob)
-        # mean over samples, sum over items (if f returns one value per sample and item)
-        surrogate = (box * fx).mean(0).sum()
-        if not self.baseline.zero:
-            b = self.baseline(fd, block=block, context=context)
-            surrogate = surrogate + ((1.0 - box) * b).mean(0).sum()
+        # DiCE, box·f + (1 - box)·b with box = 1 + expm1(L - stop(L)), written f + expm1(·)(f - b):
+        # f exactly in value (expm1(0) = 0), the same derivatives to every order (f stays on the
+        # graph, so ∂θ∂φ keeps E[∇θL ∇φf] for f's own parameters φ), in fewer ops; mean over
+        # samples, sum over items (if f returns one value per sample and item)
+        signal = fx if self.baseline.zero else fx - self.baseline(fd, block=block, context=context)
+        surrogate = (fx + torch.expm1(log_prob - log_prob.detach()) * signal).mean(0).sum()
         value = fd.mean(0).sum()
         cv = self.control_variate
         if cv is not None:
+            box = magic_box(log_prob)
             if cv.uses_batch:
                 raise EstimatorNotApplicable(
                     "scoregrad.expectation takes control variates with a fixed number as "

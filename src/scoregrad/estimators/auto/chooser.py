@@ -53,8 +53,8 @@ leaves behind them are not known to the door).
 >>> from torch.distributions import Normal
 >>> mu = torch.tensor(1.0, requires_grad=True)
 >>> est = sg.estimate_grad(lambda x: (x - 3.0) ** 2, lambda mu: Normal(mu, 1.0), {"mu": mu},
-...                        n=20_000, estimator="auto", seed=0)
->>> est.auto.choice
+...                        n=20_000, estimator=sg.Auto(cost="evals"), seed=0)
+>>> est.auto.choice  # with cost="evals" the choice depends on the seed only
 'Pathwise()'
 >>> est.auto.pilot_share <= 0.1
 True
