@@ -288,7 +288,7 @@ def test_expectation_mixed_second_derivative_with_f_own_parameter():
         phi = torch.tensor(1.3, dtype=torch.float64, requires_grad=True)
         for est in (sg.ScoreFunction(), sg.ScoreFunction(B.LeaveOneOut())):
             loss = sg.expectation(
-                lambda x: phi * x, Normal(theta, 1.0), n=2**12, estimator=est, seed=r
+                lambda x, phi=phi: phi * x, Normal(theta, 1.0), n=2**12, estimator=est, seed=r
             )
             (g,) = torch.autograd.grad(loss, theta, create_graph=True)
             (h,) = torch.autograd.grad(g, phi)

@@ -218,17 +218,19 @@ def test_docs_example_runs():
 
 
 def _race_setup():
-    from scoregrad.baselines import LeaveOneOut, NoBaseline
-    from scoregrad.control_variates import ScoreControlVariate
+    from scoregrad.baselines import LeaveOneOut
     from scoregrad.estimators.score_function import ScoreFunction
+    from scoregrad.sampling import Antithetic
 
-    def auto():  # three close candidates: the screen cannot tell them apart, so they race
+    def auto():  # two close candidates of independent draws (iid, antithetic pairs; variances
+        # per unit 97 and 103): the screen cannot tell them apart, so they race
         return sg.Auto(cost="evals", candidates=[
             ScoreFunction(LeaveOneOut()), ScoreFunction(),
-            ScoreFunction(NoBaseline(), ScoreControlVariate(coefficient="loo"))])  # fmt: skip
+            ScoreFunction(LeaveOneOut(), sampler=Antithetic())])  # fmt: skip
 
-    f = lambda x: (x - 0.2) ** 2 + torch.sin(3 * x)  # noqa: E731
-    exact = 2 * (0.7 - 0.2) + 3 * math.cos(2.1) * math.exp(-4.5)  # d/dμ E f, x ~ N(μ = 0.7, 1)
+    f = lambda x: (x - 0.2) ** 2 + torch.sin(3 * x) + 0.5 * x**3  # noqa: E731
+    # d/dμ E f for x ~ N(μ = 0.7, 1): 2(μ - 0.2) + 3 cos(3μ) e^{-9/2} + ½(3μ² + 3)
+    exact = 2 * (0.7 - 0.2) + 3 * math.cos(2.1) * math.exp(-4.5) + 0.5 * (3 * 0.49 + 3)
     return auto, f, exact
 
 
@@ -287,3 +289,27 @@ def test_pilot_variance_per_unit_is_right_for_blocked_units():
     row = next(r for r in est.auto.rows if r.estimator == repr(anti))
     se = math.hypot(row.variance_se, v_alone * math.sqrt(2 / 100_000))
     assert abs(row.variance - v_alone) < Z_CRIT * se, (row.variance, v_alone, se)
+
+
+def test_shortlist_holds_one_per_shared_draw():
+    """Score functions that weigh one draw alike err together, so the race's slots go to
+    independent views: of the three such candidates (the reference among them) only the best
+    races, beside the next family (pathwise); the reference, beaten on its own draw, does not."""
+    from scoregrad.baselines import LeaveOneOut
+    from scoregrad.control_variates import ScoreControlVariate
+    from scoregrad.estimators.auto.pilot import Pilot
+    from scoregrad.estimators.score_function import ScoreFunction
+
+    gen = torch.Generator().manual_seed(0)
+    family = [ScoreFunction(LeaveOneOut()), ScoreFunction(control_variate=ScoreControlVariate())]
+    pathwise, reference = sg.Pathwise(), ScoreFunction()
+    pilots = []
+    for est, scale in [(family[0], 1.0), (family[1], 1.05), (pathwise, 1.2), (reference, 1.5)]:
+        p = Pilot(est, 1, 1, 10_000, 1)
+        p.add(scale * torch.randn(400, 1, generator=gen, dtype=torch.float64), 1, 400, 0.0, 400)
+        pilots.append(p)
+    lead = sg.Auto(cost="evals")._shortlist(pilots, pilots[3])
+    assert lead is pilots[0]
+    assert [p.alive for p in pilots] == [True, False, True, False]
+    assert pilots[1].status == "not shortlisted"
+    assert pilots[3].status == "beaten on its own draw"

@@ -18,20 +18,22 @@ variance of Glynn & Whitt 1992). Candidates draw with common random numbers (eac
 from one seed). A candidate whose log(v c) is clearly above the best one's (by ``z`` standard
 errors of the log ratio, from the fourth moments of the units, plus ``TIME_NOISE`` per timed call)
 is dropped. The plain score function, the doors' default, is kept unless a candidate is clearly
-better than it, so the choice is never a gamble against the default.
+better than it, or better on the very same samples (a baseline or control variate of its own
+draw), so the choice is never a gamble against the default.
 
 In ``estimate_grad`` the choice is made in two steps:
 
 1. a *screen*: every candidate on equal units (at most ``SCREEN_UNITS`` each with
    ``cost="time"``), within ``pilot_share`` of n. Its samples are discarded (the choice depends on
    them), so the estimate stays unbiased whatever is chosen;
-2. a *counted race* among the few survivors that rank best (``RACE_MAX``, within ``RACE_GAP`` of
-   the leader and, timed, ahead of it in one view at least): on ``RACE_SHARE`` of the rest, in two
-   rounds of equal-cost chunks, clearly worse racers dropping out after each; the winner runs the
-   rest. The race's chunks are part of the estimate, each with a weight fixed before it is drawn
-   (its predicted share of the information, units over variance per unit, from earlier rows;
-   the winner's run takes the remaining weight), so the weighted mean is unbiased (a martingale
-   argument: each chunk is unbiased given what came before, and its weight is known then), and
+2. a *counted race* among the few survivors that rank best (``RACE_MAX``, one per shared draw,
+   within ``RACE_GAP`` of the leader and, timed, ahead of it in one view at least): on
+   ``RACE_SHARE`` of the rest, in two rounds of equal-cost chunks, clearly worse racers dropping
+   out after each; the winner runs the rest. The race's chunks are part of the estimate, each
+   with a weight fixed before it is drawn (its predicted share of the information, units over
+   variance per unit taken ``z`` standard errors high, from earlier rows; the winner's run takes
+   the remaining weight), so the weighted mean is unbiased (a martingale argument: each chunk is
+   unbiased given what came before, and its weight is known then), and
    its standard error is the stratified one (``core.strata``; Cochran 1977, §5.3).
 
 Where the door needs i.i.d. per-sample rows (``return_per_sample``, or n streamed in chunks) the
@@ -465,7 +467,10 @@ class Auto(Estimator):
                 break  # chunks too small to tell more than the screen did
             lead = lead if lead.alive else min(alive, key=lambda p: p.variance()[0])
             after = counted - spent - sum(u * p.evals_per_unit for p, u in plan)
-            info = [u / unit_variance(p) for p, u in plan]
+            # a chunk's information at its variance's upper bound (z standard errors up): a
+            # racer whose few rows hide a heavy tail would otherwise weigh far more than it
+            # carries; the winner's run, at the leader's estimate, takes what this leaves
+            info = [u / (unit_variance(p) * math.exp(self.z * p.variance()[1])) for p, u in plan]
             total = sum(info) + max(after, 0) / lead.evals_per_unit / unit_variance(lead)
             left = 1.0 - sum(s.weight for s in strata)
             for (p, units), i in zip(plan, info, strict=True):
@@ -492,10 +497,10 @@ class Auto(Estimator):
         return self._decide(pilots, ref_pilot, skipped), strata
 
     def _shortlist(self, pilots, ref_pilot):
-        """Keep for the race the ``RACE_MAX`` survivors of the screen that rank best, each only
-        within ``RACE_GAP`` of the leader and, timed, not beaten by it in both views
-        (``DOMINANCE``), and the reference if the screen did not clearly beat it; return the
-        leader. The rank is by
+        """Keep for the race the ``RACE_MAX`` survivors of the screen that rank best, at most one
+        per shared draw, each only within ``RACE_GAP`` of the leader and, timed, not beaten by it
+        in both views (``DOMINANCE``), and the reference if the screen did not clearly beat it;
+        return the leader ("within" by ``z`` standard errors of the log ratio). The rank is by
         variance × evaluations per unit and, with ``cost="time"``, also by the screen's CPU time
         per unit (the geometric mean of the two, since a small call's time is mostly overhead)."""
         alive = [p for p in pilots if p.alive and p.n_rows >= MIN_ROWS]
@@ -512,13 +517,34 @@ class Auto(Estimator):
         lead = ranked[0]
 
         def contender(p):  # near the leader, and (timed) ahead of it in one view at least
-            near = rank(p) - rank(lead) <= math.log(RACE_GAP)
+            # near: within RACE_GAP, widened by z standard errors of the variances' log ratio
+            # (a few rows can understate the leader's heavy tail as well as the others')
+            slack = self.z * math.hypot(views[0][p][1], views[0][lead][1])
+            near = rank(p) - rank(lead) <= math.log(RACE_GAP) + slack
             return near and (len(views) == 1 or p is lead or any(
                 v[p][0] < DOMINANCE * v[lead][0] for v in views))  # fmt: skip
 
-        keep = [p for p in ranked[:RACE_MAX] if contender(p)]
-        if ref_pilot in alive and ref_pilot not in keep:  # not clearly beaten: it races
-            keep.append(ref_pilot)
+        # one slot per shared draw: candidates that weigh one draw alike err together (a draw
+        # whose heavy tail is hidden hides it from all of them), so the others of a family the
+        # race already holds would only crowd out an independent view
+        keep, families = [], set()
+        for p in ranked:
+            key = p.estimator.shared_draw()
+            if len(keep) == RACE_MAX:
+                break
+            if not contender(p) or (key is not None and key in families):
+                continue
+            keep.append(p)
+            families.add(key)
+        # the reference races unless the screen clearly beat it, or a candidate of its own shared
+        # draw races for it: the screen compared those two on the very same samples, which
+        # tells them apart better than two independent chunks of the race would
+        ref_key = ref_pilot.estimator.shared_draw() if ref_pilot is not None else None
+        if ref_pilot in alive and ref_pilot not in keep:
+            if ref_key is None or ref_key not in families:
+                keep.append(ref_pilot)
+            else:
+                ref_pilot.alive, ref_pilot.status = False, "beaten on its own draw"
         for p in pilots:
             if p.alive and p not in keep:
                 p.alive, p.status = False, "not shortlisted"
