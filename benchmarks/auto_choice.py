@@ -126,8 +126,10 @@ def _run(prob, params, est, n, seed):
     return out, time.process_time() - t0
 
 
-#: variances below this share of |∇E f|² per evaluation are rounding: the estimator is exact (its
-#: work is then compared by cost alone, as Auto's pilot does)
+#: an estimate whose relative standard error at the budget n is below 1e-5 (variance below this
+#: share of |∇E f|²) is exact: what is left is the rounding of exact estimators (DisARM, the
+#: measure-valued one and antithetic pairs on one Bernoulli all give f(1) - f(0) up to ~1e-12), and
+#: their work is compared by cost alone, as Auto's pilot does
 EXACT = 1e-10
 
 
@@ -142,7 +144,8 @@ def _measure(prob, params, make, n, repeats, cost, seed0):
     noisy than the spread of a few means). Cost: evaluations of f, or the *least* CPU time of the
     repeats after one warm-up call (machine load only ever adds time, so the least is the most
     faithful figure of what the estimator costs). An exact estimator's variance is floored at
-    ``EXACT`` |∇E f|² per evaluation, so that variance × cost stays independent of the budget."""
+    ``EXACT`` |∇E f|² at the budget n, scaled by n / its evaluations so that variance × evaluations
+    stays independent of how many evaluations a unit takes."""
     _run(prob, params, make(), n, seed0 - 1)  # warm-up: first-call costs are not the estimator's
     variances, costs, evals = [], [], 0
     for r in range(repeats):
@@ -151,7 +154,7 @@ def _measure(prob, params, make, n, repeats, cost, seed0):
         costs.append(float(out.n_evals) if cost == "evals" else secs)
         evals = out.n_evals
     _, exact = prob.exact(params)
-    floor = EXACT * sum(float((g.double() ** 2).sum()) for g in exact.values()) / evals
+    floor = EXACT * sum(float((g.double() ** 2).sum()) for g in exact.values()) * n / evals
     var = max(statistics.fmean(variances), floor)
     c = min(costs)
     return var, c, var * c, evals
