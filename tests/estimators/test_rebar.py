@@ -128,6 +128,31 @@ def test_explicit_and_autograd_control_paths_agree():
         assert torch.allclose(a, b, rtol=1e-6, atol=1e-9), (a, b)  # 1 - tanh² vs autograd
 
 
+class _TransposedGrad(torch.autograd.Function):
+    """The identity, whose backward hands its gradient back in the transposed memory layout."""
+
+    @staticmethod
+    def forward(ctx, p):
+        return p.clone()
+
+    @staticmethod
+    def backward(ctx, g):
+        return g.t().contiguous().t()
+
+
+def test_control_step_with_a_gradient_in_another_layout():
+    # torch's fused CPU Adam reads a gradient's memory in its parameter's layout: control_step
+    # hands it one that matches, so the step is the per-tensor Adam's
+    est = sg.RELAX()
+    w = torch.arange(6.0).reshape(3, 2) - 2.5  # signs alternate along rows, so a misread shows
+    q = torch.nn.Parameter(torch.zeros(3, 2))
+    est.control_step((_TransposedGrad.apply(q) - w).reshape(1, -1), [q])
+    plain = torch.nn.Parameter(torch.zeros(3, 2))
+    plain.grad = -2.0 * w  # d/dq Σ (q - w)² at q = 0
+    torch.optim.Adam([plain], lr=est.lr, foreach=False).step()
+    assert torch.allclose(q.detach(), plain.detach())
+
+
 def test_training_lowers_variance():
     prob = bernoulli_toy(logits=(0.0,))
     params = prob.params()
