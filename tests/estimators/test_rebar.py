@@ -229,3 +229,16 @@ def test_rebar_on_normal_not_applicable():
         sg.estimate_grad(
             lambda x: x, lambda mu: D.Normal(mu, 1.0), {"mu": mu}, n=8, estimator=sg.RELAX()
         )
+
+
+def test_bernoulli_pullback_is_autograds():
+    # the written-out vector-Jacobian product of z and z̃ in the logits against autograd's
+    from scoregrad.estimators.rebar import BernoulliRelaxation as fam
+
+    gen = torch.Generator().manual_seed(0)
+    L = torch.randn(50, 3, dtype=torch.float64, generator=gen, requires_grad=True)
+    u, v = (torch.rand(50, 3, dtype=torch.float64, generator=gen) for _ in range(2))
+    b = fam.hard(L.detach(), u)
+    g_z, g_zt = (torch.randn(50, 3, dtype=torch.float64, generator=gen) for _ in range(2))
+    (ref,) = torch.autograd.grad([fam.z(L, u), fam.z_tilde(L, b, v)], L, [g_z, g_zt])
+    assert torch.allclose(fam.pullback(L.detach(), b, v, g_z, g_zt), ref, rtol=1e-12)

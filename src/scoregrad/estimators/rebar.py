@@ -86,7 +86,9 @@ _RELAXATIONS: dict[type, object] = {}
 
 def register_relaxation(family: type):
     """Register the relaxation of a discrete ``family`` used by REBAR and RELAX (a class with
-    ``noise``, ``hard``, ``z``, ``z_tilde``, ``hard_input``, ``relaxed_input`` and ``score``)."""
+    ``noise``, ``hard``, ``z``, ``z_tilde``, ``hard_input``, ``relaxed_input`` and ``score``;
+    optionally ``pullback(L, b, v, g_z, g_zt)``, the vector-Jacobian product of z and z̃ in the
+    logits written out, which autograd computes otherwise)."""
 
     def deco(cls):
         _RELAXATIONS[family] = cls()
@@ -136,6 +138,16 @@ class BernoulliRelaxation:
     @staticmethod
     def score(L, b):
         return b - torch.sigmoid(L)
+
+    @staticmethod
+    def pullback(L, b, v, g_z, g_zt):
+        """g_z ∂z/∂θ + g_z̃ ∂z̃/∂θ, elementwise: ∂z/∂θ = 1, and from ``conditional_logistic``
+        ∂z̃/∂θ = vp / ((1 - v)q + v) where b = 1, (1 - v)q / (vp + 1 - v) where b = 0
+        (p = σ(θ), q = 1 - p)."""
+        p, q = torch.sigmoid(L), torch.sigmoid(-L)
+        vp, wq = v * p, (1.0 - v) * q
+        dzt = torch.where(b > 0.5, vp / (wq + v), wq / (vp + (1.0 - v)))
+        return g_zt.mul(dzt).add_(g_z)
 
 
 def _adam(params, lr: float) -> torch.optim.Optimizer:
@@ -248,42 +260,48 @@ class RELAX(Estimator):
             )
         return fr
 
-    def _control_terms(self, fam, L, z, z_t, evaluator, draw_shape, item_dims, create_graph):
-        """c(z̃) and ∇θ c(z) - ∇θ c(z̃), the control evaluated once on z and z̃ stacked (2n rows:
-        one network pass, one evaluation of the relaxed f) and differentiated by one backward
-        pass. A network that declares ``value_and_input_grad`` gives ∂r/∂z itself, so the
-        variance gradient later needs no double backward through it."""
+    def _control_terms(self, fam, L, b, v, z, z_t, evaluator, draw_shape, item_dims, create_graph):
+        """c(z̃) and ∇θ c(z) - ∇θ c(z̃). The control is evaluated once on z and z̃ stacked (2n
+        rows: one network pass, one evaluation of the relaxed f) as a leaf x, differentiated in
+        x by one backward pass (none for a network that declares ``value_and_input_grad``: it
+        gives ∂r/∂x itself, so the variance gradient needs no double backward through it), and
+        ∂c/∂x is pulled back to θ through z(θ) and z̃(θ): by the family's ``pullback`` where it
+        declares one, else by autograd."""
         n = z.shape[0]
-        both = torch.cat([z, z_t])
+        both = torch.cat([z, z_t]).detach()
         c = torch.zeros((), dtype=z.dtype, device=z.device)
-        outputs, weights = [], []
-        if self.control is not None:
-            dtype = self.control_dtype(z)
-            explicit = getattr(self.control, "value_and_input_grad", None)
-            if explicit is not None:
-                with torch.set_grad_enabled(create_graph):
-                    r, dr = explicit(both.detach().to(dtype), item_dims)
-                dr = dr.to(z.dtype)
-                outputs += [z, z_t]
-                weights += [dr[:n], -dr[n:]]
-            else:
-                r = self.control(both.to(dtype), item_dims)
-                outputs.append((r[:n] - r[n:]).sum())
-                weights.append(None)
+        d_both, outputs = [], []  # ∂c/∂x given, and the parts of c autograd differentiates
+        explicit = getattr(self.control, "value_and_input_grad", None)
+        if self.control is not None and explicit is not None:
+            with torch.set_grad_enabled(create_graph):
+                r, dr = explicit(both.to(self.control_dtype(z)), item_dims)
+            d_both.append(dr.to(z.dtype))
+            c = c + r.to(z.dtype)
+        if (self.control is not None and explicit is None) or self.relaxed_f:
+            both.requires_grad_()
+        if self.control is not None and explicit is None:
+            r = self.control(both.to(self.control_dtype(z)), item_dims)
+            outputs.append(r.sum())
             c = c + r.to(z.dtype)
         if self.relaxed_f:
             cf = self.eta * self._relaxed_f(fam, both, evaluator, (2 * n, *draw_shape[1:]))
-            outputs.append((cf[:n] - cf[n:]).sum())
-            weights.append(None)
+            outputs.append(cf.sum())
             c = c + cf
-        pairs = [(o, w) for o, w in zip(outputs, weights, strict=True) if o.requires_grad]
-        dc = None
-        if pairs:  # (a control that does not depend on z: the correction terms vanish)
-            (dc,) = torch.autograd.grad(
-                [o for o, _ in pairs], L, [w for _, w in pairs], create_graph=create_graph,
-                allow_unused=True,
-            )  # fmt: skip
-        return (c[n:] if c.dim() else c), (torch.zeros_like(L) if dc is None else dc)
+        outputs = [o for o in outputs if o.requires_grad]
+        if outputs:
+            (d,) = torch.autograd.grad(outputs, both, create_graph=create_graph, allow_unused=True)
+            d_both += [] if d is None else [d]
+        c_zt = c[n:] if c.dim() else c
+        if not d_both:  # a control that does not depend on z: the correction terms vanish
+            return c_zt, torch.zeros_like(L)
+        d = d_both[0] if len(d_both) == 1 else d_both[0] + d_both[1]
+        pullback = getattr(fam, "pullback", None)
+        if pullback is not None:
+            return c_zt, pullback(L, b, v, d[:n], -d[n:])
+        (dc,) = torch.autograd.grad(
+            [z, z_t], L, [d[:n], -d[n:]], create_graph=create_graph, allow_unused=True
+        )
+        return c_zt, (torch.zeros_like(L) if dc is None else dc)
 
     def control_dtype(self, z):
         """The dtype the control network runs in (fixed by its first use)."""
@@ -333,10 +351,11 @@ class RELAX(Estimator):
         params = self.control_parameters()
         train = self.train and len(params) > 0
         with torch.enable_grad():
-            L = logits.detach().requires_grad_()
+            # θ's copy L is on a graph only where the family leaves the pullback to autograd
+            L = logits.detach().requires_grad_(getattr(fam, "pullback", None) is None)
             z, z_t = fam.z(L, u), fam.z_tilde(L, b, v)
             c_zt, dc = self._control_terms(
-                fam, L, z, z_t, evaluator, draw_shape, item_dims, create_graph=train
+                fam, L, b, v, z, z_t, evaluator, draw_shape, item_dims, create_graph=train
             )  # fmt: skip
             g = broadcast_rows(f_b.detach() - c_zt, L) * fam.score(L.detach(), b) + dc
         if train:
