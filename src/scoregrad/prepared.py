@@ -39,7 +39,7 @@ from .core import arguments as args
 from .core.chunks import chunk_sizes, unit_means
 from .core.evaluate import Evaluator
 from .core.model import build_distribution
-from .core.result import GradientEstimate, Moments, chunk_moments, gradient_estimate
+from .core.result import GradientEstimate, Layout, Moments, chunk_moments, gradient_estimate
 from .core.seeding import seeded
 from .core.stats import RunningMoments
 from .errors import ArgumentError, SampleSizeError
@@ -123,6 +123,7 @@ class _Plan:
     batch_size: int | None
     executor: Executor | None
     label: str | None = None  # the estimator's repr, when it cannot change (stateless)
+    layout: Layout | None = None  # where each gradient sits in the flat moments
 
 
 class PreparedEstimate:
@@ -188,7 +189,7 @@ class PreparedEstimate:
         return _Plan(
             _signature(params), checked.n, checked.estimator, sizes, ref.dtype, ref.device,
             checked.batch_size, r["executor"],
-            None if checked.estimator.stateful else repr(checked.estimator),
+            None if checked.estimator.stateful else repr(checked.estimator), Layout(params),
         )  # fmt: skip
 
     def __call__(
@@ -217,31 +218,38 @@ def _estimate(plan: _Plan, f, dist_fn, params, seed, context, keep) -> GradientE
     estimator = plan.estimator
     evaluator = Evaluator(
         f, dtype=plan.dtype, device=plan.device, executor=plan.executor,
-        batch_size=plan.batch_size, watch=dict(params),
+        batch_size=plan.batch_size, watch=params,
         defer_checks=not estimator.stateful,  # state updated from NaNs would outlive the error
     )  # fmt: skip
     evaluator.iid_rows = keep or len(plan.sizes) > 1
     start = time.perf_counter()
-    with seeded(seed, plan.device):
-        if (
-            len(plan.sizes) == 1
-        ):  # one chunk: moments straight from shifted sums, no streaming merge
-            c = estimator.contributions(evaluator, dist_fn, params, plan.n, context=context)
-            mom = chunk_moments(c, params, keep)
-        else:
-            mom = _streamed(estimator, evaluator, dist_fn, params, plan.sizes, context, keep)
+    if seed is None:  # (seeded(None) is a no-op: skip the context manager)
+        mom = _moments(plan, estimator, evaluator, dist_fn, params, context, keep)
+    else:
+        with seeded(seed, plan.device):
+            mom = _moments(plan, estimator, evaluator, dist_fn, params, context, keep)
     seconds = time.perf_counter() - start
     args.check_estimate(
-        lambda: build_distribution(dist_fn, params), params, mom.grad, estimator, evaluator
-    )
-    value_dtype = torch.promote_types(evaluator.value_dtype or plan.dtype, plan.dtype)
+        lambda: build_distribution(dist_fn, params), params, lambda: mom.grad, estimator,
+        evaluator, together=mom.mean[1:],
+    )  # fmt: skip
+    value_dtype = evaluator.value_dtype or plan.dtype
+    if value_dtype != plan.dtype:
+        value_dtype = torch.promote_types(value_dtype, plan.dtype)
     return gradient_estimate(
         mom, params, n=plan.n, n_evals=evaluator.n_evals, value_dtype=value_dtype,
         estimator=plan.label or repr(estimator), seconds=seconds, auto=estimator.report,
     )  # fmt: skip
 
 
-def _streamed(estimator, evaluator, dist_fn, params, sizes, context, keep) -> Moments:
+def _moments(plan, estimator, evaluator, dist_fn, params, context, keep) -> Moments:
+    if len(plan.sizes) == 1:  # one chunk: moments straight from shifted sums, no streaming merge
+        c = estimator.contributions(evaluator, dist_fn, params, plan.n, context=context)
+        return chunk_moments(c, plan.layout, keep)
+    return _streamed(estimator, evaluator, dist_fn, params, plan.sizes, context, keep, plan.layout)
+
+
+def _streamed(estimator, evaluator, dist_fn, params, sizes, context, keep, layout) -> Moments:
     """Chunk by chunk, merging unit moments in float64 (constant memory in n)."""
     value_stats, grad_stats = RunningMoments(), {k: RunningMoments() for k in params}
     kept: dict[str, list[torch.Tensor]] = {k: [] for k in params}
@@ -258,11 +266,11 @@ def _streamed(estimator, evaluator, dist_fn, params, sizes, context, keep) -> Mo
             grad_stats[k].update(u)
             if keep:
                 kept[k].append(u.detach())
+    stats = [value_stats] + [grad_stats[k] for k in layout.names]
     return Moments(
-        value_stats.mean,
-        value_stats.stderr(),
-        {k: s.mean for k, s in grad_stats.items()},
-        {k: s.stderr() for k, s in grad_stats.items()},
+        torch.cat([s.mean.reshape(-1) for s in stats]),
+        torch.cat([s.stderr().reshape(-1) for s in stats]),
+        layout,
         value_stats.count,
         {k: torch.cat(v) for k, v in kept.items()} if keep else None,
     )

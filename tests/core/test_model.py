@@ -5,6 +5,7 @@ import torch
 import torch.distributions as D
 
 from scoregrad.core.model import SampleModel
+from scoregrad.core.seeding import seeded
 
 CASES = {
     "normal": (lambda mu, ls: D.Normal(mu, ls.exp()), {"mu": (3,), "ls": (3,)}),
@@ -77,3 +78,18 @@ def test_no_process_wide_validation_switch():
     assert not failures, failures
     assert accepted == 0
     assert D.Distribution._validate_args is default
+
+
+@pytest.mark.parametrize("expanded", [True, False])
+def test_registered_sampler_draws_the_same_bits_as_torch(expanded):
+    """The Normal sampler (randn · scale + loc) is torch.normal's own arithmetic: same bits."""
+    g = torch.Generator().manual_seed(1)
+    loc, scale = torch.randn(3, generator=g), torch.rand(3, generator=g) + 0.5
+    params = {"loc": loc, "scale": scale}
+    model = SampleModel.expand(lambda **p: D.Normal(**p), params, 17, expandable=expanded)
+    assert model.validated
+    with seeded(5):  # the library's own seeding: the caller's RNG state comes back
+        ours = model.sample()
+    with seeded(5):
+        theirs = D.Normal(loc, scale).sample((17,))
+    assert torch.equal(ours, theirs)

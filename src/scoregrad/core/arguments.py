@@ -64,34 +64,39 @@ def check_plan(estimator, sizes: list[int], chunk_size: int | None, context, n: 
     check_context(context, n)
 
 
-def _all_finite_nonzero(tensors, flags=()) -> bool:
-    """Whether every element of ``tensors`` is finite and non-zero and every device flag is true:
-    one host sync for all of them."""
-    tensors = [t.detach().reshape(-1) for t in tensors]
+def _all_finite_nonzero(tensors, totals=()) -> bool:
+    """Whether every element of ``tensors`` is finite and non-zero and every one of ``totals`` (the
+    sums of f's values, ``Evaluator.finite_totals``) is finite: one host sync for all of them."""
+    tensors = [t.detach().reshape(-1) if t.dim() != 1 else t.detach() for t in tensors]
     on_cpu = all(t.device.type == "cpu" for t in tensors)
     if on_cpu and sum(t.numel() for t in tensors) <= 256:  # a few numbers: Python beats kernels
         if not all(math.isfinite(x) and x != 0 for t in tensors for x in t.tolist()):
             return False
-        return all(bool(f) for f in flags)
-    flat = torch.cat(tensors)
+        return all(math.isfinite(t) for t in totals)
+    flat = torch.cat(tensors) if len(tensors) > 1 else tensors[0]
     ok = (torch.isfinite(flat) & (flat != 0)).all()
-    if flags:
-        ok = torch.stack([ok, *flags]).all()
+    if totals:
+        ok = torch.stack([ok, torch.isfinite(torch.stack(list(totals))).all()]).all()
     return bool(ok)
 
 
-def check_estimate(dist, params, grads, estimator, evaluator=None) -> None:
+def check_estimate(dist, params, grads, estimator, evaluator=None, together=None) -> None:
     """After the estimate: refuse non-finite values of f (checks the ``evaluator`` deferred) and a
     non-finite gradient, warn about unreached parameters. One host sync in the common case (every
-    component finite and non-zero). ``dist`` is the distribution, or a function that builds it
-    (only needed when a gradient is exactly zero)."""
-    flags = evaluator.finite_flags() if evaluator is not None else ()
-    if _all_finite_nonzero(grads.values(), flags):
+    component finite and non-zero). ``dist`` is the distribution and ``grads`` the gradients, or
+    functions that build them (only needed when a gradient is not finite or exactly zero);
+    ``together``, when given, holds every gradient element in one tensor (one check for all)."""
+    totals = evaluator.finite_totals() if evaluator is not None else ()
+    checked = (
+        [together] if together is not None else (grads() if callable(grads) else grads).values()
+    )
+    if _all_finite_nonzero(checked, totals):
         if evaluator is not None:
             evaluator.finish(known_finite=True)
         return
     if evaluator is not None:
         evaluator.finish()
+    grads = grads() if callable(grads) else grads
     check_finite_estimate(grads, params, estimator)
     warn_unreached(dist() if callable(dist) else dist, params, grads)
 

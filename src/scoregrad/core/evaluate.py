@@ -8,6 +8,7 @@ float64 (``core.stats``).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from concurrent.futures import Executor
 
@@ -64,9 +65,9 @@ class Evaluator:
         # contributions must then be i.i.d. unit rows, not rows made to carry a weighted mean
         self.iid_rows = False
         self._probed = False
-        # with defer_checks, finiteness is recorded as device flags and checked once in finish()
-        # (one host sync per call instead of one per evaluation); only for callers that keep no
-        # state from the values before finish() runs
+        # with defer_checks, finiteness is recorded as device totals (the sum of the values) and
+        # checked once in finish() (one host sync per call instead of one per evaluation); only
+        # for callers that keep no state from the values before finish() runs
         self._pending: list[tuple[torch.Tensor, torch.Tensor]] | None = [] if defer_checks else None
 
     def __call__(
@@ -103,28 +104,31 @@ class Evaluator:
             item_shape=self.item_shape,
             defer=self._pending,
         )
-        self.value_dtype = (
-            values.dtype
-            if self.value_dtype is None
-            else torch.promote_types(self.value_dtype, values.dtype)
-        )
+        if self.value_dtype is None:
+            self.value_dtype = values.dtype
+        elif values.dtype != self.value_dtype:
+            self.value_dtype = torch.promote_types(self.value_dtype, values.dtype)
         self.n_evals += n
         return values
 
-    def finite_flags(self) -> list[torch.Tensor]:
-        """The deferred finiteness flags (0-d booleans on the values' device) not yet checked."""
-        return [flag for _, flag in self._pending or ()]
+    def finite_totals(self) -> list[torch.Tensor]:
+        """The deferred finiteness checks not yet made: the sum of each evaluation's values, a 0-d
+        tensor on their device. A sum is finite only if every value is (a NaN or an infinity
+        reaches it); a sum that overflows while every value is finite only sends the check to
+        the per-sample test in ``finish``, so a finite total is proof and a non-finite one a
+        reason to look."""
+        return [total for _, total in self._pending or ()]
 
     def finish(self, known_finite: bool = False) -> None:
         """Raise the named error for non-finite values of f that were deferred (one host sync for
-        all of them; none when the caller has already checked ``finite_flags``)."""
+        all of them; none when the caller has already checked ``finite_totals``)."""
         pending, self._pending = self._pending, ([] if self._pending is not None else None)
         if not pending or known_finite:
             return
         if len(pending) == 1:
-            ok = bool(pending[0][1])
+            ok = math.isfinite(pending[0][1])
         else:
-            ok = bool(torch.stack([flag for _, flag in pending]).all())
+            ok = bool(torch.isfinite(torch.stack([total for _, total in pending])).all())
         if not ok:
             for values, _ in pending:
                 check_finite_values(values)
@@ -174,14 +178,15 @@ def as_values(
 
     The result's dtype is the wider of f's own floating dtype and ``dtype`` (never narrower than
     what f computed); booleans become ``dtype``, other integers float64. With a list ``defer`` the
-    finiteness check is appended to it as (values, device flag) instead of run here.
+    finiteness check is appended to it as (values, their sum: a device total, see
+    ``Evaluator.finite_totals``) instead of run here.
     """
     if out is None:
         raise FunctionOutputError(
             "f returned None. Fix: make f return one number per sample (did it miss a `return`?)."
         )
     if isinstance(out, torch.Tensor):
-        v = out if keep_graph else out.detach()
+        v = out if keep_graph or not out.requires_grad else out.detach()
         if v.is_complex():
             raise _complex(v.dtype)
     else:
@@ -207,11 +212,11 @@ def as_values(
         v = v.to(dtype or torch.get_default_dtype())
     elif not v.is_floating_point():
         v = v.to(torch.float64)  # exact for integers below 2**53
-    target = v.dtype if dtype is None else torch.promote_types(v.dtype, dtype)
+    target = v.dtype if dtype is None or dtype == v.dtype else torch.promote_types(v.dtype, dtype)
     if target != v.dtype or (device is not None and v.device != device):
         v = v.to(dtype=target, device=device or v.device)
     if defer is not None:
-        defer.append((v, torch.isfinite(v).all()))
+        defer.append((v, v.sum()))
     else:
         check_finite_values(v)
     return v

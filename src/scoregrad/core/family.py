@@ -36,6 +36,8 @@ import torch
 import torch.distributions as D
 from torch.distributions import constraints, transform_to
 
+from .shapes import stopped
+
 __all__ = ["Family"]
 
 
@@ -159,7 +161,7 @@ class Family:
             if derivative is False:
                 return None
             if derivative is not None:
-                g = g * derivative(p.detach(), natural.detach())
+                g = g * derivative(stopped(p), stopped(natural))
             if tuple(g.shape) != (n, *p.shape):  # p was broadcast against the batch: sum back
                 pad = [1] * (g.dim() - 1 - p.dim())
                 g = g.sum_to_size(n, *pad, *p.shape).view(n, *p.shape)

@@ -17,11 +17,13 @@ from pathlib import Path
 import torch
 
 from .chunks import unit_means
-from .stats import shifted_moments
+from .shapes import stopped
+from .stats import shifted_moments, shifted_moments_of
 
 __all__ = [
     "GradientEstimate",
     "TooFewUnitsWarning",
+    "Layout",
     "Moments",
     "chunk_moments",
     "moments",
@@ -94,15 +96,40 @@ class GradientEstimate:
 
 @dataclass
 class Moments:
-    """Means and standard errors of the value and of each gradient, over ``units`` (float64, or
-    the units' own dtype for a few units, where one var_mean is exact enough)."""
+    """Means and standard errors of the value and of every gradient element over ``units``, as
+    two flat vectors laid out like ``layout`` (the value first, then each gradient's elements, in
+    order): float64, or the units' own dtype for a few units, where one var_mean is exact enough.
+    """
 
-    value: torch.Tensor
-    value_stderr: torch.Tensor
-    grad: dict[str, torch.Tensor]
-    stderr: dict[str, torch.Tensor]
+    mean: torch.Tensor
+    stderr: torch.Tensor
+    layout: Layout
     units: int
     per_sample: dict[str, torch.Tensor] | None = None
+
+    @property
+    def grad(self) -> dict[str, torch.Tensor]:
+        """{name: mean gradient} (views of ``mean``, in its dtype)."""
+        return self.layout.unflatten(self.mean[1:])
+
+
+class Layout:
+    """Where each gradient sits in the flat vectors of ``Moments``: names, widths and shapes.
+    Built once per preparation (it depends on the parameters' shapes only)."""
+
+    def __init__(self, params: Mapping[str, torch.Tensor]):
+        self.names = list(params)
+        self.shapes = [params[k].shape for k in self.names]
+        self.widths = [params[k].numel() for k in self.names]
+        self.size = sum(self.widths)
+
+    def unflatten(self, flat: torch.Tensor) -> dict[str, torch.Tensor]:
+        """{name: that gradient's elements of ``flat`` (the gradients only), in its shape}."""
+        parts = flat.split_with_sizes(self.widths) if len(self.widths) > 1 else (flat,)
+        return {
+            k: p if p.shape == shape else p.view(shape)
+            for k, p, shape in zip(self.names, parts, self.shapes, strict=True)
+        }
 
 
 #: up to this many units, the moments come from one var_mean (fewest operations; torch's Welford
@@ -110,42 +137,48 @@ class Moments:
 _FEW_UNITS = 64
 
 
-def chunk_moments(c, params, keep: bool) -> Moments:
+def chunk_moments(c, layout: Layout, keep: bool) -> Moments:
     """Estimate, standard error and unit count of the value and every gradient of one chunk
-    (``Contributions`` c)."""
-    names = list(c.grads)
+    (``Contributions`` c), as flat vectors (``Moments``)."""
     units_v = unit_means(c.values, c.block)
-    units_g = {k: unit_means(c.grads[k], c.block) for k in names}
+    units_g = [unit_means(c.grads[k], c.block) for k in layout.names]
     m = units_v.shape[0]
-    per_sample = {k: u.detach() for k, u in units_g.items()} if keep else None
-    widths = [1] + [params[k].numel() for k in names]
+    per_sample = {k: u.detach() for k, u in zip(layout.names, units_g)} if keep else None
     # one pass over a concatenation on accelerators (kernel launches dominate there) and for a few
     # units; tensor by tensor on the CPU otherwise (no copy, and column reductions of a
-    # concatenation are strided)
+    # concatenation are strided), the small sums then finished together
     if m <= _FEW_UNITS or units_v.device.type != "cpu":
-        flat = torch.cat([units_v.reshape(m, 1)] + [units_g[k].reshape(m, -1) for k in names], 1)
+        flat = torch.cat([units_v.reshape(m, 1)] + [_rows(u, m) for u in units_g], 1)
         if m <= _FEW_UNITS:  # one reduction in the units' dtype: a float64 round trip adds nothing
-            var, mean = torch.var_mean(flat.detach(), dim=0, correction=0)
+            var, mean = torch.var_mean(stopped(flat), dim=0, correction=0)
             se = (var / (m - 1)).sqrt() if m > 1 else torch.full_like(var, float("nan"))
         else:
             mean, se = moments(flat)
-        means, ses = mean.split(widths), se.split(widths)
-        return Moments(
-            means[0][0], ses[0][0], dict(zip(names, means[1:])), dict(zip(names, ses[1:])), m,
-            per_sample,
-        )  # fmt: skip
-    value, value_se = moments(units_v)
-    grads, stderrs = {}, {}
-    for k in names:
-        grads[k], stderrs[k] = moments(units_g[k])
-    return Moments(value, value_se, grads, stderrs, m, per_sample)
+    else:
+        mean, se = moments_of([units_v, *units_g])
+    return Moments(mean, se, layout, m, per_sample)
+
+
+def _rows(u: torch.Tensor, m: int) -> torch.Tensor:
+    return u if u.dim() == 2 else u.reshape(m, -1)
 
 
 def moments(units: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """(mean, standard error of the mean) over axis 0, in float64."""
     count, mean, m2 = shifted_moments(units)
+    return mean, _stderr(count, m2)
+
+
+def moments_of(batches: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    """``moments`` of several tensors with the same number of rows, each reduced on its own, the
+    small results flattened and finished together: flat (mean, standard error), float64."""
+    count, mean, m2 = shifted_moments_of(batches)
+    return mean, _stderr(count, m2)
+
+
+def _stderr(count: int, m2: torch.Tensor) -> torch.Tensor:
     var = m2 / (count - 1) if count > 1 else torch.full_like(m2, float("nan"))
-    return mean, (var / count).sqrt()
+    return (var / count).sqrt()
 
 
 def gradient_estimate(
@@ -171,11 +204,13 @@ def gradient_estimate(
             TooFewUnitsWarning,
             stacklevel=_outside_level(),  # reported at the caller's line, whichever door
         )
+    mean, se = _to(mom.mean, dtype), _to(mom.stderr, dtype)
+    value, value_se = (mean, se) if value_dtype == dtype else (mom.mean, mom.stderr)
     return GradientEstimate(
-        value=mom.value.to(value_dtype),
-        value_stderr=mom.value_stderr.to(value_dtype),
-        grad={k: g.to(dtype).view(params[k].shape) for k, g in mom.grad.items()},
-        stderr={k: s.to(dtype).view(params[k].shape) for k, s in mom.stderr.items()},
+        value=_to(value[0], value_dtype),
+        value_stderr=_to(value_se[0], value_dtype),
+        grad=mom.layout.unflatten(mean[1:]),
+        stderr=mom.layout.unflatten(se[1:]),
         n=n,
         n_evals=n_evals,
         n_units=mom.units,
@@ -184,3 +219,7 @@ def gradient_estimate(
         per_sample=mom.per_sample,
         auto=auto,
     )
+
+
+def _to(t: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    return t if t.dtype == dtype else t.to(dtype)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["broadcast_rows"]
+__all__ = ["broadcast_rows", "stopped"]
 
 
 def broadcast_rows(v: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
@@ -24,3 +24,9 @@ def broadcast_rows(v: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     (n, *items, *rest); unchanged when it already has ``like``'s number of dimensions."""
     extra = like.dim() - v.dim()
     return v.reshape(*v.shape, *([1] * extra)) if extra > 0 else v
+
+
+def stopped(t: torch.Tensor) -> torch.Tensor:
+    """t without its graph (a constant: a score's cotangent, a value for statistics); no
+    operation when it has none (``detach`` costs a Python call and a new tensor per use)."""
+    return t.detach() if t.requires_grad else t

@@ -26,6 +26,33 @@ def shifted_moments(batch: torch.Tensor):
     return m, mean, m2
 
 
+def shifted_moments_of(batches: list[torch.Tensor]):
+    """``shifted_moments`` of several tensors with the same number of rows, flattened into one
+    (count, mean, m2): each tensor's sums are its own reductions (the same numbers as one call
+    each), and the small float64 finish runs once on their concatenation."""
+    m = batches[0].shape[0]
+    if m <= 64:
+        parts = [shifted_moments(b) for b in batches]
+        return m, _flat([p[1] for p in parts]), _flat([p[2] for p in parts])
+    shifts, s1s, s2s = [], [], []
+    for b in batches:
+        b = b.detach()
+        shift = b[0]
+        d = b - shift
+        shifts.append(shift)
+        s1s.append(d.sum(0))
+        s2s.append((d * d).sum(0))
+    s1 = _flat(s1s).to(torch.float64)
+    s2 = _flat(s2s).to(torch.float64)
+    mean = _flat(shifts).to(torch.float64) + s1 / m
+    m2 = (s2 - s1 * s1 / m).clamp_min(0.0)
+    return m, mean, m2
+
+
+def _flat(tensors: list[torch.Tensor]) -> torch.Tensor:
+    return torch.cat([t if t.dim() == 1 else t.reshape(-1) for t in tensors])
+
+
 class RunningMoments:
     """Mean and sum of squared deviations of a stream of batches, merged in float64.
 

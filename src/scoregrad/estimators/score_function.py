@@ -35,6 +35,19 @@ from .base import DOORS, Contributions, Estimator
 from .registry import register_estimator
 
 
+def _weighted(w: torch.Tensor, scores: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """{k: w ⊙ s}, the per-sample signal broadcast along each score's trailing axes (one view
+    of w per rank, shared by the scores of that rank)."""
+    rows: dict[int, torch.Tensor] = {}
+    out = {}
+    for k, s in scores.items():
+        r = rows.get(s.dim())
+        if r is None:
+            r = rows[s.dim()] = broadcast_rows(w, s)
+        out[k] = r * s
+    return out
+
+
 def score_reason(dist) -> str | None:
     """Why an estimator built on ∇θ log p cannot be right for ``dist`` (a moving support)."""
     moving = moving_support(dist)
@@ -157,7 +170,7 @@ class ScoreFunction(Estimator):
             w = signal
         else:
             w = signal - self.baseline(signal, block=block, context=context)
-        grads = {k: broadcast_rows(w, s) * s for k, s in scores.items()}
+        grads = _weighted(w, scores)
         values = fx
         if fixed:
             grads = {k: g + c * d_mean[k].to(g) for k, g in grads.items()}
