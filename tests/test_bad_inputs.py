@@ -520,6 +520,33 @@ def test_a_parameter_that_never_reaches_the_distribution_warns():
                          {"mu": mu}, n=64, estimator=sg.Pathwise(), seed=0)  # fmt: skip
 
 
+def test_a_prepared_estimate_checks_reachability_once_and_keeps_warning_for_unreached(monkeypatch):
+    """A prepared estimate remembers parameters shown to reach the distribution (their exact
+    zeros, e.g. equal samples under a leave-one-out baseline, are measurements: the graph is not
+    checked again), and a parameter that never reaches it warns on every call."""
+    import warnings
+
+    from scoregrad.core import arguments
+
+    theta = leaf([0.0])
+    prepared = sg.prepare(lambda b: b.sum(-1), sg.Family(D.Bernoulli), {"logits": theta}, n=2,
+                          estimator=sg.ScoreFunction(sg.baselines.LeaveOneOut()))  # fmt: skip
+    checks = []
+    real = arguments.held_tensors
+    monkeypatch.setattr(arguments, "held_tensors", lambda *a: checks.append(1) or real(*a))
+    zeros = 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", arguments.UnreachedParameterWarning)
+        for seed in range(40):  # two samples: equal (a zero gradient) about half the time
+            zeros += float(prepared({"logits": theta}, seed=seed).grad["logits"]) == 0.0
+    assert zeros >= 5 and len(checks) <= 1  # at most the first zero before a non-zero one
+    mu = leaf(0.5)
+    broken = sg.prepare(lambda x: x**2, lambda mu: D.Normal(mu.item(), 1.0), {"mu": mu}, n=8)
+    for seed in range(2):
+        with pytest.warns(arguments.UnreachedParameterWarning, match=r"float\(mu\)"):
+            broken({"mu": mu}, seed=seed)
+
+
 def test_a_single_unit_warns_that_its_standard_error_is_undefined():
     mu = leaf(0.5)
     for door in (sg.estimate_grad, sg.prepare):

@@ -29,7 +29,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import Executor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 import torch.distributions as D
@@ -124,6 +124,9 @@ class _Plan:
     executor: Executor | None
     label: str | None = None  # the estimator's repr, when it cannot change (stateless)
     layout: Layout | None = None  # where each gradient sits in the flat moments
+    # parameters shown to reach the distribution (by a non-zero gradient or a graph check): the
+    # unreached-parameter check of an exactly-zero gradient is not repeated for them
+    reached: set = field(default_factory=set)
 
 
 class PreparedEstimate:
@@ -231,7 +234,7 @@ def _estimate(plan: _Plan, f, dist_fn, params, seed, context, keep) -> GradientE
     seconds = time.perf_counter() - start
     args.check_estimate(
         lambda: build_distribution(dist_fn, params), params, lambda: mom.grad, estimator,
-        evaluator, together=mom.mean[1:],
+        evaluator, together=mom.mean[1:], reached=plan.reached,
     )  # fmt: skip
     value_dtype = evaluator.value_dtype or plan.dtype
     if value_dtype != plan.dtype:

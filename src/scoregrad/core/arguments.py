@@ -80,12 +80,16 @@ def _all_finite_nonzero(tensors, totals=()) -> bool:
     return bool(ok)
 
 
-def check_estimate(dist, params, grads, estimator, evaluator=None, together=None) -> None:
+def check_estimate(
+    dist, params, grads, estimator, evaluator=None, together=None, reached=None
+) -> None:
     """After the estimate: refuse non-finite values of f (checks the ``evaluator`` deferred) and a
     non-finite gradient, warn about unreached parameters. One host sync in the common case (every
     component finite and non-zero). ``dist`` is the distribution and ``grads`` the gradients, or
     functions that build them (only needed when a gradient is not finite or exactly zero);
-    ``together``, when given, holds every gradient element in one tensor (one check for all)."""
+    ``together``, when given, holds every gradient element in one tensor (one check for all);
+    ``reached`` is the caller's set of parameters already shown to reach the distribution (see
+    ``warn_unreached``)."""
     totals = evaluator.finite_totals() if evaluator is not None else ()
     checked = (
         [together] if together is not None else (grads() if callable(grads) else grads).values()
@@ -98,7 +102,7 @@ def check_estimate(dist, params, grads, estimator, evaluator=None, together=None
         evaluator.finish()
     grads = grads() if callable(grads) else grads
     check_finite_estimate(grads, params, estimator)
-    warn_unreached(dist() if callable(dist) else dist, params, grads)
+    warn_unreached(dist, params, grads, reached)
 
 
 #: dtypes whose rounding makes Monte Carlo moments and scores unreliable
@@ -334,19 +338,29 @@ def held_tensors(obj, seen=None) -> list[torch.Tensor]:
     return out
 
 
-def warn_unreached(dist: D.Distribution, params: Mapping[str, torch.Tensor], grads) -> None:
+def warn_unreached(dist, params: Mapping[str, torch.Tensor], grads, reached=None) -> None:
     """Warn about parameters whose estimated gradient is exactly zero because no tensor of
-    ``dist`` depends on them (dist_fn used ``float(p)``, ``p.item()``, ``p.detach()`` or
-    ``torch.tensor(p)``): the zero is then a broken graph, not a measurement. Free unless some
-    gradient is exactly zero."""
+    ``dist`` (a Distribution, or a function that builds it) depends on them (dist_fn used
+    ``float(p)``, ``p.item()``, ``p.detach()`` or ``torch.tensor(p)``): the zero is then a broken
+    graph, not a measurement. Free unless some gradient is exactly zero. ``reached``, a set kept by
+    the caller across calls of one dist_fn (a prepared estimate), names parameters already shown
+    to reach it: a zero of theirs (two equal samples under a leave-one-out baseline) is a
+    measurement, and the graph is not checked again; names shown here are added to it."""
     import warnings
 
-    zero = [k for k, g in grads.items() if not bool((g != 0).any())]
+    reached = set() if reached is None else reached
+    zero, seen = [], []
+    for k, g in grads.items():
+        if k in reached:
+            continue
+        (zero if not bool((g != 0).any()) else seen).append(k)
+    reached.update(seen)
     if not zero:
         return
+    dist = dist() if callable(dist) else dist
     held = [t for t in held_tensors(dist, set()) if t.requires_grad]
     with torch.enable_grad():
-        reached = (
+        graph = (
             torch.autograd.grad(
                 [t.sum() for t in held], [params[k] for k in zero], allow_unused=True,
                 retain_graph=True,
@@ -354,8 +368,10 @@ def warn_unreached(dist: D.Distribution, params: Mapping[str, torch.Tensor], gra
             if held
             else [None] * len(zero)
         )  # fmt: skip
-    for k, r in zip(zero, reached, strict=True):
-        if r is None:
+    for k, r in zip(zero, graph, strict=True):
+        if r is not None:
+            reached.add(k)
+        else:
             warnings.warn(
                 f"parameter {k!r} got a gradient of exactly 0 because the distribution does not "
                 f"depend on it: dist_fn may break the graph (float({k}), {k}.item(), "
