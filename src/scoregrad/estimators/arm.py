@@ -197,6 +197,9 @@ class DisARM(_BernoulliPair):
     """
 
     name = "disarm"
+    # E[ARM | b, b̃] (Dong, Mnih & Tucker 2020, §3): the same pairs and evaluations of f, the
+    # uniforms integrated out; with stick-breaking bits the same holds bit by bit
+    rao_blackwellises = (ARM,)
 
     def logit_grad(self, u, b, b_tilde, logits, f_b, f_bt):
         diff = broadcast_rows(f_b - f_bt, u)

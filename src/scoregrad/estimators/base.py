@@ -88,6 +88,10 @@ class Estimator:
     needs_differentiable_f: bool = False
     needs_rsample: bool = False
     needs_f_param_graph: bool = False
+    #: estimator classes this one Rao-Blackwellises: on the same draws and evaluations of f it is
+    #: their conditional expectation, so its variance is never higher at the same cost (``Auto``
+    #: leaves them out when this one is a candidate)
+    rao_blackwellises: tuple[type, ...] = ()
     #: what the estimator reports on its last estimate (``Auto``: its ``AutoReport``), else None
     report = None
 

@@ -208,7 +208,8 @@ class Auto(Estimator):
         return self.allow_biased
 
     def supports(self, dist) -> str | None:
-        if self._options(dist, door=None)[0]:
+        pool, _ = self._pool()  # (the first candidate that fits answers: no full pass)
+        if any(unfit(e, dist, None, True, None, self.allow_biased) is None for e in pool):
             return None
         return "no registered estimator of E[f] applies to it" + (
             "" if self.allow_biased else " (biased ones are excluded: Auto(allow_biased=True))"
@@ -219,8 +220,10 @@ class Auto(Estimator):
         return []  # Auto never chooses among Autos
 
     # -- candidates -----------------------------------------------------------------------------
-    def _options(self, dist, door, differentiable=True, executor=None):
-        """(candidates that fit, {repr: why not} for those that do not), from declarations."""
+    def _options(self, dist, door, differentiable=True, executor=None, dominated=False):
+        """(candidates that fit, {repr: why not} for those that do not), from declarations. A
+        candidate that another one Rao-Blackwellises (``Estimator.rao_blackwellises``) is left
+        out unless ``dominated``: at the same cost its variance is never lower."""
         pool, learners = self._pool()
         fit, skipped, seen = [], dict(learners), set()
         for est in pool:
@@ -233,7 +236,19 @@ class Auto(Estimator):
                 fit.append(est)
             else:
                 skipped[label] = why
-        return fit, skipped
+        if dominated:
+            return fit, skipped
+        kept = []
+        for est in fit:
+            better = next((o for o in fit if type(est) in o.rao_blackwellises), None)
+            if better is None:
+                kept.append(est)
+            else:
+                skipped[repr(est)] = (
+                    f"{better!r} Rao-Blackwellises it (the same draws and evaluations of f, "
+                    "never a higher variance)"
+                )
+        return kept, skipped
 
     def _pool(self) -> tuple[list, dict]:
         """(the estimators to consider, {name: why not} for registered classes not built): the
@@ -402,7 +417,10 @@ class Auto(Estimator):
             alive = [p for p in pilots if p.alive]
             left = budget - spent
             share = SCREEN_SHARE * budget if r == 0 and rounds > 1 else left
-            plan = equal_units(alive, min(share, left))
+            # timed, the screen gives each candidate equal evaluations (a call's time grows with
+            # them; a unit of several evaluations has no claim to more of the budget), counted
+            # in units when f is the cost
+            plan = equal_units(alive, min(share, left), per_eval=r == 0 and self.cost == "time")
             if r == 0 and max_units is not None:
                 plan = [(p, min(u, max(p.min_round, whole_units(p.estimator, max_units) or u)))
                         for p, u in plan]  # fmt: skip
