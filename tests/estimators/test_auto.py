@@ -340,3 +340,53 @@ def test_a_rao_blackwellised_candidate_leaves_out_what_it_conditions(name):
         v[repr(e)] = (float(d.mean()), float(d.std()) / math.sqrt(n))
     (va, sa), (vd, sd) = v["ARM()"], v["DisARM()"]
     assert vd <= va + Z_CRIT * math.hypot(sa, sd), v
+
+
+def test_members_of_a_shared_draw_are_charged_what_each_costs_alone():
+    """One draw serves the score function's configurations in the screen; each is charged the
+    shared part of the call and its own work (``contributions_shared(seconds=...)``), not the
+    whole call: a control variate's fit costs it alone, not its siblings."""
+    from scoregrad.estimators.score_function import ScoreFunction
+
+    import time
+
+    class Tagged(ScoreFunction):  # one draw for both; the sibling's weighing burns 50 ms of CPU
+        def __init__(self, tag):
+            super().__init__()
+            self.tag = tag
+
+        def _weigh(self, *args):
+            t0 = time.process_time()
+            while self.tag == "Sibling()" and time.process_time() - t0 < 0.05:
+                pass
+            return super()._weigh(*args)
+
+        def __repr__(self):
+            return self.tag
+
+    auto = sg.Auto(candidates=[Tagged("Slow()"), Tagged("Sibling()")])
+    mu = torch.tensor(0.5, dtype=torch.float64, requires_grad=True)
+    est = sg.estimate_grad(lambda x: x**2, lambda mu: D.Normal(mu, 1.0), {"mu": mu}, n=20_000,
+                           estimator=auto, seed=0)  # fmt: skip
+    secs = {r.estimator: r.seconds for r in est.auto.rows}
+    assert secs["Sibling()"] >= 0.05 > secs["Slow()"], secs
+
+
+def test_a_fresh_process_does_not_charge_its_one_time_costs_to_the_first_candidate():
+    """torch's first autograd.grad imports modules (about 0.5 s); a timed screen in a fresh
+    process charged them to the score function, which runs first, and read it as 20× slower.
+    Auto pays them before it times anything."""
+    import json
+    import subprocess
+    import sys
+
+    code = (
+        "import json, torch, torch.distributions as D, scoregrad as sg\n"
+        "mu = torch.tensor(0.5, dtype=torch.float64, requires_grad=True)\n"
+        "e = sg.estimate_grad(lambda x: x**2, lambda mu: D.Normal(mu, 1.0), {'mu': mu},\n"
+        "                     n=20000, estimator=sg.Auto(cost='time'), seed=0)\n"
+        "print(json.dumps({r.estimator: r.cost for r in e.auto.rows}))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    cost = json.loads(out.stdout.strip().splitlines()[-1])
+    assert cost["ScoreFunction(NoBaseline())"] < 5 * cost["Pathwise()"], cost

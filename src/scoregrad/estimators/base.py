@@ -49,6 +49,7 @@ read them, never the class or its name):
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import torch
@@ -151,13 +152,21 @@ class Estimator:
         ``contributions_shared``. Auto's screen uses it; stateful estimators return None."""
         return None
 
-    def contributions_shared(self, others, evaluator, dist_fn, params, n, context=None):
+    def contributions_shared(self, others, evaluator, dist_fn, params, n, context=None,
+                             seconds=None):  # fmt: skip
         """``[c.contributions(...) for c in (self, *others)]`` for estimators sharing this one's
         ``shared_draw`` key, from one draw and one evaluation of f where the class can (each
         result bit for bit what its own call from the same seed gives); the default calls
-        each in turn."""
-        return [e.contributions(evaluator, dist_fn, params, n, context=context)
-                for e in (self, *others)]  # fmt: skip
+        each in turn. A list ``seconds`` receives each member's CPU seconds of its own work, beyond
+        what the members share (here: its whole call); Auto charges a member the shared part and
+        its own, what it would cost alone."""
+        out = []
+        for e in (self, *others):
+            t0 = time.process_time()
+            out.append(e.contributions(evaluator, dist_fn, params, n, context=context))
+            if seconds is not None:
+                seconds.append(time.process_time() - t0)
+        return out
 
     def surrogate(self, evaluator, dist, n, context=None) -> tuple[torch.Tensor, torch.Tensor]:
         raise EstimatorNotApplicable(

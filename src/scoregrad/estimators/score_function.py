@@ -19,6 +19,8 @@ True
 
 from __future__ import annotations
 
+import time
+
 import torch
 
 from ..baselines import Baseline, NoBaseline
@@ -136,17 +138,26 @@ class ScoreFunction(Estimator):
         """Score functions with one sampler draw alike: (class, sampler); None when stateful."""
         return None if self.stateful else (type(self), repr(self.sampler))
 
-    def contributions_shared(self, others, evaluator, dist_fn, params, n, context=None):
+    def contributions_shared(self, others, evaluator, dist_fn, params, n, context=None,
+                             seconds=None):  # fmt: skip
         """One draw, one evaluation of f and one score for every configuration in
-        ``(self, *others)``; each weighs them with its own baseline and control variate."""
+        ``(self, *others)``; each weighs them with its own baseline and control variate (the
+        seconds of each one's weighing, into ``seconds``: its own work beyond the shared draw)."""
         group = (self, *others)
         if any(e.shared_draw() != self.shared_draw() or self.shared_draw() is None
                for e in group):  # fmt: skip
-            return super().contributions_shared(others, evaluator, dist_fn, params, n, context)
+            return super().contributions_shared(others, evaluator, dist_fn, params, n, context,
+                                                seconds)  # fmt: skip
         for e in group:
             e.check(n)
         drawn = self._draw(evaluator, dist_fn, params, n)
-        return [e._weigh(evaluator, dist_fn, params, *drawn, context) for e in group]
+        out = []
+        for e in group:
+            t0 = time.process_time()
+            out.append(e._weigh(evaluator, dist_fn, params, *drawn, context))
+            if seconds is not None:
+                seconds.append(time.process_time() - t0)
+        return out
 
     def _draw(self, evaluator, dist_fn, params, n):
         """(samples, units' block size, f's values, per-sample scores) of n samples."""

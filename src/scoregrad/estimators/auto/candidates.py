@@ -75,3 +75,14 @@ def probe_differentiable(evaluator, dist) -> bool:
     finally:
         evaluator.n_evals += 2
     return isinstance(out, torch.Tensor) and out.requires_grad
+
+
+def warm_up(dtype, device) -> None:
+    """Pay the process's one-time costs before anything is timed: torch's first
+    ``autograd.grad`` with explicit output gradients imports modules (sympy, through torch.fx:
+    about 0.5 s), which a timed screen would charge to whichever candidate runs first (the
+    score function's draw) in a fresh process. Costs microseconds once warm."""
+    x = torch.zeros(1, dtype=dtype, device=device, requires_grad=True)
+    with torch.enable_grad():
+        y = 2.0 * x
+        torch.autograd.grad(y, x, torch.ones_like(y))

@@ -74,7 +74,14 @@ from ...core.seeding import seeded
 from ...errors import ArgumentError, EstimatorNotApplicable, SampleSizeError
 from ..base import Estimator
 from ..registry import registered
-from .candidates import by_label, context_rows, dist_tensors, probe_differentiable, unfit
+from .candidates import (
+    by_label,
+    context_rows,
+    dist_tensors,
+    probe_differentiable,
+    unfit,
+    warm_up,
+)
 from .pilot import (
     MIN_ROWS,
     Pilot,
@@ -295,14 +302,19 @@ class Auto(Estimator):
             return out
         self._estimate = weakref.ref(evaluator)
         self._probed = None
+        if self.cost == "time":
+            warm_up(evaluator.dtype or torch.get_default_dtype(), evaluator.device)
         start, t0 = evaluator.n_evals, time.process_time()
 
         def run(group: list[Pilot], units: int):
             lead, *others = [p.estimator for p in group]
+            own: list[float] = []
             out = lead.contributions_shared(
-                others, evaluator, dist_fn, params, units, context=context_rows(context, units)
-            )
-            return [(flat_rows(c), c.block) for c in out]  # a row: a block of units
+                others, evaluator, dist_fn, params, units, context=context_rows(context, units),
+                seconds=own,
+            )  # fmt: skip
+            # a row: a block of units; each member's own seconds beyond the shared draw
+            return [(flat_rows(c), c.block, s) for c, s in zip(out, own, strict=True)]
 
         cands, skipped = self._options(
             dist, "estimate_grad", self._f_differentiable(evaluator, dist), evaluator.executor
@@ -417,10 +429,7 @@ class Auto(Estimator):
             alive = [p for p in pilots if p.alive]
             left = budget - spent
             share = SCREEN_SHARE * budget if r == 0 and rounds > 1 else left
-            # timed, the screen gives each candidate equal evaluations (a call's time grows with
-            # them; a unit of several evaluations has no claim to more of the budget), counted
-            # in units when f is the cost
-            plan = equal_units(alive, min(share, left), per_eval=r == 0 and self.cost == "time")
+            plan = equal_units(alive, min(share, left))
             if r == 0 and max_units is not None:
                 plan = [(p, min(u, max(p.min_round, whole_units(p.estimator, max_units) or u)))
                         for p, u in plan]  # fmt: skip
@@ -440,10 +449,13 @@ class Auto(Estimator):
                     for p in group:
                         p.alive, p.status = False, f"refused: {str(e).split('. ')[0]}"
                 else:
-                    # each member is charged the whole call: what it would cost alone
+                    # each member is charged what it would cost alone: the call's shared part
+                    # (the draw, f, the bookkeeping) and its own work, when the run says
+                    # (else the whole call), and every evaluation
                     secs, evals = time.process_time() - t0, evaluator.n_evals - before
-                    for p, (rows, weight) in zip(group, outs, strict=True):
-                        p.add(rows, weight, units, secs, evals)
+                    shared = max(secs - sum(o[2] for o in outs if len(o) > 2), 0.0)
+                    for p, (rows, weight, *own) in zip(group, outs, strict=True):
+                        p.add(rows, weight, units, shared + own[0] if own else secs, evals)
                 spent += evaluator.n_evals - before
             if self._settle(pilots, ref_pilot, screen=r == 0):
                 break
@@ -699,6 +711,8 @@ class Auto(Estimator):
         """Pilot calls of each candidate's surrogate; rows are their gradients with respect to
         the tensors ``dist`` holds, each the mean of the call's units."""
         self._probed = None
+        if self.cost == "time":
+            warm_up(evaluator.dtype or torch.get_default_dtype(), evaluator.device)
         start, t0 = evaluator.n_evals, time.process_time()
         inputs = dist_tensors(dist)
         cands, skipped = self._options(

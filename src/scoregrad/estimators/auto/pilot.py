@@ -127,26 +127,20 @@ def smallest_units(est, limit_groups: int = 64) -> int | None:
     return None
 
 
-def equal_units(pilots, evals: float, per_eval: bool = False) -> list:
-    """[(pilot, units)]: equal units for each pilot within ``evals`` evaluations (or, with
-    ``per_eval``, equal evaluations: a candidate whose unit costs e evaluations runs 1/e as many
-    units), except that a pilot never runs fewer than its ``min_round`` (those take their
-    minimum, the rest share what is left)."""
-
-    def scale(p):  # units of p per unit of the common level
-        return 1.0 / p.evals_per_unit if per_eval else 1.0
-
+def equal_units(pilots, evals: float) -> list:
+    """[(pilot, units)]: equal units for each pilot within ``evals`` evaluations, except that a
+    pilot never runs fewer than its ``min_round`` (those take their minimum, the rest share what
+    is left)."""
     floor = set()
     for _ in range(len(pilots) + 1):
         rest = [p for p in pilots if p not in floor]
         left = evals - sum(p.min_round * p.evals_per_unit for p in floor)
-        level = left / sum(p.evals_per_unit * scale(p) for p in rest) if rest else 0.0
-        low = {p for p in rest if p.min_round > level * scale(p)}
+        want = left / sum(p.evals_per_unit for p in rest) if rest else 0.0
+        low = {p for p in rest if p.min_round > want}
         if not low:
             break
         floor |= low
-    return [(p, p.min_round if p in floor
-             else max(whole_units(p.estimator, level * scale(p)) or 0, p.min_round))
+    return [(p, p.min_round if p in floor else max(whole_units(p.estimator, want) or 0, p.min_round))
             for p in pilots]  # fmt: skip
 
 
