@@ -346,9 +346,9 @@ def test_members_of_a_shared_draw_are_charged_what_each_costs_alone():
     """One draw serves the score function's configurations in the screen; each is charged the
     shared part of the call and its own work (``contributions_shared(seconds=...)``), not the
     whole call: a control variate's fit costs it alone, not its siblings."""
-    from scoregrad.estimators.score_function import ScoreFunction
-
     import time
+
+    from scoregrad.estimators.score_function import ScoreFunction
 
     class Tagged(ScoreFunction):  # one draw for both; the sibling's weighing burns 50 ms of CPU
         def __init__(self, tag):
