@@ -220,17 +220,16 @@ def test_docs_example_runs():
 def _race_setup():
     from scoregrad.baselines import LeaveOneOut
     from scoregrad.estimators.score_function import ScoreFunction
-    from scoregrad.sampling import Antithetic
 
-    def auto():  # two close candidates of independent draws (iid, antithetic pairs; variances
-        # per unit 97 and 103): the screen cannot tell them apart, so they race
+    def auto():  # two close candidates of different kin (leave-one-out score function and
+        # pathwise; variances per unit 0.58 and 0.56): the screen cannot tell them apart, so
+        # they race
         return sg.Auto(cost="evals", candidates=[
-            ScoreFunction(LeaveOneOut()), ScoreFunction(),
-            ScoreFunction(LeaveOneOut(), sampler=Antithetic())])  # fmt: skip
+            ScoreFunction(LeaveOneOut()), ScoreFunction(), sg.Pathwise()])  # fmt: skip
 
-    f = lambda x: (x - 0.2) ** 2 + torch.sin(3 * x) + 0.5 * x**3  # noqa: E731
-    # d/dμ E f for x ~ N(μ = 0.7, 1): 2(μ - 0.2) + 3 cos(3μ) e^{-9/2} + ½(3μ² + 3)
-    exact = 2 * (0.7 - 0.2) + 3 * math.cos(2.1) * math.exp(-4.5) + 0.5 * (3 * 0.49 + 3)
+    f = lambda x: torch.sin(1.2 * x)  # noqa: E731
+    # d/dμ E sin(cx) for x ~ N(μ = 0.7, 1): c cos(cμ) e^{-c²/2}
+    exact = 1.2 * math.cos(1.2 * 0.7) * math.exp(-0.72)
     return auto, f, exact
 
 
@@ -249,7 +248,7 @@ def test_counted_race_is_unbiased_and_its_stderr_calibrated():
         raced += bool(e.auto.race)
         assert e.n_evals <= 3000 and e.auto.total_evals == e.n_evals
     est, se2 = torch.tensor(est, dtype=torch.float64), torch.tensor(se2, dtype=torch.float64)
-    assert raced > 300  # the race ran, and counted, in most seeds
+    assert raced > 100  # the race ran, and counted, in many seeds (the rest the screen settled)
     assert abs(float(mean_z(est[:, None], torch.tensor([exact])))) < Z_CRIT
     ratio = float(se2.mean() / est.var())
     assert abs(ratio - 1) < Z_CRIT * math.sqrt(2 / 399), ratio
@@ -291,28 +290,32 @@ def test_pilot_variance_per_unit_is_right_for_blocked_units():
     assert abs(row.variance - v_alone) < Z_CRIT * se, (row.variance, v_alone, se)
 
 
-def test_shortlist_holds_one_per_shared_draw():
-    """Score functions that weigh one draw alike err together, so the race's slots go to
-    independent views: of the three such candidates (the reference among them) only the best
-    races, beside the next family (pathwise); the reference, beaten on its own draw, does not."""
+def test_shortlist_holds_one_per_kin():
+    """Score functions weigh f alike and err together, whatever their sampler, so the race's
+    slots go to independent views: of the four such candidates (the reference among them, and an
+    antithetic one of another draw) only the best races, beside the next kin (pathwise); the
+    reference, beaten on its own draw, does not."""
     from scoregrad.baselines import LeaveOneOut
     from scoregrad.control_variates import ScoreControlVariate
     from scoregrad.estimators.auto.pilot import Pilot
     from scoregrad.estimators.score_function import ScoreFunction
+    from scoregrad.sampling import Antithetic
 
     gen = torch.Generator().manual_seed(0)
-    family = [ScoreFunction(LeaveOneOut()), ScoreFunction(control_variate=ScoreControlVariate())]
+    family = [ScoreFunction(LeaveOneOut()), ScoreFunction(control_variate=ScoreControlVariate()),
+              ScoreFunction(LeaveOneOut(), sampler=Antithetic())]  # fmt: skip
     pathwise, reference = sg.Pathwise(), ScoreFunction()
     pilots = []
-    for est, scale in [(family[0], 1.0), (family[1], 1.05), (pathwise, 1.2), (reference, 1.5)]:
+    for est, scale in [(family[0], 1.0), (family[1], 1.05), (family[2], 1.1), (pathwise, 1.2),
+                       (reference, 1.5)]:  # fmt: skip
         p = Pilot(est, 1, 1, 10_000, 1)
         p.add(scale * torch.randn(400, 1, generator=gen, dtype=torch.float64), 1, 400, 0.0, 400)
         pilots.append(p)
-    lead = sg.Auto(cost="evals")._shortlist(pilots, pilots[3])
+    lead = sg.Auto(cost="evals")._shortlist(pilots, pilots[4])
     assert lead is pilots[0]
-    assert [p.alive for p in pilots] == [True, False, True, False]
-    assert pilots[1].status == "not shortlisted"
-    assert pilots[3].status == "beaten on its own draw"
+    assert [p.alive for p in pilots] == [True, False, False, True, False]
+    assert pilots[1].status == pilots[2].status == "not shortlisted"
+    assert pilots[4].status == "beaten on its own draw"
 
 
 @pytest.mark.parametrize("name", ["bernoulli_toy", "categorical_table"])

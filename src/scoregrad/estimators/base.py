@@ -152,6 +152,13 @@ class Estimator:
         ``contributions_shared``. Auto's screen uses it; stateful estimators return None."""
         return None
 
+    def kin(self):
+        """A key: estimators with equal keys weigh f's values alike (the score function's
+        configurations, whatever their sampler), so a pilot's few rows mislead them together
+        (a heavy tail of f ∇log p hidden from one is hidden from all). Auto's race gives one
+        slot per kin. By default the class."""
+        return type(self)
+
     def contributions_shared(self, others, evaluator, dist_fn, params, n, context=None,
                              seconds=None):  # fmt: skip
         """``[c.contributions(...) for c in (self, *others)]`` for estimators sharing this one's

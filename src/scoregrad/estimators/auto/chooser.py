@@ -26,8 +26,8 @@ In ``estimate_grad`` the choice is made in two steps:
 1. a *screen*: every candidate on equal units (at most ``SCREEN_UNITS`` each with
    ``cost="time"``), within ``pilot_share`` of n. Its samples are discarded (the choice depends on
    them), so the estimate stays unbiased whatever is chosen;
-2. a *counted race* among the few survivors that rank best (``RACE_MAX``, one per shared draw,
-   within ``RACE_GAP`` of the leader and, timed, ahead of it in one view at least): on
+2. a *counted race* among the few survivors that rank best (``RACE_MAX``, one per
+   ``Estimator.kin``, within ``RACE_GAP`` of the leader and, timed, ahead of it in one view at least): on
    ``RACE_SHARE`` of the rest, in two rounds of equal-cost chunks, clearly worse racers dropping
    out after each; the winner runs the rest. The race's chunks are part of the estimate, each
    with a weight fixed before it is drawn (its predicted share of the information, units over
@@ -528,11 +528,12 @@ class Auto(Estimator):
 
     def _shortlist(self, pilots, ref_pilot):
         """Keep for the race the ``RACE_MAX`` survivors of the screen that rank best, at most one
-        per shared draw, each only within ``RACE_GAP`` of the leader and, timed, not beaten by it
-        in both views (``DOMINANCE``), and the reference if the screen did not clearly beat it;
-        return the leader ("within" by ``z`` standard errors of the log ratio). The rank is by
-        variance × evaluations per unit and, with ``cost="time"``, also by the screen's CPU time
-        per unit (the geometric mean of the two, since a small call's time is mostly overhead)."""
+        per kin (``Estimator.kin``: those that weigh f alike), each only within ``RACE_GAP`` of
+        the leader and, timed, not beaten by it in both views (``DOMINANCE``), and the reference
+        if the screen did not clearly beat it; return the leader ("within" by ``z`` standard
+        errors of the log ratio). The rank is by variance × evaluations per unit and, with
+        ``cost="time"``, also by the screen's CPU time per unit (the geometric mean of the two,
+        since a small call's time is mostly overhead)."""
         alive = [p for p in pilots if p.alive and p.n_rows >= MIN_ROWS]
         views = [self._scores(alive, kind="evals", screen=True)]
         if self.cost == "time":
@@ -554,18 +555,18 @@ class Auto(Estimator):
             return near and (len(views) == 1 or p is lead or any(
                 v[p][0] < DOMINANCE * v[lead][0] for v in views))  # fmt: skip
 
-        # one slot per shared draw: candidates that weigh one draw alike err together (a draw
-        # whose heavy tail is hidden hides it from all of them), so the others of a family the
-        # race already holds would only crowd out an independent view
-        keep, families = [], set()
+        # one slot per kin: candidates that weigh f alike err together (a heavy tail the screen's
+        # rows hide from one they hide from all, whatever the sampler), so the others of a kin
+        # the race already holds would only crowd out an independent view
+        keep, kins, families = [], set(), set()
         for p in ranked:
-            key = p.estimator.shared_draw()
             if len(keep) == RACE_MAX:
                 break
-            if not contender(p) or (key is not None and key in families):
+            if not contender(p) or p.estimator.kin() in kins:
                 continue
             keep.append(p)
-            families.add(key)
+            kins.add(p.estimator.kin())
+            families.add(p.estimator.shared_draw())
         # the reference races unless the screen clearly beat it, or a candidate of its own shared
         # draw races for it: the screen compared those two on the very same samples, which
         # tells them apart better than two independent chunks of the race would
