@@ -61,8 +61,12 @@ def _threads(n: int):
         return
     import torch
 
-    torch.set_num_threads(n)  # the process is this command's: nothing to restore for anyone
-    yield
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)  # the process is this command's; restored all the same
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def _hidden(text: str) -> tuple[int, ...]:

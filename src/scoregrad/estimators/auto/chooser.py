@@ -385,9 +385,10 @@ class Auto(Estimator):
 
         ``final_units(est)`` is how many units the winner will run (None if too few);
         ``run(pilots, units)`` runs candidates that share a draw (one, unless ``shared``: then
-        those with one ``shared_draw`` key) and returns a (unit-level rows, units per row) for
-        each; ``rounds`` 1 screens only (on the whole budget), 2 adds a round for the survivors;
-        ``max_units`` caps a candidate's units in the first round.
+        those with one ``shared_draw`` key) and returns a (unit-level rows, units per row, its
+        own CPU seconds beyond the shared part) for each; ``rounds`` 1 screens only (on the
+        whole budget), 2 adds a round for the survivors; ``max_units`` caps a candidate's units
+        in the first round.
         """
         if not cands:
             raise EstimatorNotApplicable(
@@ -450,12 +451,11 @@ class Auto(Estimator):
                         p.alive, p.status = False, f"refused: {str(e).split('. ')[0]}"
                 else:
                     # each member is charged what it would cost alone: the call's shared part
-                    # (the draw, f, the bookkeeping) and its own work, when the run says
-                    # (else the whole call), and every evaluation
+                    # (the draw, f, the bookkeeping) and its own work, and every evaluation
                     secs, evals = time.process_time() - t0, evaluator.n_evals - before
-                    shared = max(secs - sum(o[2] for o in outs if len(o) > 2), 0.0)
-                    for p, (rows, weight, *own) in zip(group, outs, strict=True):
-                        p.add(rows, weight, units, shared + own[0] if own else secs, evals)
+                    shared = max(secs - sum(own for *_, own in outs), 0.0)
+                    for p, (rows, weight, own) in zip(group, outs, strict=True):
+                        p.add(rows, weight, units, shared + own, evals)
                 spent += evaluator.n_evals - before
             if self._settle(pilots, ref_pilot, screen=r == 0):
                 break
@@ -734,6 +734,7 @@ class Auto(Estimator):
         def run(group: list[Pilot], units: int):
             (pilot,) = group  # (no shared draws: each surrogate call is its own)
             size = sizes[id(pilot.estimator)]
+            t0 = time.process_time()
             rows = []
             for _ in range(max(1, units // size)):
                 _, s = pilot.estimator.surrogate(evaluator, dist, size, context=context)
@@ -745,7 +746,7 @@ class Auto(Estimator):
                 flat = [(g if g is not None else torch.zeros_like(t)).reshape(-1)
                         for g, t in zip(gs, inputs)]  # fmt: skip
                 rows.append(torch.cat(flat) if flat else torch.zeros(1))
-            return [(torch.stack(rows), size)]
+            return [(torch.stack(rows), size, time.process_time() - t0)]  # all its own work
 
         report, _, _ = self._choose(
             cands, skipped, dist, budget, lambda est: whole_units(est, n / self._evals(est, dist)), run,
