@@ -46,7 +46,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 import torch.distributions as D
@@ -79,6 +79,8 @@ class WeakDerivative:
 class _Rule:
     params: tuple[str, ...]
     decompose: Callable  # (values: dict name -> (n, *pshape), x: (n, *batch), coupled) -> dict
+    #: evaluations per unit, by (family, coupling, shapes, requires_grad): ``evals_per_unit``
+    evals_memo: dict = field(default_factory=dict)
 
 
 _MVD: dict[type, _Rule] = {}
@@ -88,7 +90,9 @@ def register_mvd(family: type, params: tuple[str, ...]):
     """Register the weak derivative of ``family`` with respect to its attributes ``params``.
 
     The decorated function receives ({name: detached parameter value, shape (n, *pshape)}, the
-    samples x of shape (n, *batch), coupled: bool) and returns {name: WeakDerivative}.
+    samples x of shape (n, *batch), coupled: bool) and returns {name: WeakDerivative}. Which
+    sides are ``None`` (the original sample) must depend on ``coupled`` alone, never on the
+    values: ``MeasureValued.evals_per_unit`` counts them once per shapes.
     """
 
     def deco(fn):
@@ -226,6 +230,18 @@ class MeasureValued(Estimator):
         with torch.enable_grad():
             tensors = [getattr(base, k) for k in rule.params]
         every = not any(t.requires_grad for t in tensors)
+        # which sides a rule draws is structural (see ``register_mvd``): one answer per family,
+        # coupling, shapes and requires_grad pattern, kept on the rule
+        key = (type(base), self.coupling, every,
+               tuple((tuple(t.shape), t.requires_grad) for t in tensors))  # fmt: skip
+        known = rule.evals_memo.get(key)
+        if known is not None:
+            return known
+        rule.evals_memo[key] = total = self._count_evals(rule, base, tensors, every)
+        return total
+
+    def _count_evals(self, rule, base, tensors, every) -> int:
+        """``evals_per_unit`` from one draw of the weak derivative's parts."""
         ref = tensors[0]
         devices = [ref.device] if ref.device.type == "cuda" else []
         with torch.random.fork_rng(devices=devices), torch.no_grad():  # the caller's RNG untouched

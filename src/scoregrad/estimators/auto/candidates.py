@@ -77,11 +77,20 @@ def probe_differentiable(evaluator, dist) -> bool:
     return isinstance(out, torch.Tensor) and out.requires_grad
 
 
+#: (dtype, device) pairs whose one-time costs this process has paid (a memo: what it records is
+#: true of the process, and nothing reads it but ``warm_up``)
+_WARM: set = set()
+
+
 def warm_up(dtype, device) -> None:
     """Pay the process's one-time costs before anything is timed: torch's first
     ``autograd.grad`` with explicit output gradients imports modules (sympy, through torch.fx:
     about 0.5 s), which a timed screen would charge to whichever candidate runs first (the
-    score function's draw) in a fresh process. Costs microseconds once warm."""
+    score function's draw) in a fresh process. Once per dtype and device."""
+    key = (dtype, str(device))
+    if key in _WARM:
+        return
+    _WARM.add(key)
     x = torch.zeros(1, dtype=dtype, device=device, requires_grad=True)
     with torch.enable_grad():
         y = 2.0 * x
