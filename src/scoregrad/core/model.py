@@ -277,8 +277,13 @@ class SampleModel:
 
     # -- construction -------------------------------------------------------------------------
     @classmethod
-    def expand(cls, dist_fn, params: Mapping[str, torch.Tensor], n: int, expandable=None):
+    def expand(cls, dist_fn, params: Mapping[str, torch.Tensor], n: int, expandable=None,
+               through_samples: bool = False):  # fmt: skip
         """The model for n draws of dist_fn(**params), parameters expanded over the sample axis.
+
+        A ``dist_fn`` that declares the chain rule (``Family``) is scored without expanding,
+        unless ``through_samples``: per-sample gradients that flow through reparameterised
+        samples (pathwise) need the expanded parameters whatever the scores need.
 
         ``expandable`` is what an earlier call with the same shapes found (a prepared estimate
         remembers it): True builds only the expanded distribution, False only the plain one,
@@ -290,7 +295,7 @@ class SampleModel:
         if expandable is None:  # a prepared dist_fn remembers what its first call found
             expandable = getattr(dist_fn, "expandable", None)
         declared = getattr(dist_fn, "declares_chain_rule", None)
-        if declared is not None and declared(params):
+        if declared is not None and not through_samples and declared(params):
             expandable = False  # it declares the chain rule: scores need no expanded model
         leaves = None
         if expandable is not False:
