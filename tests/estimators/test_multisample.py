@@ -46,6 +46,21 @@ def test_signals_match_definition():
         assert float(s[k]) == pytest.approx(float(L - L_minus), rel=1e-12)
 
 
+@pytest.mark.parametrize("K", [2, 5, 64])
+def test_signals_match_definition_with_items_and_a_dominant_weight(K):
+    """O(K) prefix/suffix sums against the definition, per item, where one log-weight dominates
+    the rest by 700 (the others vanish beside it in e^{l}; the signal must still see them)."""
+    g = torch.Generator().manual_seed(K)
+    lw = torch.randn(K, 3, generator=g, dtype=torch.float64) * 3.0
+    lw[1, 0] = 700.0
+    L, s = vimco_signals(lw)
+    for k in range(K):
+        others = torch.cat([lw[:k], lw[k + 1 :]])
+        repl = torch.cat([lw[:k], others.mean(0, keepdim=True), lw[k + 1 :]])
+        L_minus = torch.logsumexp(repl, 0) - math.log(K)
+        torch.testing.assert_close(s[k], L - L_minus, rtol=1e-12, atol=1e-12)
+
+
 def test_vimco_unbiased_for_k_sample_objective():
     logits = torch.tensor([0.4, -0.7], dtype=torch.float64, requires_grad=True)
     K = 3

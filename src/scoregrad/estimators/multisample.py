@@ -52,16 +52,18 @@ __all__ = ["VIMCO", "RLOO", "vimco_signals"]
 def vimco_signals(log_w: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """(L̂, signals) for log-weights of shape (K, *items): L̂ (*items) and L̂ - L̂_{-k} (K, *items).
 
-    Vectorised: a (K, K, *items) table whose row k holds the log-weights with entry k replaced by
-    the mean of the others, reduced by one logsumexp.
+    L̂_{-k} = log (1/K) (Σ_{j≠k} e^{l_j} + e^{mean_{j≠k} l}), with the sum over j ≠ k taken as
+    logaddexp of a prefix and a suffix ``logcumsumexp``: O(K) memory and stable when one
+    weight dominates (subtracting e^{l_k} from the total would cancel catastrophically there).
     """
     K = log_w.shape[0]
     lw = log_w.detach()
     L_hat = torch.logsumexp(lw, 0) - math.log(K)
     others_mean = loo_mean(lw)  # (K, *items)
-    eye = torch.eye(K, dtype=torch.bool, device=lw.device).reshape(K, K, *([1] * (lw.dim() - 1)))
-    table = torch.where(eye, others_mean.unsqueeze(1), lw.unsqueeze(0))  # [k, j]
-    L_minus = torch.logsumexp(table, 1) - math.log(K)
+    edge = torch.full_like(lw[:1], -math.inf)
+    before = torch.cat([edge, torch.logcumsumexp(lw, 0)[:-1]])  # log Σ_{j<k} e^{l_j}
+    after = torch.cat([torch.logcumsumexp(lw.flip(0), 0).flip(0)[1:], edge])  # Σ_{j>k}
+    L_minus = torch.logaddexp(torch.logaddexp(before, after), others_mean) - math.log(K)
     return L_hat, L_hat.unsqueeze(0) - L_minus
 
 
