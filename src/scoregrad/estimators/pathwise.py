@@ -92,13 +92,22 @@ def differentiable_eval(evaluator, x, dist, estimator: str, keep_graph: bool = T
 
 
 def pathwise_contributions(
-    evaluator, dist_fn, params, n, draw: Callable[[D.Distribution, tuple], torch.Tensor], name: str
+    evaluator,
+    dist_fn,
+    params,
+    n,
+    draw: Callable[[D.Distribution, tuple], torch.Tensor],
+    name: str,
+    require: Callable[[D.Distribution], None] | None = None,
 ) -> Contributions:
     """Per-sample gradients of f(draw(dist)) with respect to ``params`` in one backward pass.
 
-    ``draw(dist, sample_shape)`` returns a reparameterised sample (e.g. ``dist.rsample(shape)``).
+    ``draw(dist, sample_shape)`` returns a reparameterised sample (e.g. ``dist.rsample(shape)``);
+    ``require(dist)``, if given, refuses a distribution before f is evaluated.
     """
     model = SampleModel.expand(dist_fn, params, n, through_samples=True)
+    if require is not None:
+        require(model.dist)
     with torch.enable_grad():
         if model.expanded:
             x = draw(model.dist, ())
@@ -178,8 +187,9 @@ class Pathwise(Estimator):
     needs_rsample = True
 
     def contributions(self, evaluator, dist_fn, params, n, context=None) -> Contributions:
-        self.require(build_distribution(dist_fn, {k: p.detach() for k, p in params.items()}))
-        return pathwise_contributions(evaluator, dist_fn, params, n, _rsample, "Pathwise")
+        return pathwise_contributions(
+            evaluator, dist_fn, params, n, _rsample, "Pathwise", require=self.require
+        )
 
     def surrogate(self, evaluator, dist, n, context=None):
         self.require(dist)
