@@ -129,3 +129,25 @@ def test_deferred_finiteness_still_names_the_samples():
     loss_of = sg.prepare_expectation(lambda x: torch.log(x), n=64)
     with pytest.raises(sg.FunctionOutputError, match="non-finite values"):
         loss_of(D.Normal(torch.zeros((), requires_grad=True), 1.0), seed=0)
+
+
+def test_chunks_are_sized_by_what_a_unit_evaluates():
+    """A unit's memory is its gradient row plus one draw per evaluation of f: the measure-valued
+    estimator on a D-dimensional batch evaluates f at 1 + 2D copies of its draw, so its chunks
+    are smaller by about that factor (one chunk of n = 200 at D = 1000 held 3.4 GB)."""
+    from scoregrad.core.chunks import CHUNK_ELEMENTS
+
+    asked = []
+
+    class Recording(sg.MeasureValued):
+        def contributions(self, evaluator, dist_fn, params, n, context=None):
+            asked.append(n)
+            return super().contributions(evaluator, dist_fn, params, n, context)
+
+    d = 200
+    mu = torch.zeros(d, dtype=torch.float64, requires_grad=True)
+    est = sg.estimate_grad(lambda x: (x**2).sum(-1), lambda mu: D.Normal(mu, 1.0), {"mu": mu},
+                           n=100, estimator=Recording(), seed=0)  # fmt: skip
+    per_unit = d + 8 + (1 + 2 * d) * d
+    assert max(asked) <= max(1, CHUNK_ELEMENTS // per_unit) and sum(asked) == 100
+    assert est.n_evals == 100 * (1 + 2 * d)

@@ -26,6 +26,7 @@ True
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import Executor
@@ -110,6 +111,14 @@ def _refuse_change(kind: str, why: str):
     )
 
 
+def _elements_per_unit(estimator, dist, params) -> int:
+    """Elements one unit of n holds in a chunk: its gradient rows (one per parameter element),
+    bookkeeping, and one draw per evaluation of f (a measure-valued unit on a D-dimensional
+    batch evaluates f at 1 + 2D substituted copies of its draw: O(D²) elements)."""
+    draw = math.prod(dist.batch_shape) * math.prod(dist.event_shape)
+    return sum(p.numel() for p in params.values()) + 8 + estimator.evals_per_unit(dist) * draw
+
+
 @dataclass
 class _Plan:
     """Everything ``estimate_grad`` decides before drawing: checked once per signature."""
@@ -182,7 +191,7 @@ class PreparedEstimate:
         r["estimator"] = checked.estimator  # a rebuild keeps the same (possibly stateful) object
         ref = next(iter(params.values()))
         Evaluator(self.f)  # refuses an f that is not callable, before any sample is drawn
-        per_sample_size = sum(p.numel() for p in params.values()) + 8
+        per_sample_size = _elements_per_unit(checked.estimator, checked.dist, params)
         sizes = chunk_sizes(
             checked.n, per_sample_size, checked.estimator.granularity, checked.chunk_size,
             ref.device,
