@@ -34,14 +34,20 @@ def chunk_sizes(
     chunk_size: int | None,
     device=None,
     min_units: int = 1,
+    most: int | None = None,
 ) -> list[int]:
     """Sizes of the chunks that cover n samples, each a multiple of ``granularity`` and, where n
-    allows, holding at least ``min_units`` groups (e.g. 3 for leave-one-out coefficients)."""
+    allows, holding at least ``min_units`` groups (e.g. 3 for leave-one-out coefficients). Without
+    ``chunk_size`` a chunk holds at most the element budget (``per_sample`` numbers a sample) and
+    at most ``most`` samples (a door whose memory grows faster than its chunk: a batched
+    backward pass over the chunk's rows)."""
     if chunk_size is None:
         budget = (
             CHUNK_ELEMENTS if device is None or device.type == "cpu" else CHUNK_ELEMENTS_ACCELERATOR
         )
         chunk_size = max(granularity, budget // max(1, per_sample))
+        if most is not None:
+            chunk_size = max(granularity, min(chunk_size, most))
     if chunk_size >= n:
         return [n]
     units = n // granularity

@@ -118,8 +118,8 @@ def estimate_grad(
     names, leaves = list(params), list(params.values())
     ref = leaves[0]
     per = sum(p.numel() for p in leaves) + 8
-    size = min(MAX_CHUNK, chunk_size or MAX_CHUNK)
-    sizes = chunk_sizes(n, per, 1, size, ref.device)
+    sizes = chunk_sizes(n, per, 1, chunk_size and min(chunk_size, MAX_CHUNK), ref.device,
+                        most=MAX_CHUNK)  # fmt: skip
     value_stats = RunningMoments()
     grad_stats = {k: RunningMoments() for k in names}
     kept: dict[str, list[torch.Tensor]] = {k: [] for k in names}
