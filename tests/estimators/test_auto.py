@@ -130,6 +130,19 @@ def test_clearly_better_candidate_is_chosen():
     assert est.auto.choice != "ScoreFunction(NoBaseline())", est.auto.table()
 
 
+def test_expectation_door_chooses_a_clearly_better_candidate():
+    """The expectation door's pilot rows are call means (8 calls of a few units each): a
+    candidate is judged by the units behind its rows, not by the number of rows, or no candidate
+    ever reaches ``ELIM_ROWS`` and the default is kept whatever the gap (here the score function's
+    variance is ~10⁴ × pathwise's: E[(x - 0.3)²] over 50 coordinates)."""
+    mu = torch.zeros(50, dtype=torch.float64, requires_grad=True)
+    for seed in range(3):
+        auto = sg.Auto(cost="evals")
+        sg.expectation(lambda x: ((x - 0.3) ** 2).sum(-1), D.Normal(mu, 1.0), n=32,
+                       estimator=auto, seed=seed)  # fmt: skip
+        assert auto.report.choice == "Pathwise()", auto.report.table()
+
+
 def test_expectation_door_revisits_with_a_bounded_share():
     theta = torch.tensor([0.2, -0.4, 0.6], dtype=torch.float64, requires_grad=True)
     auto = sg.Auto(cost="evals", revisit_every=50)

@@ -131,7 +131,8 @@ SCREEN_UNITS = 512
 #: relative error of one timed pilot call on a shared machine (scheduling, caches)
 TIME_NOISE = 0.15
 
-#: fewest rows before a candidate may be eliminated or the race settled early
+#: fewest independent units behind a candidate's rows (``Pilot.depth``) before it may be
+#: eliminated or the race settled early
 ELIM_ROWS = 32
 
 #: fewest calls per candidate in the expectation door's pilot
@@ -401,11 +402,11 @@ class Auto(Estimator):
         pilots = []
         for est in cands:
             e, lo, final = self._evals(est, dist), smallest_units(est), final_units(est)
-            pilot = Pilot(est, e, lo, final, row_units(est) if row_units else est.granularity)
-            if lo is None or final is None or final < lo:
+            rows = row_units(est) if row_units else est.granularity
+            if lo is None or final is None or final < lo or rows is None:
                 skipped[repr(est)] = "the budget is too small for it"
             else:
-                pilots.append(pilot)
+                pilots.append(Pilot(est, e, lo, final, rows))
         # round 0 gives every candidate its minimum rows; the costliest go first if it cannot
         pilots.sort(key=lambda p: (p.estimator is not reference, p.evals_per_unit * p.min_round))
         while pilots and sum(p.evals_per_unit * p.min_round for p in pilots) > budget:
@@ -615,17 +616,17 @@ class Auto(Estimator):
         """Drop the candidates clearly worse than the best; the scores. After the first round,
         whose small calls measure mostly per-call overhead, a candidate goes only when it is
         clearly worse both in CPU time per unit and in evaluations per unit. Only candidates with
-        ``ELIM_ROWS`` rows judge or are judged: a handful of rows can understate a heavy-tailed
-        variance by far more than its standard error says."""
+        ``ELIM_ROWS`` units behind their rows judge or are judged: a handful of units can
+        understate a heavy-tailed variance by far more than its standard error says."""
         scores = self._scores(pilots, screen=screen)
         views = [(scores, self.cost)]
         if screen and self.cost == "time":
             views.append((self._scores(pilots, kind="evals", screen=True), "evals"))
         if not scores:
             return scores
-        worse = {p for p in scores if p.alive and p.n_rows >= ELIM_ROWS}
+        worse = {p for p in scores if p.alive and p.depth >= ELIM_ROWS}
         for view, kind in views:
-            view = {p: sc for p, sc in view.items() if p.n_rows >= ELIM_ROWS}
+            view = {p: sc for p, sc in view.items() if p.depth >= ELIM_ROWS}
             if not view:
                 return scores
             best = min(view, key=lambda p: view[p][0])
@@ -640,7 +641,7 @@ class Auto(Estimator):
 
     def _settle(self, pilots, ref_pilot, screen=False) -> bool:
         """Drop clearly worse candidates; True when the race is decided."""
-        if any(p.alive and p.n_rows < ELIM_ROWS for p in pilots):
+        if any(p.alive and p.depth < ELIM_ROWS for p in pilots):
             return False
         scores = self._eliminate(pilots, screen)
         if not scores:

@@ -28,6 +28,7 @@ class Pilot:
         self.evals_per_unit = evals_per_unit
         self.final = final or 1  # units of the winner's run (the cost is predicted there)
         self.min_round = max(lo or 1, MIN_ROWS * row_units)
+        self.row_units = row_units
         self.lo = lo
         self.rows: list[torch.Tensor] = []
         self.weight = 1  # units behind one row
@@ -41,6 +42,12 @@ class Pilot:
     @property
     def n_rows(self) -> int:
         return sum(r.shape[0] for r in self.rows)
+
+    @property
+    def depth(self) -> int:
+        """Independent units behind the rows: a row is one unit, or (the expectation door's
+        pilot) the mean of one call's ``row_units`` units."""
+        return self.n_rows * max(1, self.row_units // max(1, self.estimator.granularity))
 
     def add(self, rows: torch.Tensor, weight: int, units: int, seconds: float, evals: int):
         self.rows.append(rows.detach().to(torch.float64).reshape(rows.shape[0], -1))
