@@ -15,7 +15,12 @@ race included in its cost. Columns:
 * raced = the share of Auto's evaluations in its counted race (part of the estimate, not pilot)
 * pilot = the pilot's share of Auto's evaluations of f (target ≤ 10%) and of its CPU time.
 
-    nice .venv/bin/python benchmarks/auto_choice.py [--repeats 8] [--quick]
+A second table runs the expectation door as a training loop does (``--calls`` calls at fixed
+parameters, one ``Auto(cost="evals")`` whose pilot serves them all): the variance of the per-call
+gradient over the calls × evaluations per call, the pilot's included, against each candidate
+alone in the same loop.
+
+    nice .venv/bin/python benchmarks/auto_choice.py [--repeats 8] [--calls 200] [--quick]
 """
 
 from __future__ import annotations
@@ -186,10 +191,80 @@ def candidates(prob, params, cost):
     return fit
 
 
+# --- the expectation door: a training loop at fixed parameters ------------------------------------
+
+
+def expectation_cases():
+    """(label, problem, n per call): Auto in ``expectation``, one pilot serving the loop."""
+    return [
+        ("normal_square k=3", P.normal_square(k=3.0), 64),
+        ("normal_cosine k=3", P.normal_cosine(k=3.0), 64),
+        ("bernoulli_toy t=0.49", P.bernoulli_toy(0.49, (0.2, -0.4, 0.6)), 16),
+        ("categorical_table", P.categorical_table(), 64),
+        ("exponential (x-1)²", P.exponential_square(), 64),
+    ]
+
+
+def _loop(prob, params, est, n, calls):
+    """(variance of the per-call gradient, evaluations of f per call) over ``calls`` calls of the
+    expectation door with ``est`` at fixed parameters (seeds 0..calls-1, every pilot counted)."""
+    evals = [0]
+
+    def f(x):
+        evals[0] += x.shape[0]
+        return prob.f(x)
+
+    leaves = list(params.values())
+    rows = []
+    for s in range(calls):
+        loss = sg.expectation(f, prob.dist_fn(**params), n=n, estimator=est, seed=s)
+        rows.append(torch.cat([g.reshape(-1) for g in torch.autograd.grad(loss, leaves)]))
+    g = torch.stack(rows).double()
+    # an exact estimator's variance is rounding: floored at EXACT |g|² per n evaluations, as in
+    # _measure (so that variance × evaluations does not depend on how many a call spends)
+    per_call = evals[0] / calls
+    floor = EXACT * float((g.mean(0) ** 2).sum()) * n / per_call
+    return max(float(g.var(0).sum()), floor), per_call
+
+
+def expectation_rows(calls: int):
+    """Auto(cost="evals") against each candidate alone in a loop of ``calls`` calls: variance ×
+    evaluations per call (the pilot's evaluations spread over the calls it serves)."""
+    out = []
+    for label, prob, n in expectation_cases():
+        params = {k: v.requires_grad_() for k, v in prob.params(torch.float64).items()}
+        auto = sg.Auto(cost="evals", revisit_every=calls)
+        dist = prob.dist_fn(**params)
+        fit, _ = auto._options(dist, "expectation", auto._f_differentiable(Evaluator(prob.f), dist))
+        table = {}
+        for est in fit:
+            try:
+                v, e = _loop(prob, params, est, n, calls)
+            except sg.ScoregradError as err:
+                print(f"  {label}: {est!r} refused: {str(err)[:80]}")
+                continue
+            table[repr(est)] = (v, e, v * e)
+        v, e = _loop(prob, params, auto, n, calls)
+        best = min(table, key=lambda k: table[k][2])
+        sf = table.get("ScoreFunction(NoBaseline())")
+        out.append({
+            "problem": label, "n": n, "calls": calls, "best": best, "auto_pick": auto.report.choice,
+            "ratio": v * e / table[best][2], "vs_sf": v * e / sf[2] if sf else math.nan,
+            "pilot_share": auto.report.pilot_share,
+            "candidates": {k: {"variance": a, "evals": b, "work": c} for k, (a, b, c) in table.items()},
+        })  # fmt: skip
+        r = out[-1]
+        print(f"expectation {label:<24} best {best:<40} auto {r['auto_pick']:<40} ratio "
+              f"{r['ratio']:5.2f} vs SF {r['vs_sf']:5.2f} pilot {100 * r['pilot_share']:.1f}%",
+              flush=True)  # fmt: skip
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--repeats", type=int, default=8)
     ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--calls", type=int, default=200, help="calls per expectation-door loop")
     ap.add_argument(
         "--only", nargs="*", default=None, help="problems whose label contains one of these"
     )
@@ -261,11 +336,28 @@ def main():
         f"rows: a run lasts about as long as a few pilot calls) included: {100 * all_within:.0f}% "
         f"within 1.5×, {100 * all_not_worse:.0f}% not worse than SF."
     )
-    md = "\n".join(lines) + "\n" + summary
+    exp_rows = expectation_rows(args.calls if not args.quick else 50)
+    exp_lines = [
+        "\n### The expectation door (a loop at fixed parameters, cost = evaluations)\n",
+        "| problem | n per call | best alone | Auto's pick | ratio | vs SF | pilot evals |",
+        "|---|---|---|---|---|---|---|",
+    ] + [
+        f"| {r['problem']} | {r['n']} | {r['best']} | {r['auto_pick']} | {r['ratio']:.2f} "
+        f"| {r['vs_sf']:.2f} | {100 * r['pilot_share']:.1f}% |"
+        for r in exp_rows
+    ]  # fmt: skip
+    exp_within = sum(r["ratio"] <= 1.5 for r in exp_rows) / len(exp_rows)
+    exp_lines.append(
+        f"\nexpectation door: {100 * exp_within:.0f}% within 1.5× of the best candidate alone, "
+        f"{args.calls} calls each; variance is that of the per-call gradient over the calls."
+    )
+    md = "\n".join(lines) + "\n" + summary + "\n" + "\n".join(exp_lines)
     print(md)
     name = "auto_choice_quick" if args.quick else "auto_choice"
     write_results(name, rows, md, {"within_1_5": within, "not_worse_than_sf": not_worse,
-                                   "strictly_not_worse": strict, "pilot_ok": pilot_ok})  # fmt: skip
+                                   "strictly_not_worse": strict, "pilot_ok": pilot_ok,
+                                   "expectation_rows": exp_rows,
+                                   "expectation_within_1_5": exp_within})  # fmt: skip
 
 
 if __name__ == "__main__":
