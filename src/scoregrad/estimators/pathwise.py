@@ -12,7 +12,7 @@ it receives samples that carry the graph. Reference: Mohamed et al. 2020 §5; Ki
 
 Per-sample gradients cost one backward pass: the parameters are expanded over the sample axis so
 row i of each gradient belongs to sample i (or, when ``dist_fn`` cannot broadcast, backward passes
-batched with ``is_grads_batched`` over blocks of the identity: O(n²) time, O(n) memory per row).
+batched with ``is_grads_batched`` over batches of ``FALLBACK_BATCH`` samples: O(n) time and memory).
 
 >>> import torch, scoregrad as sg
 >>> from torch.distributions import Gamma
@@ -123,17 +123,32 @@ def pathwise_contributions(
                 for (k, v), o in zip(leaves.items(), outs, strict=True)
             }
         else:
+            # batches of FALLBACK_BATCH samples, each its own graph (dist_fn included): the
+            # batched backward over a batch's rows costs batch × its graph, so O(n · batch)
             leaves = {k: p.detach().requires_grad_() for k, p in params.items()}
-            dist = build_distribution(dist_fn, leaves)
-            x = draw(dist, (n,))
-            fx = differentiable_eval(evaluator, x, dist, name)
-            check_not_using(fx, params, "f")
-            dx = None
-            if x.requires_grad:
-                (dx,) = torch.autograd.grad(fx.sum(), x, retain_graph=True, allow_unused=True)
+            values, dxs, rows = [], [], {k: [] for k in leaves}
+            for start in range(0, n, FALLBACK_BATCH):
+                m = min(FALLBACK_BATCH, n - start)
+                dist = build_distribution(dist_fn, leaves)
+                x = draw(dist, (m,))
+                fx = differentiable_eval(evaluator, x, dist, name)
+                check_not_using(fx, params, "f")
+                dx = None
+                if x.requires_grad:
+                    (dx,) = torch.autograd.grad(fx.sum(), x, retain_graph=True, allow_unused=True)
+                dxs.append(dx)
+                for k, g in _batched_rows(fx, leaves, m).items():
+                    rows[k].append(g)
+                values.append(fx.detach())
+            fx = values[0] if len(values) == 1 else torch.cat(values)
+            dx = None if any(d is None for d in dxs) else torch.cat([d.reshape(-1) for d in dxs])
             check_derivative(dx, fx, dist, name)
-            grads = _batched_rows(fx, leaves, n)
+            grads = {k: r[0] if len(r) == 1 else torch.cat(r) for k, r in rows.items()}
     return Contributions(values=fx.detach(), grads=grads, block=1)
+
+
+#: samples per graph in the fallback for a dist_fn that cannot broadcast over a sample axis
+FALLBACK_BATCH = 1024
 
 
 #: most elements of one block of the identity that ``_batched_rows`` backpropagates at once
