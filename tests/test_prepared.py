@@ -151,3 +151,51 @@ def test_chunks_are_sized_by_what_a_unit_evaluates():
     per_unit = d + 8 + (1 + 2 * d) * d
     assert max(asked) <= max(1, CHUNK_ELEMENTS // per_unit) and sum(asked) == 100
     assert est.n_evals == 100 * (1 + 2 * d)
+
+
+UNCONSTRAINED = {
+    D.Normal: ("loc", "scale"),
+    D.Bernoulli: ("logits",),
+    D.Poisson: ("rate",),
+    D.Exponential: ("rate",),
+    D.Gamma: ("concentration", "rate"),
+}
+
+
+@pytest.mark.parametrize("family", list(UNCONSTRAINED), ids=lambda c: c.__name__)
+@pytest.mark.parametrize("stateful", [False, True])
+def test_a_family_checked_by_outcome_fails_as_with_every_check(family, stateful):
+    """An unconstrained Family skips torch's per-call checks (``checked_by_outcome``) only where
+    a value torch rejects (NaN u, or exp(u) underflowing to 0) fails the estimate, which then
+    validates: the same error as with every check (a ParameterError naming the values, not an
+    estimate or a blamed f). The reference is the same Family behind a plain function, which
+    declares nothing and so is checked on every call."""
+    names = UNCONSTRAINED[family]
+    fam = sg.Family(family, unconstrained=True)
+
+    def prepared_with(dist_fn):
+        baseline = sg.baselines.MovingAverage() if stateful else sg.baselines.LeaveOneOut()
+        return sg.prepare(lambda x: (x * x).sum(-1), dist_fn, params, n=16,
+                          estimator=sg.ScoreFunction(baseline))  # fmt: skip
+
+    params = {k: torch.zeros(3, requires_grad=True) for k in names}
+    fast, checked = prepared_with(fam), prepared_with(lambda **kw: fam(**kw))
+    assert fast.dist_fn.checked_by_outcome is not stateful
+    assert not checked.dist_fn.checked_by_outcome
+    assert torch.isfinite(fast(params, seed=0).grad[names[0]]).all()
+    rejected = 0
+    for k in names:
+        for bad in (float("nan"), -200.0, float("-inf"), float("inf")):
+            q = {j: v.detach().clone().requires_grad_() for j, v in params.items()}
+            with torch.no_grad():
+                q[k][1] = bad
+            outcomes = []
+            for prepared in (fast, checked):
+                try:
+                    prepared(q, seed=0)
+                    outcomes.append(None)
+                except sg.ScoregradError as e:
+                    outcomes.append((type(e), str(e).split(":")[0]))
+            assert outcomes[0] == outcomes[1], (k, bad)
+            rejected += outcomes[1] is not None and outcomes[1][0] is ParameterError
+    assert rejected >= len(names)  # NaN at least, for every parameter

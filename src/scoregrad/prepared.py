@@ -50,10 +50,15 @@ __all__ = ["PreparedEstimate", "PreparedExpectation", "prepare", "prepare_expect
 
 class PreparedDistFn:
     """``dist_fn`` with what the first calls learned about it: whether it broadcasts over a
-    leading sample axis (``expandable``; ``SampleModel.expand`` reads and records it)."""
+    leading sample axis (``expandable``; ``SampleModel.expand`` reads and records it).
+
+    With ``checked_by_outcome`` (set by the plan, for a dist_fn that declares it and an estimator
+    that keeps no state from the values) it builds distributions without torch's per-call checks
+    of the parameter values; the estimate then validates them when it fails (``_estimate``)."""
 
     def __init__(self, dist_fn: Callable[..., D.Distribution]):
         self.dist_fn = dist_fn
+        self.checked_by_outcome = False
         self.forget()
 
     def forget(self) -> None:
@@ -62,7 +67,13 @@ class PreparedDistFn:
         self._chain_rule: bool | None = None
 
     def __call__(self, **params) -> D.Distribution:
+        if self.checked_by_outcome:
+            return self.dist_fn.unvalidated(**params)
         return self.dist_fn(**params)
+
+    def validate(self, params) -> None:
+        """Build the distribution with every check: a ParameterError for rejected values."""
+        build_distribution(self.dist_fn, params)
 
     @property
     def declares_chain_rule(self):
@@ -198,6 +209,10 @@ class PreparedEstimate:
         )  # fmt: skip
         args.check_chunks(checked.estimator, sizes, checked.chunk_size)
         self.dist_fn.forget()  # learnt again for the new shapes
+        self.dist_fn.checked_by_outcome = (
+            getattr(self.dist_fn.dist_fn, "checked_by_outcome", False) is True
+            and not checked.estimator.stateful  # state updated from invalid values would outlive
+        )  # the error
         return _Plan(
             _signature(params), checked.n, checked.estimator, sizes, ref.dtype, ref.device,
             checked.batch_size, r["executor"],
@@ -235,16 +250,21 @@ def _estimate(plan: _Plan, f, dist_fn, params, seed, context, keep) -> GradientE
     )  # fmt: skip
     evaluator.iid_rows = keep or len(plan.sizes) > 1
     start = time.perf_counter()
-    if seed is None:  # (seeded(None) is a no-op: skip the context manager)
-        mom = _moments(plan, estimator, evaluator, dist_fn, params, context, keep)
-    else:
-        with seeded(seed, plan.device):
+    try:
+        if seed is None:  # (seeded(None) is a no-op: skip the context manager)
             mom = _moments(plan, estimator, evaluator, dist_fn, params, context, keep)
-    seconds = time.perf_counter() - start
-    args.check_estimate(
-        lambda: build_distribution(dist_fn, params), params, lambda: mom.grad, estimator,
-        evaluator, together=mom.mean[1:], reached=plan.reached,
-    )  # fmt: skip
+        else:
+            with seeded(seed, plan.device):
+                mom = _moments(plan, estimator, evaluator, dist_fn, params, context, keep)
+        seconds = time.perf_counter() - start
+        args.check_estimate(
+            lambda: build_distribution(dist_fn.dist_fn, params), params, lambda: mom.grad,
+            estimator, evaluator, together=mom.mean[1:], reached=plan.reached,
+        )  # fmt: skip
+    except Exception:
+        if dist_fn.checked_by_outcome:  # values torch would reject fail here, under their name
+            dist_fn.validate(params)
+        raise
     value_dtype = evaluator.value_dtype or plan.dtype
     if value_dtype != plan.dtype:
         value_dtype = torch.promote_types(value_dtype, plan.dtype)

@@ -216,7 +216,7 @@ def as_values(
     if target != v.dtype or (device is not None and v.device != device):
         v = v.to(dtype=target, device=device or v.device)
     if defer is not None:
-        defer.append((v, v.detach().sum()))
+        defer.append((v, (v.detach() if v.requires_grad else v).sum()))
     else:
         check_finite_values(v)
     return v

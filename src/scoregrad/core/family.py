@@ -132,6 +132,26 @@ class Family:
             params = {k: self.transform(k)(v) for k, v in params.items()}
         return self.family(**params, **self.fixed)
 
+    @property
+    def checked_by_outcome(self) -> bool:
+        """Whether values torch would reject always show as a non-finite estimate, so that a
+        prepared estimate may build the distribution without torch's per-call checks
+        (``unvalidated``) and validate only when an estimate fails. True when unconstrained:
+        each parameter is T(u) with T = transform_to(its constraint), inside the constraint for
+        every finite u, so a rejected value comes from a NaN or infinite u or from T's underflow
+        to the boundary (exp(u) = 0), and the family's scores at such a value are NaN."""
+        return self.unconstrained
+
+    def unvalidated(self, **params) -> D.Distribution:
+        """``self(**params)`` without torch's checks of the parameter values (``validate_args=False``;
+        only for callers that validate on failure, see ``checked_by_outcome``), marked
+        ``checked_by_outcome`` so that samplers treat it as validated."""
+        if self.unconstrained:
+            params = {k: self.transform(k)(v) for k, v in params.items()}
+        dist = self.family(**params, **self.fixed, validate_args=False)
+        dist.checked_by_outcome = True
+        return dist
+
     def declares_chain_rule(self, params: Mapping[str, torch.Tensor]) -> bool:
         """Whether ``pullback`` applies to these parameters: the family has a closed-form score
         with respect to each of them as passed (``register_score(..., as_given=...)``) and each

@@ -266,8 +266,11 @@ class SampleModel:
     """A distribution set up to draw n samples and score them per sample (see module docstring)."""
 
     def __init__(self, dist, n, *, expanded, leaves=None, dist_fn=None, params=None):
-        # torch checked its parameter values when it was built (read before skip_sample_checks)
-        self.validated = bool(getattr(dist, "_validate_args", False))
+        # torch checked its parameter values when it was built (read before skip_sample_checks),
+        # or the caller checks them when the estimate fails (``Family.checked_by_outcome``)
+        self.validated = bool(
+            getattr(dist, "_validate_args", False) or getattr(dist, "checked_by_outcome", False)
+        )
         self.dist = dist
         self.n = n
         self.expanded = expanded  # batch axis 0 of `dist` is the sample axis

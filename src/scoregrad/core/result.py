@@ -122,10 +122,19 @@ class Layout:
         self.shapes = [params[k].shape for k in self.names]
         self.widths = [params[k].numel() for k in self.names]
         self.size = sum(self.widths)
+        self._with_value = [1, *self.widths]
 
     def unflatten(self, flat: torch.Tensor) -> dict[str, torch.Tensor]:
         """{name: that gradient's elements of ``flat`` (the gradients only), in its shape}."""
         parts = flat.split_with_sizes(self.widths) if len(self.widths) > 1 else (flat,)
+        return self._shaped(parts)
+
+    def split(self, flat: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """(the value, 0-d; {name: gradient}) of a whole flat vector (value first), in one split."""
+        value, *parts = flat.split_with_sizes(self._with_value)
+        return value.view(()), self._shaped(parts)
+
+    def _shaped(self, parts) -> dict[str, torch.Tensor]:
         return {
             k: p if p.shape == shape else p.view(shape)
             for k, p, shape in zip(self.names, parts, self.shapes, strict=True)
@@ -205,12 +214,15 @@ def gradient_estimate(
             stacklevel=_outside_level(),  # reported at the caller's line, whichever door
         )
     mean, se = _to(mom.mean, dtype), _to(mom.stderr, dtype)
-    value, value_se = (mean, se) if value_dtype == dtype else (mom.mean, mom.stderr)
+    value, grad = mom.layout.split(mean)
+    value_se, stderr = mom.layout.split(se)
+    if value_dtype != dtype:  # the value in f's own, wider precision
+        value, value_se = mom.mean[0], mom.stderr[0]
     return GradientEstimate(
-        value=_to(value[0], value_dtype),
-        value_stderr=_to(value_se[0], value_dtype),
-        grad=mom.layout.unflatten(mean[1:]),
-        stderr=mom.layout.unflatten(se[1:]),
+        value=_to(value, value_dtype),
+        value_stderr=_to(value_se, value_dtype),
+        grad=grad,
+        stderr=stderr,
         n=n,
         n_evals=n_evals,
         n_units=mom.units,
