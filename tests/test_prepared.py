@@ -153,34 +153,38 @@ def test_chunks_are_sized_by_what_a_unit_evaluates():
     assert est.n_evals == 100 * (1 + 2 * d)
 
 
-UNCONSTRAINED = {
-    D.Normal: ("loc", "scale"),
-    D.Bernoulli: ("logits",),
-    D.Poisson: ("rate",),
-    D.Exponential: ("rate",),
-    D.Gamma: ("concentration", "rate"),
+FAMILIES = {  # (family, unconstrained): parameters, and whether they are checked by outcome
+    (D.Normal, True): (("loc", "scale"), True),
+    (D.Bernoulli, True): (("logits",), True),
+    (D.Poisson, True): (("rate",), True),
+    (D.Exponential, True): (("rate",), True),
+    (D.Gamma, True): (("concentration", "rate"), True),
+    (D.Bernoulli, False): (("logits",), True),  # a real constraint: only NaN is rejected
+    (D.Normal, False): (("loc", "scale"), False),  # a positive scale is checked on every call
 }
 
 
-@pytest.mark.parametrize("family", list(UNCONSTRAINED), ids=lambda c: c.__name__)
+@pytest.mark.parametrize("case", list(FAMILIES), ids=lambda c: f"{c[0].__name__}-{c[1]}")
 @pytest.mark.parametrize("stateful", [False, True])
-def test_a_family_checked_by_outcome_fails_as_with_every_check(family, stateful):
+def test_a_family_checked_by_outcome_fails_as_with_every_check(case, stateful):
     """An unconstrained Family skips torch's per-call checks (``checked_by_outcome``) only where
     a value torch rejects (NaN u, or exp(u) underflowing to 0) fails the estimate, which then
     validates: the same error as with every check (a ParameterError naming the values, not an
     estimate or a blamed f). The reference is the same Family behind a plain function, which
     declares nothing and so is checked on every call."""
-    names = UNCONSTRAINED[family]
-    fam = sg.Family(family, unconstrained=True)
+    family, unconstrained = case
+    names, by_outcome = FAMILIES[case]
+    fam = sg.Family(family, unconstrained=unconstrained)
 
     def prepared_with(dist_fn):
         baseline = sg.baselines.MovingAverage() if stateful else sg.baselines.LeaveOneOut()
         return sg.prepare(lambda x: (x * x).sum(-1), dist_fn, params, n=16,
                           estimator=sg.ScoreFunction(baseline))  # fmt: skip
 
-    params = {k: torch.zeros(3, requires_grad=True) for k in names}
+    params = {k: torch.full((3,), 0.0 if unconstrained or k != "scale" else 1.0,
+                            requires_grad=True) for k in names}  # fmt: skip
     fast, checked = prepared_with(fam), prepared_with(lambda **kw: fam(**kw))
-    assert fast.dist_fn.checked_by_outcome is not stateful
+    assert fast.dist_fn.checked_by_outcome is (by_outcome and not stateful)
     assert not checked.dist_fn.checked_by_outcome
     assert torch.isfinite(fast(params, seed=0).grad[names[0]]).all()
     rejected = 0

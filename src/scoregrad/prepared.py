@@ -209,8 +209,10 @@ class PreparedEstimate:
         )  # fmt: skip
         args.check_chunks(checked.estimator, sizes, checked.chunk_size)
         self.dist_fn.forget()  # learnt again for the new shapes
+        declared = getattr(self.dist_fn.dist_fn, "checked_by_outcome", None)
         self.dist_fn.checked_by_outcome = (
-            getattr(self.dist_fn.dist_fn, "checked_by_outcome", False) is True
+            declared is not None
+            and declared(list(params)) is True
             and not checked.estimator.stateful  # state updated from invalid values would outlive
         )  # the error
         return _Plan(

@@ -33,6 +33,7 @@ from ..errors import (
     SeedError,
     SupportError,
 )
+from .shapes import stopped
 from .support import check_in_support
 
 __all__ = [
@@ -67,7 +68,7 @@ def check_plan(estimator, sizes: list[int], chunk_size: int | None, context, n: 
 def _all_finite_nonzero(tensors, totals=()) -> bool:
     """Whether every element of ``tensors`` is finite and non-zero and every one of ``totals`` (the
     sums of f's values, ``Evaluator.finite_totals``) is finite: one host sync for all of them."""
-    tensors = [t.detach().reshape(-1) if t.dim() != 1 else t.detach() for t in tensors]
+    tensors = [stopped(t).reshape(-1) if t.dim() != 1 else stopped(t) for t in tensors]
     on_cpu = all(t.device.type == "cpu" for t in tensors)
     if on_cpu and sum(t.numel() for t in tensors) <= 256:  # a few numbers: Python beats kernels
         if not all(math.isfinite(x) and x != 0 for t in tensors for x in t.tolist()):

@@ -64,7 +64,8 @@ def _is_identity(t: D.Transform) -> bool:
     return False
 
 
-#: T'(u) from u and y = T(u) for the maps of torch's transform_to, without recomputing T
+#: T'(u) from u and y = T(u) for the maps of torch's transform_to, without recomputing T (u may
+#: carry its graph: a derivative that reads it stops it first)
 _DERIVATIVES = {
     D.ExpTransform: lambda u, y: y,
     D.SigmoidTransform: lambda u, y: y * (1.0 - y),
@@ -72,8 +73,9 @@ _DERIVATIVES = {
 
 
 def _derivative_fn(t: D.Transform):
-    """u, y ↦ T'(u) for an elementwise monotone transform (looking through IndependentTransform),
-    None for the identity; raises ValueError for a map that is not elementwise (a softmax)."""
+    """u, y ↦ T'(u) (a constant: u's graph is not followed) for an elementwise monotone
+    transform (looking through IndependentTransform), None for the identity; raises ValueError
+    for a map that is not elementwise (a softmax)."""
     while isinstance(t, D.IndependentTransform):
         t = t.base_transform
     t = _simplified(t)
@@ -84,7 +86,7 @@ def _derivative_fn(t: D.Transform):
     known = _DERIVATIVES.get(type(t))
     if known is not None:
         return known
-    return lambda u, y: t.sign * t.log_abs_det_jacobian(u, y).exp()
+    return lambda u, y: t.sign * t.log_abs_det_jacobian(stopped(u), y).exp()
 
 
 class Family:
@@ -132,15 +134,18 @@ class Family:
             params = {k: self.transform(k)(v) for k, v in params.items()}
         return self.family(**params, **self.fixed)
 
-    @property
-    def checked_by_outcome(self) -> bool:
-        """Whether values torch would reject always show as a non-finite estimate, so that a
-        prepared estimate may build the distribution without torch's per-call checks
-        (``unvalidated``) and validate only when an estimate fails. True when unconstrained:
-        each parameter is T(u) with T = transform_to(its constraint), inside the constraint for
-        every finite u, so a rejected value comes from a NaN or infinite u or from T's underflow
-        to the boundary (exp(u) = 0), and the family's scores at such a value are NaN."""
-        return self.unconstrained
+    def checked_by_outcome(self, names) -> bool:
+        """Whether values torch would reject for the parameters ``names`` always show as a
+        non-finite estimate, so that a prepared estimate may build the distribution without
+        torch's per-call checks (``unvalidated``) and validate only when an estimate fails.
+
+        True when each parameter is unconstrained or its constraint is ``real``. An unconstrained
+        value is T(u) with T = transform_to(its constraint), inside the constraint for every
+        finite u, so a rejected value comes from a NaN or infinite u or from T's underflow to
+        the boundary (exp(u) = 0); a real one is rejected only when NaN. At each of these the
+        family's scores are NaN."""
+        real = constraints.real
+        return all(self.unconstrained or self.family.arg_constraints.get(k) is real for k in names)
 
     def unvalidated(self, **params) -> D.Distribution:
         """``self(**params)`` without torch's checks of the parameter values (``validate_args=False``;
@@ -181,7 +186,7 @@ class Family:
             if derivative is False:
                 return None
             if derivative is not None:
-                g = g * derivative(stopped(p), stopped(natural))
+                g = g * derivative(p, stopped(natural))
             if tuple(g.shape) != (n, *p.shape):  # p was broadcast against the batch: sum back
                 pad = [1] * (g.dim() - 1 - p.dim())
                 g = g.sum_to_size(n, *pad, *p.shape).view(n, *p.shape)

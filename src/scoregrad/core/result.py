@@ -8,6 +8,7 @@ value in the wider of f's own dtype and the parameters'.
 
 from __future__ import annotations
 
+import math
 import sys
 import warnings
 from collections.abc import Mapping
@@ -159,8 +160,8 @@ def chunk_moments(c, layout: Layout, keep: bool) -> Moments:
     if m <= _FEW_UNITS or units_v.device.type != "cpu":
         flat = torch.cat([units_v.reshape(m, 1)] + [_rows(u, m) for u in units_g], 1)
         if m <= _FEW_UNITS:  # one reduction in the units' dtype: a float64 round trip adds nothing
-            var, mean = torch.var_mean(stopped(flat), dim=0, correction=0)
-            se = (var / (m - 1)).sqrt() if m > 1 else torch.full_like(var, float("nan"))
+            sd, mean = torch.std_mean(stopped(flat), dim=0, correction=1 if m > 1 else 0)
+            se = sd / math.sqrt(m) if m > 1 else torch.full_like(sd, float("nan"))
         else:
             mean, se = moments(flat)
     else:
