@@ -182,6 +182,36 @@ def test_score_function_elbo_per_item_shapes_and_decoder_gradient():
     assert logits.grad.shape == (5, 3) and w.grad is not None
 
 
+@pytest.mark.parametrize("item_shape", [(), (5,)])
+def test_score_function_elbo_takes_log_q_from_the_door(item_shape, monkeypatch):
+    """The score-function door computes log q(z) for its surrogate anyway; the ELBO's f takes it
+    (``takes_log_prob``) instead of computing it again: one log_prob per step, and the same
+    numbers as an f that computes its own (bit for bit for a Normal guide)."""
+    loc = torch.zeros(*item_shape, 3, requires_grad=True)
+    log_scale = torch.zeros(*item_shape, 3, requires_grad=True)
+    target = torch.arange(3.0)
+
+    def log_joint(z):
+        return -((z - target) ** 2).sum(-1)
+
+    calls = []
+    log_prob = D.Normal.log_prob
+    monkeypatch.setattr(D.Normal, "log_prob", lambda d, z: calls.append(1) or log_prob(d, z))
+    est = ScoreFunctionELBO(sg.ScoreFunction(sg.baselines.LeaveOneOut()))
+    guide = D.Normal(loc, log_scale.exp())
+    with sg.core.seeded(3):
+        shared = est(log_joint, guide, n=64, item_shape=item_shape)
+    assert len(calls) == 1
+    (g_shared,) = torch.autograd.grad(shared, loc)
+
+    monkeypatch.setattr(sg.core.evaluate.Evaluator, "takes_log_prob", property(lambda e: False))
+    with sg.core.seeded(3):
+        own = est(log_joint, guide, n=64, item_shape=item_shape)
+    assert len(calls) == 3  # f's own, then the surrogate's
+    (g_own,) = torch.autograd.grad(own, loc)
+    assert torch.equal(shared, own) and torch.equal(g_shared, g_own)
+
+
 # ------------------------------------------------------------------------------- errors
 def test_nan_log_joint_is_a_clear_error():
     guide = MeanFieldNormal(2)

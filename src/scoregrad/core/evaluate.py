@@ -70,9 +70,23 @@ class Evaluator:
         # for callers that keep no state from the values before finish() runs
         self._pending: list[tuple[torch.Tensor, torch.Tensor]] | None = [] if defer_checks else None
 
+    @property
+    def takes_log_prob(self) -> bool:
+        """Whether f declares ``takes_log_prob``: it accepts log p(x) of the samples (detached,
+        shape (n, *item_shape)) as a second argument, from an estimator that computes it anyway,
+        instead of computing it again (an ELBO's f = log p(x, z) - log q(z)). Never through an
+        executor (f runs elsewhere)."""
+        return self.executor is None and getattr(self.f, "takes_log_prob", False) is True
+
     def __call__(
-        self, x: torch.Tensor, differentiable: bool = False, keep_graph: bool = False
+        self,
+        x: torch.Tensor,
+        differentiable: bool = False,
+        keep_graph: bool = False,
+        log_prob: torch.Tensor | None = None,
     ) -> torch.Tensor:
+        """f(x) checked, as (n, *item_shape) values; ``log_prob`` goes to an f that
+        ``takes_log_prob``."""
         n = x.shape[0]
         if self.executor is not None and differentiable:
             raise ExecutorError(
@@ -86,7 +100,8 @@ class Evaluator:
             out = map_batches(self.f, x, self.executor, self.batch_size)
         else:
             version = x._version  # shared with x.detach(): an in-place change of f's input shows
-            out = self.f(x if differentiable else x.detach())
+            given = x if differentiable else x.detach()
+            out = self.f(given) if log_prob is None else self.f(given, log_prob)
             if x._version != version:
                 raise FunctionOutputError(
                     "f modified its input in place (e.g. x -= 1, x.clamp_(...), x[...] = ...); "

@@ -259,9 +259,13 @@ class ScoreFunction(Estimator):
         self.check(n)
         model = SampleModel.of(dist, n)
         x, block = self.sampler.draw(model)
-        fx = evaluator(x, keep_graph=True)  # f may depend on other parameters (pathwise there)
+        if evaluator.takes_log_prob:  # f reuses log p(x) (an ELBO's log q): computed once
+            log_prob = model.log_prob(x, item_dims=len(evaluator.item_shape))
+            fx = evaluator(x, keep_graph=True, log_prob=log_prob.detach())
+        else:
+            fx = evaluator(x, keep_graph=True)  # f may depend on other parameters (pathwise there)
+            log_prob = model.log_prob(x, item_dims=fx.dim() - 1)
         fd = fx.detach()
-        log_prob = model.log_prob(x, item_dims=fx.dim() - 1)
         # DiCE, box·f + (1 - box)·b with box = 1 + expm1(L - stop(L)), written f + expm1(·)(f - b):
         # f exactly in value (expm1(0) = 0), the same derivatives to every order (f stays on the
         # graph, so ∂θ∂φ keeps E[∇θL ∇φf] for f's own parameters φ), in fewer ops; mean over

@@ -68,8 +68,11 @@ class ScoreFunctionELBO(ELBOEstimator):
         fixed = not self.log_q_graph
         q_own = unchecked(q)  # log q of q's own samples: torch's sample check skipped, per object
 
-        def f(z):
-            return call_log_joint(log_joint, z, tuple(item_shape)) - _log_q(q_own, z, keep, fixed)
+        def f(z, log_q=None):  # log_q: the door's log q(z), when it computes it anyway
+            lq = _log_q(q_own, z, keep, fixed) if log_q is None else log_q
+            return call_log_joint(log_joint, z, tuple(item_shape)) - lq
+
+        f.takes_log_prob = fixed  # log q with its graph (VIMCO) is f's own
 
         return self._door(n, tuple(item_shape))(q, context=context, f=f)
 
