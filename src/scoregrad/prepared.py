@@ -53,8 +53,9 @@ class PreparedDistFn:
     leading sample axis (``expandable``; ``SampleModel.expand`` reads and records it).
 
     With ``checked_by_outcome`` (set by the plan, for a dist_fn that declares it and an estimator
-    that keeps no state from the values) it builds distributions without torch's per-call checks
-    of the parameter values; the estimate then validates them when it fails (``_estimate``)."""
+    that ``scores_every_sample`` and keeps no state from the values) it builds distributions
+    without torch's per-call checks of the parameter values; the estimate then validates them
+    when it fails (``_estimate``)."""
 
     def __init__(self, dist_fn: Callable[..., D.Distribution]):
         self.dist_fn = dist_fn
@@ -213,6 +214,7 @@ class PreparedEstimate:
         self.dist_fn.checked_by_outcome = (
             declared is not None
             and declared(list(params)) is True
+            and checked.estimator.scores_every_sample is True  # invalid values show as NaN
             and not checked.estimator.stateful  # state updated from invalid values would outlive
         )  # the error
         return _Plan(

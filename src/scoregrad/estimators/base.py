@@ -89,6 +89,12 @@ class Estimator:
     needs_differentiable_f: bool = False
     needs_rsample: bool = False
     needs_f_param_graph: bool = False
+    #: whether every estimate multiplies in the family's score at each sample, so that parameter
+    #: values outside the family's domain (NaN, a zero scale) make it non-finite: a prepared
+    #: estimate may then build a ``Family`` that declares ``checked_by_outcome`` without torch's
+    #: per-call checks, validating only when the estimate fails (ARM's comparisons u < σ(NaN),
+    #: for one, give a finite estimate at NaN logits, so it keeps the checks)
+    scores_every_sample: bool = False
     #: estimator classes this one Rao-Blackwellises: on the same draws and evaluations of f it is
     #: their conditional expectation, so its variance is never higher at the same cost (``Auto``
     #: leaves them out when this one is a candidate)

@@ -67,6 +67,7 @@ class ScoreFunction(Estimator):
     Not applicable when the support moves with θ (Uniform(0, θ)): the score misses the boundary term.
     """
 
+    scores_every_sample = True  # (f - b) ∇ log p at every sample
     name = "score_function"
 
     def __init__(
