@@ -10,6 +10,8 @@ from scoregrad.core.seeding import seeded
 CASES = {
     "normal": (lambda mu, ls: D.Normal(mu, ls.exp()), {"mu": (3,), "ls": (3,)}),
     "normal-fixed-scale": (lambda mu: D.Normal(mu, 1.0), {"mu": (2, 3)}),
+    # mu is the distribution's loc itself (its score taken as it is) and also reaches its scale
+    "normal-shared": (lambda mu: D.Normal(mu, (0.5 * mu).exp()), {"mu": (3,)}),
     "bernoulli-logits": (lambda th: D.Bernoulli(logits=th), {"th": (4,)}),
     "bernoulli-probs": (lambda th: D.Bernoulli(probs=torch.sigmoid(th)), {"th": (4,)}),
     "categorical-logits": (lambda th: D.Categorical(logits=th), {"th": (5,)}),

@@ -257,6 +257,32 @@ def _gamma_score(d, x):
     ]
 
 
+def _pull_to_leaves(natural, leaves: list[torch.Tensor]) -> list[torch.Tensor | None]:
+    """Per-sample gradients w.r.t. the expanded ``leaves`` from (tensor of the distribution, its
+    score) pairs: one backward pass through dist_fn, except that a tensor which *is* a leaf (a
+    parameter passed straight through, Normal(mu, ...)) takes its score as it is (autograd
+    would return that cotangent unchanged, at the cost of a backward call per output)."""
+    direct: dict[int, torch.Tensor] = {}
+    outputs, cotangents = [], []
+    for t, g in natural:
+        if not t.requires_grad:
+            continue
+        i = next((i for i, leaf in enumerate(leaves) if leaf is t), None)
+        if i is None:
+            outputs.append(t)
+            cotangents.append(g)
+        else:
+            direct[i] = g if i not in direct else direct[i] + g
+    grads = (
+        list(torch.autograd.grad(outputs, leaves, cotangents, allow_unused=True))
+        if outputs
+        else [None] * len(leaves)
+    )
+    for i, g in direct.items():
+        grads[i] = g if grads[i] is None else grads[i] + g
+    return grads
+
+
 def sum_trailing(t: torch.Tensor, keep: int = 1) -> torch.Tensor:
     """Sum over all dimensions after the first ``keep`` (sample axis, then any item axes)."""
     return t.reshape(*t.shape[:keep], -1).sum(-1) if t.dim() > keep else t
@@ -394,13 +420,7 @@ class SampleModel:
             natural = None if create_graph else _natural_scores(self.dist, x)
             leaves = list(self.leaves.values())
             if natural is not None:
-                outputs = [t for t, _ in natural if t.requires_grad]
-                cotangents = [g for t, g in natural if t.requires_grad]
-                grads = (
-                    torch.autograd.grad(outputs, leaves, cotangents, allow_unused=True)
-                    if outputs
-                    else [None] * len(leaves)
-                )
+                grads = _pull_to_leaves(natural, leaves)
             else:
                 lp = self.log_prob(x)
                 grads = torch.autograd.grad(
