@@ -72,9 +72,9 @@ class PreparedDistFn:
             return self.dist_fn.unvalidated(**params)
         return self.dist_fn(**params)
 
-    def validate(self, params) -> None:
-        """Build the distribution with every check: a ParameterError for rejected values."""
-        build_distribution(self.dist_fn, params)
+    def checked(self, params) -> D.Distribution:
+        """The distribution built with every check: a ParameterError for rejected values."""
+        return build_distribution(self.dist_fn, params)
 
     @property
     def declares_chain_rule(self):
@@ -262,12 +262,12 @@ def _estimate(plan: _Plan, f, dist_fn, params, seed, context, keep) -> GradientE
                 mom = _moments(plan, estimator, evaluator, dist_fn, params, context, keep)
         seconds = time.perf_counter() - start
         args.check_estimate(
-            lambda: build_distribution(dist_fn.dist_fn, params), params, lambda: mom.grad,
+            lambda: dist_fn.checked(params), params, lambda: mom.grad,
             estimator, evaluator, together=mom.mean[1:], reached=plan.reached,
         )  # fmt: skip
     except Exception:
         if dist_fn.checked_by_outcome:  # values torch would reject fail here, under their name
-            dist_fn.validate(params)
+            dist_fn.checked(params)
         raise
     value_dtype = evaluator.value_dtype or plan.dtype
     if value_dtype != plan.dtype:

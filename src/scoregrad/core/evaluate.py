@@ -17,6 +17,7 @@ import torch
 
 from ..errors import ExecutorError, FunctionOutputError
 from .parallel import map_batches
+from .shapes import stopped
 
 
 class Evaluator:
@@ -231,7 +232,7 @@ def as_values(
     if target != v.dtype or (device is not None and v.device != device):
         v = v.to(dtype=target, device=device or v.device)
     if defer is not None:
-        defer.append((v, (v.detach() if v.requires_grad else v).sum()))
+        defer.append((v, stopped(v).sum()))
     else:
         check_finite_values(v)
     return v

@@ -130,9 +130,12 @@ class Family:
         return self._derivatives[name]
 
     def __call__(self, **params) -> D.Distribution:
+        return self._build(params)
+
+    def _build(self, params, **options) -> D.Distribution:
         if self.unconstrained:
             params = {k: self.transform(k)(v) for k, v in params.items()}
-        return self.family(**params, **self.fixed)
+        return self.family(**params, **self.fixed, **options)
 
     def checked_by_outcome(self, names) -> bool:
         """Whether values torch would reject for the parameters ``names`` always show as a
@@ -151,9 +154,7 @@ class Family:
         """``self(**params)`` without torch's checks of the parameter values (``validate_args=False``;
         only for callers that validate on failure, see ``checked_by_outcome``), marked
         ``checked_by_outcome`` so that samplers treat it as validated."""
-        if self.unconstrained:
-            params = {k: self.transform(k)(v) for k, v in params.items()}
-        dist = self.family(**params, **self.fixed, validate_args=False)
+        dist = self._build(params, validate_args=False)
         dist.checked_by_outcome = True
         return dist
 
