@@ -146,3 +146,25 @@ def test_fallback_batches_stay_unbiased_and_still_refuse_step_functions(monkeypa
     with pytest.raises(sg.EstimatorNotApplicable, match="piecewise constant"):
         sg.estimate_grad(lambda x: torch.floor(x).sum(-1), lambda w: D.Normal(X @ w, 1.0),
                          {"w": w}, n=50, estimator=sg.Pathwise(), seed=0)  # fmt: skip
+
+
+@pytest.mark.parametrize("expanded", [True, False])
+def test_direct_use_of_a_parameter_is_refused_naming_only_that_one(expanded):
+    """The expanded path finds f's direct use in the backward pass that makes the gradients (its
+    leaves are detached from the user's parameters); it must name exactly the parameters f
+    reaches, as the fallback's separate check does."""
+    mu = torch.tensor(0.5, requires_grad=True)
+    log_sigma = torch.tensor(0.1, requires_grad=True)
+
+    def dist_fn(mu, log_sigma):
+        if not expanded and mu.dim() > 0:
+            raise RuntimeError("no leading sample axis")  # forces the per-batch fallback
+        return D.Normal(mu, log_sigma.exp())
+
+    params = {"mu": mu, "log_sigma": log_sigma}
+    with pytest.raises(sg.FunctionOutputError, match=r"parameter\(s\) log_sigma directly"):
+        sg.estimate_grad(lambda x: x * log_sigma, dist_fn, params, n=64,
+                         estimator=sg.Pathwise(), seed=0)  # fmt: skip
+    est = sg.estimate_grad(lambda x: 2.0 * x, dist_fn, params, n=64,
+                           estimator=sg.Pathwise(), seed=0)  # fmt: skip
+    assert float(est.grad["mu"]) == pytest.approx(2.0, abs=1e-12)

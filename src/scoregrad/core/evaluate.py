@@ -176,7 +176,12 @@ def check_not_using(out, params: dict[str, torch.Tensor], what: str = "f") -> No
     reached = torch.autograd.grad(
         out.sum(), [params[k] for k in names], allow_unused=True, retain_graph=True
     )
-    used = [k for k, r in zip(names, reached, strict=True) if r is not None]
+    refuse_direct_use([k for k, r in zip(names, reached, strict=True) if r is not None], what)
+
+
+def refuse_direct_use(used: list[str], what: str = "f") -> None:
+    """The ``FunctionOutputError`` of ``check_not_using`` for the parameters ``used`` (none: no
+    error); for a caller whose own backward pass already found which of them f's output reaches."""
     if used:
         raise FunctionOutputError(
             f"{what} uses the parameter(s) {', '.join(used)} directly (its output depends on them "

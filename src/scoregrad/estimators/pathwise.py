@@ -30,7 +30,7 @@ from collections.abc import Callable
 import torch
 import torch.distributions as D
 
-from ..core.evaluate import check_not_using
+from ..core.evaluate import check_not_using, refuse_direct_use
 from ..core.model import SampleModel, build_distribution
 from .applicability import not_applicable
 from .base import Contributions, Estimator
@@ -113,9 +113,15 @@ def pathwise_contributions(
             x = draw(model.dist, ())
             fx = differentiable_eval(evaluator, x, model.dist, name)
             leaves = model.leaves
+            # one backward pass serves the gradients and check_not_using: the expanded leaves are
+            # detached from the user's parameters, so any gradient reaching those is f's direct use
+            watched = [k for k, p in params.items() if p.requires_grad]
             wrt = ([x] if x.requires_grad else []) + list(leaves.values())
-            check_not_using(fx, params, "f")
+            wrt += [params[k] for k in watched]
             outs = list(torch.autograd.grad(fx.sum(), wrt, allow_unused=True))
+            direct = outs[len(outs) - len(watched) :]
+            del outs[len(outs) - len(watched) :]
+            refuse_direct_use([k for k, d in zip(watched, direct, strict=True) if d is not None])
             dx = outs.pop(0) if x.requires_grad else None
             check_derivative(dx, fx, model.dist, name)
             grads = {
