@@ -117,10 +117,11 @@ def pathwise_contributions(
             # detached from the user's parameters, so any gradient reaching those is f's direct use
             watched = [k for k, p in params.items() if p.requires_grad]
             wrt = ([x] if x.requires_grad else []) + list(leaves.values())
-            wrt += [params[k] for k in watched]
-            outs = list(torch.autograd.grad(fx.sum(), wrt, allow_unused=True))
-            direct = outs[len(outs) - len(watched) :]
-            del outs[len(outs) - len(watched) :]
+            n_wrt = len(wrt)
+            grads_all = torch.autograd.grad(
+                fx.sum(), wrt + [params[k] for k in watched], allow_unused=True
+            )
+            outs, direct = list(grads_all[:n_wrt]), grads_all[n_wrt:]
             refuse_direct_use([k for k, d in zip(watched, direct, strict=True) if d is not None])
             dx = outs.pop(0) if x.requires_grad else None
             check_derivative(dx, fx, model.dist, name)
