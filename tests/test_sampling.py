@@ -89,6 +89,22 @@ def test_qmc_converges_faster_than_monte_carlo():
     assert float(var(2**8) / var(2**12)) > 32
 
 
+@pytest.mark.parametrize("rate", [1e-3, 0.7, 9.0, 63.0, 80.0, 2500.0])
+def test_poisson_inverse_cdf_is_scipys_quantile(rate):
+    """The summed-probability inversion (rates up to POISSON_SUM_MAX_RATE) and SciPy's root finder
+    (above it) give SciPy's quantile on every draw, per element of a batch of rates."""
+    from scipy.stats import poisson
+
+    rates = torch.tensor([rate, rate / 3.0], dtype=torch.float64)
+    u = torch.rand(20_000, 2, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
+    u[:2] = torch.tensor([1e-300, 1.0 - 1e-16]).unsqueeze(-1)  # the clamped extremes
+    got = from_uniform(D.Poisson(rates), u)
+    eps = torch.finfo(torch.float64).eps
+    want = poisson.ppf(u.clamp(eps, 1 - eps).numpy(), rates.numpy())
+    assert got.dtype == torch.float64
+    assert (got.numpy() == want).all()
+
+
 def test_from_uniform_rejects_families_without_inverse_cdf():
     with pytest.raises(sg.EstimatorNotApplicable, match="Dirichlet"):
         from_uniform(D.Dirichlet(torch.ones(3)), torch.rand(4, 3))

@@ -155,7 +155,42 @@ def _poisson_ppf(dist, u):
 
 register_icdf(D.Gamma)(_scipy_icdf(_gamma_ppf))
 register_icdf(D.Beta)(_scipy_icdf(_beta_ppf))
-register_icdf(D.Poisson)(_scipy_icdf(_poisson_ppf))
+
+#: largest Poisson rate inverted by summing the probabilities; above it SciPy's root finder
+#: (its ``pdtrik`` costs ~2.5 µs a draw, the sum ~0.1 µs a draw and term at small rates)
+POISSON_SUM_MAX_RATE = 64.0
+
+
+@register_icdf(D.Poisson)
+def _icdf_poisson(dist, u):
+    """The least k with F(k) ≥ u, by the recurrence p(k) = p(k-1) λ/k summed in float64 (one
+    vectorised step per k, at most λ + 12√λ + 30 steps); draws the sum leaves beyond it (a tail
+    of probability ~1e-20, or rounding) and rates above ``POISSON_SUM_MAX_RATE`` go to SciPy."""
+    uu = _shape_u(dist, u)
+    lam = dist.rate.detach().expand(uu.shape)
+    if uu.numel() == 0:
+        return uu.clone()
+    lam_max = float(lam.max())
+    if not lam_max <= POISSON_SUM_MAX_RATE:  # (NaN rates too: SciPy's answer stands)
+        return _scipy_icdf(_poisson_ppf)(dist, u)
+    u64, lam64 = uu.to(torch.float64), lam.to(torch.float64)
+    term = torch.exp(-lam64)
+    cdf = term.clone()
+    k = torch.zeros_like(u64)
+    for j in range(1, math.ceil(lam_max + 12.0 * math.sqrt(lam_max) + 30.0) + 1):
+        above = u64 > cdf  # F(j - 1) < u: the quantile is at least j
+        if j % 8 == 1 and not bool(above.any()):  # (a host sync every eighth step)
+            break
+        k += above
+        term = term * lam64 / j
+        cdf = cdf + term
+    left = u64 > cdf
+    if bool(left.any()):
+        k[left] = torch.as_tensor(
+            _poisson_ppf(D.Poisson(lam64[left]), u64[left].cpu().numpy()),
+            dtype=k.dtype, device=k.device,
+        )  # fmt: skip
+    return k.to(uu.dtype)
 
 
 # --- exact samplers with fewer operations ------------------------------------------------------
