@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 from ...core.chunks import unit_means
@@ -30,7 +31,9 @@ class Pilot:
         self.min_round = max(lo or 1, MIN_ROWS * row_units)
         self.row_units = row_units
         self.lo = lo
-        self.rows: list[torch.Tensor] = []
+        self.rows: list[np.ndarray] = []  # float64 on the host: a few hundred rows each, whose
+        # moments NumPy takes in microseconds (torch's per-op cost would dominate the pilot)
+        self.n_rows = 0
         self.weight = 1  # units behind one row
         self.runs: list[tuple[int, float]] = []
         self.units = 0
@@ -40,17 +43,14 @@ class Pilot:
         self._variance = None  # (rows seen, (variance, relative se)): recomputed on new rows
 
     @property
-    def n_rows(self) -> int:
-        return sum(r.shape[0] for r in self.rows)
-
-    @property
     def depth(self) -> int:
         """Independent units behind the rows: a row is one unit, or (the expectation door's
         pilot) the mean of one call's ``row_units`` units."""
         return self.n_rows * max(1, self.row_units // max(1, self.estimator.granularity))
 
     def add(self, rows: torch.Tensor, weight: int, units: int, seconds: float, evals: int):
-        self.rows.append(rows.detach().to(torch.float64).reshape(rows.shape[0], -1))
+        self.rows.append(rows.detach().to("cpu", torch.float64).reshape(rows.shape[0], -1).numpy())
+        self.n_rows += rows.shape[0]
         self.weight = weight
         self.runs.append((units, seconds))
         self.units += units
@@ -65,13 +65,12 @@ class Pilot:
         return self._variance[1]
 
     def _measure_variance(self) -> tuple[float, float]:
-        x = torch.cat(self.rows) if len(self.rows) > 1 else self.rows[0]
+        x = np.concatenate(self.rows) if len(self.rows) > 1 else self.rows[0]
         m = x.shape[0]
-        mean = x.mean(0)
+        mean = np.ones(m) @ x / m  # (a matrix product: NumPy's column mean is slower)
         centred = x - mean
-        d = (centred * centred).sum(1)
-        # one host sync for the three sums
-        s1, s2, size = torch.stack([d.sum(), (d * d).sum(), (mean * mean).sum()]).tolist()
+        d = np.einsum("ij,ij->i", centred, centred)
+        s1, s2, size = float(d.sum()), float(d @ d), float(mean @ mean)
         v = s1 / (m - 1) * self.weight
         floor = 1e-12 * size * self.weight  # rounding: an exact estimator
         if v <= floor:
