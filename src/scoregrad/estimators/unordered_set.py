@@ -30,6 +30,7 @@ True
 
 from __future__ import annotations
 
+import functools
 import math
 
 import torch
@@ -51,15 +52,20 @@ __all__ = ["UnorderedSet", "log_set_recursion"]
 MAX_K = 16
 
 
-def _log1mexp(x: torch.Tensor) -> torch.Tensor:
-    """log(1 - e^x) for x ≤ 0, accurately at both ends."""
-    return torch.where(x > -math.log(2.0), torch.log(-torch.expm1(x)), torch.log1p(-torch.exp(x)))
-
-
-def _bits(k: int, device) -> torch.Tensor:
-    """(2^k, k) membership table: row T, column i is True when i ∈ T."""
+@functools.lru_cache(maxsize=64)
+def _subset_plan(k: int, device: torch.device):
+    """The subsets of a k-set, built once per (k, device): the (2^k, k) membership table (row T,
+    column i True when i ∈ T) and, for each size from k - 1 down to 0, the subsets T of that
+    size, T ∪ {i} for each i, and which i are already in T."""
     masks = torch.arange(1 << k, device=device)
-    return ((masks[:, None] >> torch.arange(k, device=device)) & 1).bool()
+    bits = ((masks[:, None] >> torch.arange(k, device=device)) & 1).bool()
+    sizes = bits.sum(-1)
+    single = 1 << torch.arange(k, device=device)
+    levels = []
+    for size in range(k - 1, -1, -1):
+        at = (sizes == size).nonzero().flatten()
+        levels.append((at, at[:, None] | single, bits[at]))
+    return bits, tuple(levels)
 
 
 @torch.no_grad()
@@ -70,18 +76,15 @@ def log_set_recursion(log_p: torch.Tensor) -> torch.Tensor:
     without replacement are exactly S∖T; so G(∅) = p(S).
     """
     k = log_p.shape[-1]
-    bits = _bits(k, log_p.device)
-    member = torch.where(bits, log_p[..., None, :], -math.inf)
-    log_rest = _log1mexp(torch.logsumexp(member, -1).clamp_max(0.0))  # log(1 - p(T))
+    bits, levels = _subset_plan(k, log_p.device)
+    # log(1 - p(T)): p(T) a sum of probabilities (one matrix product), as accurate as their
+    # log-sum-exp; log1p keeps small p(T) exact
+    p_T = log_p.exp() @ bits.to(log_p.dtype).T
+    log_rest = torch.log1p(-p_T.clamp_max(1.0))
     log_G = torch.zeros(*log_p.shape[:-1], 1 << k, dtype=log_p.dtype, device=log_p.device)
-    sizes = bits.sum(-1)
-    single = 1 << torch.arange(k, device=log_p.device)
-    for size in range(k - 1, -1, -1):
-        masks = (sizes == size).nonzero().flatten()
-        nxt = masks[:, None] | single  # T ∪ {i}
-        cand = log_p[..., None, :] - log_rest[..., masks, None] + log_G[..., nxt]
-        cand = torch.where(bits[masks], -math.inf, cand)  # only i ∉ T
-        log_G[..., masks] = torch.logsumexp(cand, -1)
+    for at, nxt, inside in levels:
+        cand = log_p[..., None, :] - log_rest[..., at, None] + log_G[..., nxt]
+        log_G[..., at] = torch.logsumexp(cand.masked_fill(inside, -math.inf), -1)  # only i ∉ T
     return log_G
 
 
