@@ -274,26 +274,39 @@ class MeasureValued(Estimator):
         fb = f_base.detach().reshape(n, n_items)[:, item_of]  # (n, m)
         parts = rule.decompose({k: v.detach() for k, v in values.items()}, x, self.coupling)
         x_flat = x.reshape(n, m)
-        out = {}
+        # every substituted copy, of every parameter and side, goes to f in one call: f's
+        # overhead and the evaluator's checks are paid once instead of once per side
+        jobs, copies = [], []  # jobs: (name, e, pshape, [rows of its + copies, of its - copies])
         for name, need in zip(rule.params, needed, strict=True):
-            wd = parts[name]
-            pshape = tuple(values[name].shape[1:])
             if not need:  # no parameter of the user's flows into it: skip its evaluations
-                out[name] = torch.zeros_like(values[name])
                 continue
+            wd, pshape = parts[name], tuple(values[name].shape[1:])
             e = max(1, math.prod(pshape[len(batch) :]))
+            rows = []
+            for vals in (wd.positive, wd.negative):  # None: that side is the base sample itself
+                if vals is not None:
+                    xs = _substitute(x_flat, vals.reshape(n, m, e), m)
+                    copies.append(xs.reshape(n * m * e, *draw_shape[1:]))
+                rows.append(None if vals is None else n * m * e)
+            jobs.append((name, e, pshape, rows))
+        if copies:
+            fv = evaluator(
+                torch.cat(copies) if len(copies) > 1 else copies[0], keep_graph=keep_graph
+            )
+            pieces = iter(
+                fv.detach().split([r for *_, rows in jobs for r in rows if r is not None])
+            )
 
-            def side(vals, fb=fb, e=e):
-                if vals is None:
-                    return fb.unsqueeze(-1).expand(n, m, e)
-                xs = _substitute(x_flat, vals.reshape(n, m, e), m)
-                fv = evaluator(xs.reshape(n * m * e, *draw_shape[1:]), keep_graph=keep_graph)
-                fv = fv.detach().reshape(n, m, e, n_items)
-                idx = item_of.reshape(1, m, 1, 1).expand(n, m, e, 1)
-                return fv.gather(-1, idx).squeeze(-1)
+        def side(rows, e):
+            if rows is None:
+                return fb.unsqueeze(-1).expand(n, m, e)
+            idx = item_of.reshape(1, m, 1, 1).expand(n, m, e, 1)
+            return next(pieces).reshape(n, m, e, n_items).gather(-1, idx).squeeze(-1)
 
-            diff = side(wd.positive) - side(wd.negative)
-            out[name] = (wd.constant.reshape(n, m, e) * diff).reshape(n, *pshape)
+        out = {k: torch.zeros_like(values[k]) for k, need in zip(rule.params, needed) if not need}
+        for name, e, pshape, (plus, minus) in jobs:
+            diff = side(plus, e) - side(minus, e)  # (in the order the copies were made)
+            out[name] = (parts[name].constant.reshape(n, m, e) * diff).reshape(n, *pshape)
         return out
 
     def contributions(self, evaluator, dist_fn, params, n, context=None) -> Contributions:
