@@ -406,3 +406,80 @@ def test_a_fresh_process_does_not_charge_its_one_time_costs_to_the_first_candida
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     cost = json.loads(out.stdout.strip().splitlines()[-1])
     assert cost["ScoreFunction(NoBaseline())"] < 5 * cost["Pathwise()"], cost
+
+
+def test_a_prepared_loop_reuses_the_choice_and_revisits_it():
+    """One Auto across the calls of a prepared estimate: a pilot at calls 1 and 1 + revisit_every,
+    the chosen estimator on the whole budget in between (no pilot), and the pilot's share falling
+    over the calls it serves."""
+    prob = problems.get("normal_square", k=3.0)
+    params = prob.params(torch.float64)
+    auto = sg.Auto(cost="evals", revisit_every=4)
+    grad_of = sg.prepare(prob.f, prob.dist_fn, params, n=4000, estimator=auto)
+    reports = [grad_of(params, seed=s).auto for s in range(9)]
+    assert [r.calls for r in reports] == [1, 2, 3, 4, 1, 2, 3, 4, 1]
+    assert [r.revisits for r in reports] == [0, 0, 0, 0, 1, 1, 1, 1, 2]
+    first = reports[0]
+    assert first.pilot_evals > 0 and reports[1].pilot_evals == first.pilot_evals
+    assert reports[3].total_evals == first.total_evals + 3 * 4000  # reused calls: n each
+    assert reports[3].pilot_share < first.pilot_share / 3
+    assert reports[0].total_evals == 4000  # (the reports of earlier calls are not changed)
+
+
+def test_reused_choices_are_unbiased():
+    """The estimates of calls that reuse a choice, against the exact gradient (|z| < Z_CRIT per
+    component: a false alarm once in 1e5 runs)."""
+    prob = problems.get("bernoulli_toy", logits=(0.3, -0.5, 1.0))
+    params = prob.params(torch.float64)
+    auto = sg.Auto(cost="evals", revisit_every=1000)
+    grad_of = sg.prepare(prob.f, prob.dist_fn, params, n=64, estimator=auto)
+    grad_of(params, seed=0)  # the pilot's call
+    rows = torch.stack([grad_of(params, seed=s).grad["logits"] for s in range(1, 301)])
+    _, exact = prob.exact(params)
+    assert auto.report.calls == 301
+    spread = rows.std(0)
+    if bool((spread == 0).all()):  # an exact choice (measure-valued, DisARM on one bit each)
+        assert torch.allclose(rows.mean(0), exact["logits"], rtol=1e-9, atol=1e-12)
+    else:
+        assert bool((mean_z(rows, exact["logits"]).abs() < Z_CRIT).all())
+
+
+def test_another_problem_or_a_fresh_auto_runs_its_own_pilot():
+    prob = problems.get("normal_square", k=3.0)
+    params = prob.params(torch.float64)
+    auto = sg.Auto(cost="evals")
+    first = sg.estimate_grad(prob.f, prob.dist_fn, params, n=4000, estimator=auto, seed=0).auto
+    again = sg.estimate_grad(prob.f, prob.dist_fn, params, n=4000, estimator=auto, seed=1).auto
+    assert (first.calls, again.calls) == (1, 2)  # the same f, dist_fn, shapes and n: reused
+    other_f = sg.estimate_grad(lambda x: prob.f(x), prob.dist_fn, params, n=4000,
+                               estimator=auto, seed=2).auto  # fmt: skip
+    other_n = sg.estimate_grad(prob.f, prob.dist_fn, params, n=6000, estimator=auto, seed=3).auto
+    assert other_f.calls == 1 and other_n.calls == 1
+    for s in range(3):  # "auto" builds a new Auto per call
+        est = sg.estimate_grad(prob.f, prob.dist_fn, params, n=4000, estimator="auto", seed=s)
+        assert est.auto.calls == 1 and est.auto.pilot_evals > 0
+
+
+def test_state_round_trip_in_an_estimate_grad_loop():
+    import io
+
+    prob = problems.get("bernoulli_toy", logits=(0.3, -0.5, 1.0))
+    params = prob.params(torch.float64)
+
+    def loop(auto, seeds):
+        grad_of = sg.prepare(prob.f, prob.dist_fn, params, n=2000, estimator=auto)
+        return [grad_of(params, seed=s) for s in seeds]
+
+    auto = sg.Auto(cost="evals", revisit_every=5)
+    loop(auto, range(3))
+    buf = io.BytesIO()
+    torch.save(auto.state_dict(), buf)
+    buf.seek(0)
+    fresh = sg.Auto(cost="evals", revisit_every=5)
+    fresh.load_state_dict(torch.load(buf, weights_only=True))
+    a, b = loop(auto, range(3, 9)), loop(fresh, range(3, 9))  # crosses a revisit
+    assert [e.auto.calls for e in a] == [e.auto.calls for e in b] == [4, 5, 1, 2, 3, 4]
+    for x, y in zip(a, b):
+        assert torch.equal(x.grad["logits"], y.grad["logits"])
+        assert x.auto.as_dict() == {**y.auto.as_dict(), "pilot_seconds": x.auto.pilot_seconds,
+                                    "rows": x.auto.as_dict()["rows"]}  # fmt: skip

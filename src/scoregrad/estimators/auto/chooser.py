@@ -41,9 +41,15 @@ race is skipped: the screen alone decides. With ``cost="evals"`` the choice depe
 only (bit-for-bit reproducible); with ``cost="time"`` a close call may go either way on another
 run, since CPU times vary.
 
-In ``estimate_grad`` the budget n is in evaluations of f (n samples for the score function); every
-call runs its own pilot, and ``GradientEstimate.auto`` is the ``AutoReport`` (``race`` lists
-the counted chunks: estimator and evaluations). In ``expectation`` (training loops) n is the
+In ``estimate_grad`` the budget n is in evaluations of f (n samples for the score function), and
+``GradientEstimate.auto`` is the ``AutoReport`` (``race`` lists the counted chunks: estimator and
+evaluations). ``estimator="auto"`` builds a new ``Auto`` per call, so each call runs its own
+pilot. One ``Auto`` object given to many calls (a prepared estimate in a loop, or the same object
+passed again) with the same f and dist_fn (the same objects), parameter shapes, dtypes and
+``requires_grad``, n and context shape keeps its choice for ``revisit_every`` calls: those run the
+chosen estimator on the whole budget, with no pilot (still unbiased: the choice depends on earlier
+calls' samples only), and the report's ``calls`` counts them; then it pilots again. Another
+problem pilots at once. In ``expectation`` (training loops) n is the
 per-call budget; the pilot (the screen and one more round for its survivors, on calls of the
 door's size, all discarded) runs at the first call and again every
 ``revisit_every`` calls (the best estimator changes as the parameters move), each time spending at
@@ -64,6 +70,7 @@ True
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 import weakref
@@ -139,6 +146,28 @@ ELIM_ROWS = 32
 MIN_CALLS = 8
 
 
+#: ``Auto._grad_problem`` after ``load_state_dict``: the next estimate_grad call's problem is
+#: taken to be the one the saved choice was made for (a resumed loop)
+RESTORED = "restored"
+
+
+def _problem(evaluator, dist_fn, params, n, context) -> tuple:
+    """What an estimate_grad choice is made for: f, dist_fn (the user's, under the door's
+    wrapper), the parameters' names, shapes, dtypes, devices and requires_grad, n, the context's
+    shape, where f runs and the value dtype asked for."""
+    return (
+        evaluator.f, getattr(dist_fn, "dist_fn", dist_fn),
+        tuple((k, tuple(p.shape), p.dtype, p.device, p.requires_grad) for k, p in params.items()),
+        n, None if context is None else tuple(context.shape), evaluator.executor,
+        evaluator.dtype, evaluator.iid_rows,
+    )  # fmt: skip
+
+
+def _same_problem(a: tuple, b: tuple) -> bool:
+    """f, dist_fn and the executor compared by identity, the rest by value."""
+    return a[0] is b[0] and a[1] is b[1] and a[5] is b[5] and a[2:5] == b[2:5] and a[6:] == b[6:]
+
+
 class Auto(Estimator):
     """The estimator chosen by a pilot (see the module docstring). ``"auto"`` in either door is
     ``Auto()``.
@@ -151,7 +180,8 @@ class Auto(Estimator):
         differentiable: whether f is differentiable torch code (pathwise candidates); None probes
             it on two samples: f's output must require grad with respect to an rsample.
         candidates: estimator objects to choose from instead of the registry's.
-        revisit_every: the expectation door pilots again after this many calls.
+        revisit_every: pilot again after this many calls (the expectation door; and
+            estimate_grad calls of one problem with this object, see the module docstring).
         z: standard errors of the log ratio that make one candidate clearly better.
         tolerance: the pilot stops when the leader is within this factor of every survivor.
     """
@@ -206,6 +236,14 @@ class Auto(Estimator):
         self._choice = None  # the chosen estimator object
         self._probed: bool | None = None  # f's differentiability, once probed
         self._calls = 0  # expectation door: calls since the last pilot
+        # estimate_grad door: the problem the last pilot chose for (None: pilot at the next
+        # call; RESTORED: a loaded state's, taken to be the next call's), calls it has served,
+        # their evaluations, its report, and the pilots so far
+        self._grad_problem = None
+        self._grad_calls = 0
+        self._served_evals = 0
+        self._pilot_report: AutoReport | None = None
+        self._grad_pilots = 0
         self._pilots = 0
         self._pilot_evals = 0
         self._total_evals = 0
@@ -300,8 +338,21 @@ class Auto(Estimator):
             before = evaluator.n_evals
             out = self._run_final(self._choice, evaluator, dist_fn, params, dist, n, context)
             self.report.total_evals += evaluator.n_evals - before
+            self._served_evals += evaluator.n_evals - before
             return out
         self._estimate = weakref.ref(evaluator)
+        problem = _problem(evaluator, dist_fn, params, n, context)
+        if self._reuses(problem):  # the last pilot's choice still serves: no pilot this call
+            self._grad_calls += 1
+            before = evaluator.n_evals
+            out = self._run_final(self._choice, evaluator, dist_fn, params, dist, n, context)
+            self._served_evals += evaluator.n_evals - before
+            # a report per call (earlier estimates keep theirs): the pilot's share of its calls
+            self.report = dataclasses.replace(
+                self._pilot_report, calls=self._grad_calls, total_evals=self._served_evals,
+                race=[],
+            )  # fmt: skip
+            return out
         self._probed = None
         if self.cost == "time":
             warm_up(evaluator.dtype or torch.get_default_dtype(), evaluator.device)
@@ -345,6 +396,10 @@ class Auto(Estimator):
         report.pilot_seconds, report.pilot_evals = pilot_seconds, pilot_evals
         report.race = [(s.label, s.evals) for s in strata]
         report.total_evals = evaluator.n_evals - start
+        report.revisits = self._grad_pilots
+        self._grad_pilots += 1
+        self._grad_problem, self._grad_calls = problem, 1
+        self._served_evals, self._pilot_report = report.total_evals, report
         self.report = report
         if not strata:
             return final
@@ -354,6 +409,15 @@ class Auto(Estimator):
         return combine_strata(
             [s.contributions for s in strata] + [final], weights + [1 - sum(weights)]
         )
+
+    def _reuses(self, problem) -> bool:
+        """Whether this estimate_grad call runs the last pilot's choice without a pilot: the same
+        problem (``_problem``) within ``revisit_every`` calls of that pilot."""
+        if self._choice is None or self._grad_calls >= self.revisit_every:
+            return False
+        if self._grad_problem is RESTORED and self._pilot_report is not None:
+            self._grad_problem = problem  # a resumed loop: the saved choice serves its problem
+        return self._grad_problem is not None and _same_problem(self._grad_problem, problem)
 
     def _evals(self, est, dist) -> int:
         """``est.evals_per_unit(dist)``, asked once per candidate and distribution (for the
@@ -772,11 +836,20 @@ class Auto(Estimator):
             "choice": repr(chosen) if chosen is not None else None,
             "chosen_state": chosen.state_dict() if chosen is not None else {},
             "calls": self._calls, "pilots": self._pilots, "probed": self._probed,
+            "grad_calls": self._grad_calls, "grad_pilots": self._grad_pilots,
+            "served_evals": self._served_evals,
+            "pilot_report": self._pilot_report.as_state() if self._pilot_report else None,
             "pilot_evals": self._pilot_evals, "total_evals": self._total_evals,
         })  # fmt: skip
 
     def load_state_dict(self, state: dict) -> None:
         self._calls, self._pilots = int(state["calls"]), int(state["pilots"])
+        self._grad_calls = int(state.get("grad_calls", 0))
+        self._grad_pilots = int(state.get("grad_pilots", 0))
+        self._served_evals = int(state.get("served_evals", 0))
+        saved = state.get("pilot_report")
+        self._pilot_report = AutoReport.from_state(saved) if saved else None
+        self._grad_problem = RESTORED if saved else None
         self._probed = state["probed"]
         self._pilot_evals, self._total_evals = int(state["pilot_evals"]), int(state["total_evals"])
         self._choice = None

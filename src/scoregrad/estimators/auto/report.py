@@ -33,9 +33,12 @@ class PilotRow:
 class AutoReport:
     """What ``Auto`` chose and why: the pilot's table, its cost, the budget it left.
 
-    ``pilot_share`` is the pilot's evaluations of f over all evaluations of the run (``Auto``
-    keeps it at most ``pilot_share`` of the budget); ``pilot_seconds`` its CPU time. ``race`` lists
-    the counted race's chunks (estimator, evaluations of f): part of the estimate, not the pilot.
+    ``pilot_share`` is the pilot's evaluations of f over all evaluations of the calls it has
+    served so far (``Auto`` keeps it at most ``pilot_share`` of the budget); ``pilot_seconds`` its
+    CPU time; ``calls`` those calls (in estimate_grad: 1 for the call that ran the pilot, then one
+    more for each call that reused its choice). ``race`` lists this call's counted race chunks
+    (estimator, evaluations of f): part of the estimate, not the pilot. ``revisits``: the pilots
+    before this one.
     """
 
     choice: str
@@ -48,6 +51,7 @@ class AutoReport:
     pilot_seconds: float = 0.0
     revisits: int = 0
     race: list[tuple[str, int]] = field(default_factory=list)
+    calls: int = 1
 
     @property
     def pilot_share(self) -> float:
@@ -76,5 +80,18 @@ class AutoReport:
             "rows": [r.as_dict() for r in self.rows], "skipped": dict(self.skipped),
             "pilot_evals": self.pilot_evals, "total_evals": self.total_evals,
             "pilot_share": self.pilot_share, "pilot_seconds": self.pilot_seconds,
-            "revisits": self.revisits, "race": [list(r) for r in self.race],
+            "revisits": self.revisits, "race": [list(r) for r in self.race], "calls": self.calls,
         }  # fmt: skip
+
+    def as_state(self) -> dict:
+        """Plain data that ``from_state`` rebuilds the report from (an ``Auto`` state_dict)."""
+        state = self.as_dict()
+        del state["pilot_share"]  # (derived)
+        return state
+
+    @classmethod
+    def from_state(cls, state: dict) -> AutoReport:
+        fields = dict(state)
+        fields["rows"] = [PilotRow(**r) for r in state["rows"]]
+        fields["race"] = [tuple(r) for r in state["race"]]
+        return cls(**fields)
