@@ -444,20 +444,21 @@ def test_reused_choices_are_unbiased():
         assert bool((mean_z(rows, exact["logits"]).abs() < Z_CRIT).all())
 
 
-def test_another_problem_or_a_fresh_auto_runs_its_own_pilot():
+def test_one_shot_calls_and_another_problem_run_their_own_pilot():
+    """A one-shot call is its own call site (``compare``'s repeats stay independent runs of Auto);
+    in a prepared estimate, another f or other shapes pilot at once."""
     prob = problems.get("normal_square", k=3.0)
     params = prob.params(torch.float64)
     auto = sg.Auto(cost="evals")
-    first = sg.estimate_grad(prob.f, prob.dist_fn, params, n=4000, estimator=auto, seed=0).auto
-    again = sg.estimate_grad(prob.f, prob.dist_fn, params, n=4000, estimator=auto, seed=1).auto
-    assert (first.calls, again.calls) == (1, 2)  # the same f, dist_fn, shapes and n: reused
-    other_f = sg.estimate_grad(lambda x: prob.f(x), prob.dist_fn, params, n=4000,
-                               estimator=auto, seed=2).auto  # fmt: skip
-    other_n = sg.estimate_grad(prob.f, prob.dist_fn, params, n=6000, estimator=auto, seed=3).auto
-    assert other_f.calls == 1 and other_n.calls == 1
-    for s in range(3):  # "auto" builds a new Auto per call
-        est = sg.estimate_grad(prob.f, prob.dist_fn, params, n=4000, estimator="auto", seed=s)
+    for s in range(3):
+        est = sg.estimate_grad(prob.f, prob.dist_fn, params, n=4000, estimator=auto, seed=s)
         assert est.auto.calls == 1 and est.auto.pilot_evals > 0
+    grad_of = sg.prepare(prob.f, prob.dist_fn, params, n=4000, estimator=auto)
+    assert [grad_of(params, seed=s).auto.calls for s in range(2)] == [1, 2]
+    single = {k: v.float() for k, v in params.items()}  # another dtype: a rebuild
+    assert grad_of(single, seed=2).auto.calls == 1 and grad_of.rebuilds == 1
+    other = sg.prepare(lambda x: prob.f(x), prob.dist_fn, params, n=4000, estimator=auto)
+    assert other(params, seed=3).auto.calls == 1
 
 
 def test_state_round_trip_in_an_estimate_grad_loop():
@@ -466,18 +467,21 @@ def test_state_round_trip_in_an_estimate_grad_loop():
     prob = problems.get("bernoulli_toy", logits=(0.3, -0.5, 1.0))
     params = prob.params(torch.float64)
 
-    def loop(auto, seeds):
-        grad_of = sg.prepare(prob.f, prob.dist_fn, params, n=2000, estimator=auto)
-        return [grad_of(params, seed=s) for s in seeds]
+    def prepared(auto):
+        return sg.prepare(prob.f, prob.dist_fn, params, n=2000, estimator=auto)
 
     auto = sg.Auto(cost="evals", revisit_every=5)
-    loop(auto, range(3))
+    grad_of = prepared(auto)
+    for s in range(3):
+        grad_of(params, seed=s)
     buf = io.BytesIO()
     torch.save(auto.state_dict(), buf)
     buf.seek(0)
     fresh = sg.Auto(cost="evals", revisit_every=5)
     fresh.load_state_dict(torch.load(buf, weights_only=True))
-    a, b = loop(auto, range(3, 9)), loop(fresh, range(3, 9))  # crosses a revisit
+    resumed = prepared(fresh)  # (a resumed loop prepares its estimate again)
+    a = [grad_of(params, seed=s) for s in range(3, 9)]  # crosses a revisit
+    b = [resumed(params, seed=s) for s in range(3, 9)]
     assert [e.auto.calls for e in a] == [e.auto.calls for e in b] == [4, 5, 1, 2, 3, 4]
     for x, y in zip(a, b):
         assert torch.equal(x.grad["logits"], y.grad["logits"])

@@ -43,13 +43,12 @@ run, since CPU times vary.
 
 In ``estimate_grad`` the budget n is in evaluations of f (n samples for the score function), and
 ``GradientEstimate.auto`` is the ``AutoReport`` (``race`` lists the counted chunks: estimator and
-evaluations). ``estimator="auto"`` builds a new ``Auto`` per call, so each call runs its own
-pilot. One ``Auto`` object given to many calls (a prepared estimate in a loop, or the same object
-passed again) with the same f and dist_fn (the same objects), parameter shapes, dtypes and
-``requires_grad``, n and context shape keeps its choice for ``revisit_every`` calls: those run the
-chosen estimator on the whole budget, with no pilot (still unbiased: the choice depends on earlier
-calls' samples only), and the report's ``calls`` counts them; then it pilots again. Another
-problem pilots at once. In ``expectation`` (training loops) n is the
+evaluations). A one-shot call runs its own pilot. A prepared estimate (``scoregrad.prepare``:
+one call site, called in a loop) keeps its ``Auto``'s choice for ``revisit_every`` calls while f,
+the parameter shapes, dtypes and ``requires_grad``, n and the context shape stay the same: those
+calls run the chosen estimator on the whole budget, with no pilot (still unbiased: the choice
+depends on earlier calls' samples only), and the report's ``calls`` counts them; then it pilots
+again. In ``expectation`` (training loops) n is the
 per-call budget; the pilot (the screen and one more round for its survivors, on calls of the
 door's size, all discarded) runs at the first call and again every
 ``revisit_every`` calls (the best estimator changes as the parameters move), each time spending at
@@ -152,11 +151,12 @@ RESTORED = "restored"
 
 
 def _problem(evaluator, dist_fn, params, n, context) -> tuple:
-    """What an estimate_grad choice is made for: f, dist_fn (the user's, under the door's
-    wrapper), the parameters' names, shapes, dtypes, devices and requires_grad, n, the context's
-    shape, where f runs and the value dtype asked for."""
+    """What an estimate_grad choice is made for: the call site (the door's dist_fn, which is one
+    object per prepared estimate and a new one per one-shot call) and f, the parameters' names,
+    shapes, dtypes, devices and requires_grad, n, the context's shape, where f runs and the value
+    dtype asked for."""
     return (
-        evaluator.f, getattr(dist_fn, "dist_fn", dist_fn),
+        evaluator.f, dist_fn,
         tuple((k, tuple(p.shape), p.dtype, p.device, p.requires_grad) for k, p in params.items()),
         n, None if context is None else tuple(context.shape), evaluator.executor,
         evaluator.dtype, evaluator.iid_rows,
@@ -181,7 +181,7 @@ class Auto(Estimator):
             it on two samples: f's output must require grad with respect to an rsample.
         candidates: estimator objects to choose from instead of the registry's.
         revisit_every: pilot again after this many calls (the expectation door; and
-            estimate_grad calls of one problem with this object, see the module docstring).
+            the calls of a prepared estimate_grad, see the module docstring).
         z: standard errors of the log ratio that make one candidate clearly better.
         tolerance: the pilot stops when the leader is within this factor of every survivor.
     """
