@@ -1,8 +1,10 @@
 """Does estimator="auto" choose well? Auto's variance × cost against the best candidate in hindsight.
 
 For each problem (continuous and discrete families, smooth and discontinuous f, cheap and costly f,
-small and large n) every candidate Auto could choose is run *alone* at the full budget n, REPEATS
-times after one warm-up run; its variance is the mean over repeats of tr(stderr²) (an unbiased
+small and large n) every candidate Auto could choose is run *alone* on Auto's budget, n evaluations
+of f (n / its evaluations per unit units: a measure-valued unit on a 2-parameter Normal costs 5;
+given n units it would spread its per-call overhead over 5 n evaluations), REPEATS times after one
+warm-up run; its variance is the mean over repeats of tr(stderr²) (an unbiased
 estimate of the estimate's variance, far less noisy than the spread of a few means), its cost the
 least CPU time of a run (``time.process_time``, one thread: load only ever adds time), or its
 evaluations of f for the problems marked "evals" (f is the expensive part; Auto is then told
@@ -15,12 +17,18 @@ race included in its cost. Columns:
 * raced = the share of Auto's evaluations in its counted race (part of the estimate, not pilot)
 * pilot = the pilot's share of Auto's evaluations of f (target ≤ 10%) and of its CPU time.
 
-A second table runs the expectation door as a training loop does (``--calls`` calls at fixed
+A second table runs estimate_grad as a loop does (``--loop-calls`` calls of one prepared
+estimate at fixed parameters, n = 10⁴ per call, cheap f, CPU time): one ``Auto`` whose pilot at the
+first call serves them all, against each candidate alone in the same loop; variance × cost is the
+mean tr(stderr²) of a call × the loop's CPU time, the pilot included.
+
+A third table runs the expectation door as a training loop does (``--calls`` calls at fixed
 parameters, one ``Auto(cost="evals")`` whose pilot serves them all): the variance of the per-call
 gradient over the calls × evaluations per call, the pilot's included, against each candidate
 alone in the same loop.
 
-    nice .venv/bin/python benchmarks/auto_choice.py [--repeats 8] [--calls 200] [--quick]
+    nice .venv/bin/python benchmarks/auto_choice.py [--repeats 8] [--calls 200] [--loop-calls 100]
+        [--quick]
 """
 
 from __future__ import annotations
@@ -37,6 +45,7 @@ import torch.distributions as D
 import scoregrad as sg
 from scoregrad import problems as P
 from scoregrad.core.evaluate import Evaluator
+from scoregrad.estimators.auto.pilot import whole_units
 
 try:
     from _common import write_results
@@ -125,7 +134,20 @@ def cases(quick: bool = False):
     return out[::4] if quick else out
 
 
+def units_for(prob, params, est, evals: int) -> int:
+    """The units of ``est`` that spend ``evals`` evaluations of f: every estimator gets Auto's
+    budget (n is evaluations for Auto, units for the others; a call's per-call overhead is
+    shared by fewer evaluations in a smaller run, so budgets must match for a fair time)."""
+    if isinstance(est, sg.Auto):
+        return evals
+    units = whole_units(est, evals / est.evals_per_unit(prob.dist_fn(**params)))
+    if units is None:
+        raise sg.SampleSizeError(f"{evals} evaluations are too few for {est!r}")
+    return units
+
+
 def _run(prob, params, est, n, seed):
+    n = units_for(prob, params, est, n)
     t0 = time.process_time()
     out = sg.estimate_grad(prob.f, prob.dist_fn, params, n=n, estimator=est, seed=seed)
     return out, time.process_time() - t0
@@ -189,6 +211,75 @@ def candidates(prob, params, cost):
         dist, "estimate_grad", auto._f_differentiable(ev, dist), dominated=True
     )  # the hindsight table holds every estimator
     return fit
+
+
+# --- estimate_grad in a loop: one prepared estimate, one pilot serving its calls --------------------
+
+
+def loop_cases():
+    """(label, problem, n per call): cheap f, CPU time, where a one-shot call's pilot costs most."""
+    return [
+        ("normal_square k=0", P.normal_square(k=0.0), 10_000),
+        ("normal_cosine k=3", P.normal_cosine(k=3.0), 10_000),
+        ("normal_step (discontinuous)", normal_step(), 10_000),
+        ("poisson polynomial", P.poisson_polynomial(), 10_000),
+        ("bernoulli_toy t=0.45 d=4", P.bernoulli_toy(0.45, (0.2, -0.4, 0.6, 0.1)), 10_000),
+        ("categorical_table", P.categorical_table(), 10_000),
+    ]
+
+
+def _prepared_loop(prob, params, est, n, calls):
+    """(mean tr(stderr²) per call, CPU seconds of the loop, the last call's estimate) over
+    ``calls`` calls of one prepared estimate at fixed parameters (seeds 0..calls-1)."""
+    grad_of = sg.prepare(
+        prob.f, prob.dist_fn, params, n=units_for(prob, params, est, n), estimator=est
+    )
+    grad_of(params, seed=10**6)  # warm-up: first-call costs are not the estimator's
+    if isinstance(est, sg.Auto):  # (the warm-up ran a pilot: start the loop with a fresh one)
+        grad_of = sg.prepare(prob.f, prob.dist_fn, params, n=n, estimator=sg.Auto(cost="time"))
+    variances, t0 = [], time.process_time()
+    for s in range(calls):
+        out = grad_of(params, seed=s)
+        variances.append(_variance(out))
+    return statistics.fmean(variances), time.process_time() - t0, out
+
+
+def loop_rows(calls: int):
+    """Auto in a prepared loop against each candidate alone in the same loop: mean variance of a
+    call × CPU time of the loop (the pilot's time included), and the pilot's shares."""
+    out = []
+    for label, prob, n in loop_cases():
+        params = prob.params(torch.float64)
+        _, exact = prob.exact(params)
+        floor = EXACT * sum(float((g.double() ** 2).sum()) for g in exact.values())
+
+        def work(est):  # an exact estimator's variance floored as in _measure
+            v, t, last = _prepared_loop(prob, params, est, n, calls)
+            return max(v, floor * n / last.n_evals), t, last
+
+        table = {}
+        for est in candidates(prob, params, "time"):
+            try:
+                v, t, _ = work(est)
+            except sg.ScoregradError as e:
+                print(f"  loop {label}: {est!r} refused: {str(e)[:80]}")
+                continue
+            table[repr(est)] = (v, t, v * t)
+        v, t, last = work(sg.Auto(cost="time"))
+        best = min(table, key=lambda k: table[k][2])
+        sf = table.get("ScoreFunction(NoBaseline())")
+        rep = last.auto
+        out.append({
+            "problem": label, "n": n, "calls": calls, "best": best, "auto_pick": rep.choice,
+            "ratio": v * t / table[best][2], "vs_sf": v * t / sf[2] if sf else math.nan,
+            "pilot_share": rep.pilot_share, "pilot_time_share": rep.pilot_seconds / t,
+            "served": rep.calls,
+        })  # fmt: skip
+        r = out[-1]
+        print(f"loop {label:<28} best {best:<45} auto {r['auto_pick']:<45} ratio {r['ratio']:5.2f} "
+              f"vs SF {r['vs_sf']:5.2f} pilot {100 * r['pilot_share']:.2f}% of evals, "
+              f"{100 * r['pilot_time_share']:.1f}% of time", flush=True)  # fmt: skip
+    return out
 
 
 # --- the expectation door: a training loop at fixed parameters ------------------------------------
@@ -266,6 +357,9 @@ def main():
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--calls", type=int, default=200, help="calls per expectation-door loop")
     ap.add_argument(
+        "--loop-calls", type=int, default=100, help="calls per prepared estimate_grad loop"
+    )
+    ap.add_argument(
         "--only", nargs="*", default=None, help="problems whose label contains one of these"
     )
     args = ap.parse_args()
@@ -336,6 +430,24 @@ def main():
         f"rows: a run lasts about as long as a few pilot calls) included: {100 * all_within:.0f}% "
         f"within 1.5×, {100 * all_not_worse:.0f}% not worse than SF."
     )
+    loops = loop_rows(args.loop_calls if not args.quick else 20)
+    loop_lines = [
+        "\n### estimate_grad in a loop (one prepared estimate, cost = CPU time)\n",
+        "| problem | n per call | calls | best alone | Auto's pick | ratio | vs SF | pilot evals "
+        "| pilot time |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ] + [
+        f"| {r['problem']} | {r['n']} | {r['calls']} | {r['best']} | {r['auto_pick']} "
+        f"| {r['ratio']:.2f} | {r['vs_sf']:.2f} | {100 * r['pilot_share']:.2f}% "
+        f"| {100 * r['pilot_time_share']:.1f}% |"
+        for r in loops
+    ]  # fmt: skip
+    loop_within = sum(r["ratio"] <= 1.5 for r in loops) / len(loops)
+    loop_lines.append(
+        f"\nprepared loop: {100 * loop_within:.0f}% within 1.5× of the best candidate alone; "
+        f"pilot ≤ 10% of the loop's CPU time in "
+        f"{sum(r['pilot_time_share'] <= 0.1 for r in loops)} of {len(loops)} problems."
+    )
     exp_rows = expectation_rows(args.calls if not args.quick else 50)
     exp_lines = [
         "\n### The expectation door (a loop at fixed parameters, cost = evaluations)\n",
@@ -351,12 +463,14 @@ def main():
         f"\nexpectation door: {100 * exp_within:.0f}% within 1.5× of the best candidate alone, "
         f"{args.calls} calls each; variance is that of the per-call gradient over the calls."
     )
-    md = "\n".join(lines) + "\n" + summary + "\n" + "\n".join(exp_lines)
+    md = "\n".join(lines) + "\n" + summary + "\n" + "\n".join(loop_lines) + "\n"
+    md += "\n".join(exp_lines)
     print(md)
     name = "auto_choice_quick" if args.quick else "auto_choice"
     write_results(name, rows, md, {"within_1_5": within, "not_worse_than_sf": not_worse,
                                    "strictly_not_worse": strict, "pilot_ok": pilot_ok,
-                                   "expectation_rows": exp_rows,
+                                   "expectation_rows": exp_rows, "loop_rows": loops,
+                                   "loop_within_1_5": loop_within,
                                    "expectation_within_1_5": exp_within})  # fmt: skip
 
 
