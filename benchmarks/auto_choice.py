@@ -136,10 +136,8 @@ def cases(quick: bool = False):
 
 def units_for(prob, params, est, evals: int) -> int:
     """The units of ``est`` that spend ``evals`` evaluations of f: every estimator gets Auto's
-    budget (n is evaluations for Auto, units for the others; a call's per-call overhead is
-    shared by fewer evaluations in a smaller run, so budgets must match for a fair time)."""
-    if isinstance(est, sg.Auto):
-        return evals
+    budget (Auto's unit is an evaluation; a call's per-call overhead is shared by fewer
+    evaluations in a smaller run, so budgets must match for a fair time)."""
     units = whole_units(est, evals / est.evals_per_unit(prob.dist_fn(**params)))
     if units is None:
         raise sg.SampleSizeError(f"{evals} evaluations are too few for {est!r}")
@@ -351,6 +349,13 @@ def expectation_rows(calls: int):
     return out
 
 
+def _md_table(header: list[str], rows: list[list]) -> list[str]:
+    """The lines of a markdown table: the header, its rule, one line per row of cells."""
+    return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)] + [
+        "| " + " | ".join(str(c) for c in row) + " |" for row in rows
+    ]
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--repeats", type=int, default=8)
@@ -410,18 +415,14 @@ def main():
     within, not_worse, strict = rates(main_rows)
     all_within, all_not_worse, _ = rates(rows)
     pilot_ok = all(r["pilot_share"] <= 0.1 for r in rows)
-    lines = [
-        "| problem | n | cost | best in hindsight | Auto's pick (of repeats) | ratio | vs SF | "
-        "raced | pilot evals | pilot time |",
-        "|---|---|---|---|---|---|---|---|---|---|",
-    ]
-    for r in rows:
-        picks = ", ".join(f"{k} ×{v}" for k, v in sorted(r["picks"].items(), key=lambda kv: -kv[1]))
-        lines.append(
-            f"| {r['problem']} | {r['n']} | {r['cost']} | {r['best']} | {picks} | {r['ratio']:.2f} "
-            f"| {r['vs_sf']:.2f} | {100 * r['raced']:.0f}% | {100 * r['pilot_share']:.1f}% "
-            f"| {100 * r['pilot_time_share']:.0f}% |"
-        )
+    lines = _md_table(
+        ["problem", "n", "cost", "best in hindsight", "Auto's pick (of repeats)", "ratio", "vs SF",
+         "raced", "pilot evals", "pilot time"],
+        [[r["problem"], r["n"], r["cost"], r["best"],
+          ", ".join(f"{k} ×{v}" for k, v in sorted(r["picks"].items(), key=lambda kv: -kv[1])),
+          f"{r['ratio']:.2f}", f"{r['vs_sf']:.2f}", f"{100 * r['raced']:.0f}%",
+          f"{100 * r['pilot_share']:.1f}%", f"{100 * r['pilot_time_share']:.0f}%"] for r in rows],
+    )  # fmt: skip
     summary = (
         f"\nwithin 1.5× of the best in hindsight: {100 * within:.0f}% (target ≥ 90%); "
         f"not worse than plain SF (vs SF ≤ 1.1, pilot counted): {100 * not_worse:.0f}% "
@@ -431,17 +432,14 @@ def main():
         f"within 1.5×, {100 * all_not_worse:.0f}% not worse than SF."
     )
     loops = loop_rows(args.loop_calls if not args.quick else 20)
-    loop_lines = [
-        "\n### estimate_grad in a loop (one prepared estimate, cost = CPU time)\n",
-        "| problem | n per call | calls | best alone | Auto's pick | ratio | vs SF | pilot evals "
-        "| pilot time |",
-        "|---|---|---|---|---|---|---|---|---|",
-    ] + [
-        f"| {r['problem']} | {r['n']} | {r['calls']} | {r['best']} | {r['auto_pick']} "
-        f"| {r['ratio']:.2f} | {r['vs_sf']:.2f} | {100 * r['pilot_share']:.2f}% "
-        f"| {100 * r['pilot_time_share']:.1f}% |"
-        for r in loops
-    ]  # fmt: skip
+    loop_lines = ["\n### estimate_grad in a loop (one prepared estimate, cost = CPU time)\n"]
+    loop_lines += _md_table(
+        ["problem", "n per call", "calls", "best alone", "Auto's pick", "ratio", "vs SF",
+         "pilot evals", "pilot time"],
+        [[r["problem"], r["n"], r["calls"], r["best"], r["auto_pick"], f"{r['ratio']:.2f}",
+          f"{r['vs_sf']:.2f}", f"{100 * r['pilot_share']:.2f}%",
+          f"{100 * r['pilot_time_share']:.1f}%"] for r in loops],
+    )  # fmt: skip
     loop_within = sum(r["ratio"] <= 1.5 for r in loops) / len(loops)
     loop_lines.append(
         f"\nprepared loop: {100 * loop_within:.0f}% within 1.5× of the best candidate alone; "
@@ -449,15 +447,12 @@ def main():
         f"{sum(r['pilot_time_share'] <= 0.1 for r in loops)} of {len(loops)} problems."
     )
     exp_rows = expectation_rows(args.calls if not args.quick else 50)
-    exp_lines = [
-        "\n### The expectation door (a loop at fixed parameters, cost = evaluations)\n",
-        "| problem | n per call | best alone | Auto's pick | ratio | vs SF | pilot evals |",
-        "|---|---|---|---|---|---|---|",
-    ] + [
-        f"| {r['problem']} | {r['n']} | {r['best']} | {r['auto_pick']} | {r['ratio']:.2f} "
-        f"| {r['vs_sf']:.2f} | {100 * r['pilot_share']:.1f}% |"
-        for r in exp_rows
-    ]  # fmt: skip
+    exp_lines = ["\n### The expectation door (a loop at fixed parameters, cost = evaluations)\n"]
+    exp_lines += _md_table(
+        ["problem", "n per call", "best alone", "Auto's pick", "ratio", "vs SF", "pilot evals"],
+        [[r["problem"], r["n"], r["best"], r["auto_pick"], f"{r['ratio']:.2f}",
+          f"{r['vs_sf']:.2f}", f"{100 * r['pilot_share']:.1f}%"] for r in exp_rows],
+    )  # fmt: skip
     exp_within = sum(r["ratio"] <= 1.5 for r in exp_rows) / len(exp_rows)
     exp_lines.append(
         f"\nexpectation door: {100 * exp_within:.0f}% within 1.5× of the best candidate alone, "

@@ -150,22 +150,33 @@ MIN_CALLS = 8
 RESTORED = "restored"
 
 
-def _problem(evaluator, dist_fn, params, n, context) -> tuple:
-    """What an estimate_grad choice is made for: the call site (the door's dist_fn, which is one
-    object per prepared estimate and a new one per one-shot call) and f, the parameters' names,
-    shapes, dtypes, devices and requires_grad, n, the context's shape, where f runs and the value
-    dtype asked for."""
-    return (
-        evaluator.f, dist_fn,
-        tuple((k, tuple(p.shape), p.dtype, p.device, p.requires_grad) for k, p in params.items()),
-        n, None if context is None else tuple(context.shape), evaluator.executor,
-        evaluator.dtype, evaluator.iid_rows,
-    )  # fmt: skip
+@dataclasses.dataclass(frozen=True, eq=False)
+class _Problem:
+    """What an estimate_grad choice is made for: the call site (the door's ``dist_fn``, which is
+    one object per prepared estimate and a new one per one-shot call), f and where it runs
+    (``executor``), all three compared by identity; and by value the ``signature``: the
+    parameters' names, shapes, dtypes, devices and requires_grad, n, the context's shape, the
+    value dtype asked for and whether rows are iid."""
 
+    f: object
+    dist_fn: object
+    executor: object
+    signature: tuple
 
-def _same_problem(a: tuple, b: tuple) -> bool:
-    """f, dist_fn and the executor compared by identity, the rest by value."""
-    return a[0] is b[0] and a[1] is b[1] and a[5] is b[5] and a[2:5] == b[2:5] and a[6:] == b[6:]
+    @classmethod
+    def of(cls, evaluator, dist_fn, params, n, context) -> _Problem:
+        return cls(evaluator.f, dist_fn, evaluator.executor, (
+            tuple((k, tuple(p.shape), p.dtype, p.device, p.requires_grad)
+                  for k, p in params.items()),
+            n, None if context is None else tuple(context.shape), evaluator.dtype,
+            evaluator.iid_rows,
+        ))  # fmt: skip
+
+    def same_as(self, other: _Problem) -> bool:
+        return (
+            self.f is other.f and self.dist_fn is other.dist_fn
+            and self.executor is other.executor and self.signature == other.signature
+        )  # fmt: skip
 
 
 class Auto(Estimator):
@@ -341,7 +352,7 @@ class Auto(Estimator):
             self._served_evals += evaluator.n_evals - before
             return out
         self._estimate = weakref.ref(evaluator)
-        problem = _problem(evaluator, dist_fn, params, n, context)
+        problem = _Problem.of(evaluator, dist_fn, params, n, context)
         if self._reuses(problem):  # the last pilot's choice still serves: no pilot this call
             self._grad_calls += 1
             before = evaluator.n_evals
@@ -412,12 +423,12 @@ class Auto(Estimator):
 
     def _reuses(self, problem) -> bool:
         """Whether this estimate_grad call runs the last pilot's choice without a pilot: the same
-        problem (``_problem``) within ``revisit_every`` calls of that pilot."""
+        problem (``_Problem``) within ``revisit_every`` calls of that pilot."""
         if self._choice is None or self._grad_calls >= self.revisit_every:
             return False
         if self._grad_problem is RESTORED and self._pilot_report is not None:
             self._grad_problem = problem  # a resumed loop: the saved choice serves its problem
-        return self._grad_problem is not None and _same_problem(self._grad_problem, problem)
+        return self._grad_problem is not None and self._grad_problem.same_as(problem)
 
     def _evals(self, est, dist) -> int:
         """``est.evals_per_unit(dist)``, asked once per candidate and distribution (for the
