@@ -331,6 +331,28 @@ def test_shortlist_holds_one_per_kin():
     assert pilots[4].status == "beaten on its own draw"
 
 
+def test_timed_shortlist_does_not_drop_a_candidate_on_timing_noise():
+    """With cost="time" the screen's CPU time per unit is one small call each, mostly overhead,
+    good to ``TIME_NOISE`` only: a candidate the leader beats by 1.25× in evaluations but trails
+    by 16% in screen time (two exact estimators, equal variance) still races, to have its cost
+    measured at a larger size; one behind the leader in both views by far more does not."""
+    from scoregrad.estimators.auto.pilot import Pilot
+
+    gen = torch.Generator().manual_seed(0)
+    rows = torch.randn(400, 1, generator=gen, dtype=torch.float64)
+    cands = [(sg.UnorderedSet(k=4), 4, 0.76), (sg.MeasureValued(), 5, 0.64),
+             (sg.DisARM(), 8, 3.0)]  # fmt: skip
+    pilots = []
+    for est, evals, ms in cands:
+        p = Pilot(est, evals, 1, 10_000, 1)
+        p.add(rows.clone(), 1, 400, ms * 1e-3, evals * 400)
+        pilots.append(p)
+    lead = sg.Auto(cost="time")._shortlist(pilots, None)
+    assert lead is pilots[0]
+    assert [p.alive for p in pilots] == [True, True, False]
+    assert pilots[2].status == "not shortlisted"
+
+
 @pytest.mark.parametrize("name", ["bernoulli_toy", "categorical_table"])
 def test_a_rao_blackwellised_candidate_leaves_out_what_it_conditions(name):
     """DisARM declares it Rao-Blackwellises ARM: Auto leaves ARM out beside it (and keeps it when

@@ -125,8 +125,8 @@ RACE_MAX = 2
 RACE_GAP = 3.0
 
 #: with ``cost="time"``, a survivor the leader beats by this factor in both views of the screen
-
-#: (variance × evaluations, and variance × CPU time) does not race: it has no trade-off to win on
+#: (variance × evaluations, and variance × CPU time, there beyond ``TIME_NOISE`` as well) does not
+#: race: it has no trade-off to win on
 DOMINANCE = 1 / 1.2
 
 #: most units per candidate in the screen with ``cost="time"``: its calls' time is mostly per-call
@@ -605,7 +605,8 @@ class Auto(Estimator):
     def _shortlist(self, pilots, ref_pilot):
         """Keep for the race the ``RACE_MAX`` survivors of the screen that rank best, at most one
         per kin (``Estimator.kin``: those that weigh f alike), each only within ``RACE_GAP`` of
-        the leader and, timed, not beaten by it in both views (``DOMINANCE``), and the reference
+        the leader and, timed, not beaten by it in both views (``DOMINANCE``; in the CPU-time view
+        by more than the timing noise too, ``TIME_NOISE``), and the reference
         if the screen did not clearly beat it; return the leader ("within" by ``z`` standard
         errors of the log ratio). The rank is by variance × evaluations per unit and, with
         ``cost="time"``, also by the screen's CPU time per unit (the geometric mean of the two,
@@ -623,13 +624,18 @@ class Auto(Estimator):
             return next(p for p in pilots if p.alive)
         lead = ranked[0]
 
+        # a timed view's ratio is one call's time each, mostly per-call overhead at the screen's
+        # size: it shows p ahead of the leader unless p is behind by more than that noise
+        time_slack = math.exp(self.z * math.sqrt(2.0) * TIME_NOISE)
+
         def contender(p):  # near the leader, and (timed) ahead of it in one view at least
             # near: within RACE_GAP, widened by z standard errors of the variances' log ratio
             # (a few rows can understate the leader's heavy tail as well as the others')
             slack = self.z * math.hypot(views[0][p][1], views[0][lead][1])
             near = rank(p) - rank(lead) <= math.log(RACE_GAP) + slack
             return near and (len(views) == 1 or p is lead or any(
-                v[p][0] < DOMINANCE * v[lead][0] for v in views))  # fmt: skip
+                v[p][0] < DOMINANCE * v[lead][0] * (time_slack if timed else 1.0)
+                for v, timed in zip(views, (False, True), strict=True)))  # fmt: skip
 
         # one slot per kin: candidates that weigh f alike err together (a heavy tail the screen's
         # rows hide from one they hide from all, whatever the sampler), so the others of a kin
