@@ -159,6 +159,27 @@ def test_expectation_door_revisits_with_a_bounded_share():
     assert torch.isfinite(theta).all()
 
 
+def test_expectation_door_second_round_runs_each_surrogate_alone():
+    """A long cycle (revisit_every=1000) leaves the pilot a second round in which score
+    functions that draw alike survive together; each surrogate call is its own (their draws are
+    not shared in this door), so they run one by one, and the loop stays unbiased. This raised a
+    ValueError: the screen's seconds overwrote the flag that says whether draws are shared."""
+    prob = problems.get("normal_exp")
+    params = {k: v.requires_grad_() for k, v in prob.params(torch.float64).items()}
+    auto = sg.Auto(cost="evals", revisit_every=1000)
+    grads = []
+    for s in range(300):
+        loss = sg.expectation(prob.f, prob.dist_fn(**params), n=64, estimator=auto, seed=s)
+        grads.append(torch.stack(torch.autograd.grad(loss, list(params.values()))))
+    survivors = [r for r in auto.report.rows if r.status in ("kept", "chosen")]
+    assert sum(r.estimator.startswith("ScoreFunction(") for r in survivors) >= 2
+    assert auto.report.revisits == 0  # one pilot served the 300 calls
+    g = torch.stack(grads)
+    _, exact = prob.exact(params)
+    z = (g.mean(0) - torch.stack(list(exact.values())).detach()) / (g.std(0) / len(grads) ** 0.5)
+    assert bool((z.abs() < Z_CRIT).all()), z  # |z| < 4.42 per component: false alarm < 1e-5
+
+
 def test_expectation_door_is_unbiased():
     theta = torch.tensor([0.2, -0.4], dtype=torch.float64, requires_grad=True)
     f = lambda b: ((b - 0.3) ** 2).sum(-1)  # noqa: E731

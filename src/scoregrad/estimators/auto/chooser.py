@@ -529,9 +529,9 @@ class Auto(Estimator):
                     # each member is charged what it would cost alone: the call's shared part
                     # (the draw, f, the bookkeeping) and its own work, and every evaluation
                     secs, evals = time.process_time() - t0, evaluator.n_evals - before
-                    shared = max(secs - sum(own for *_, own in outs), 0.0)
+                    common = max(secs - sum(own for *_, own in outs), 0.0)
                     for p, (rows, weight, own) in zip(group, outs, strict=True):
-                        p.add(rows, weight, units, shared + own, evals)
+                        p.add(rows, weight, units, common + own, evals)
                 spent += evaluator.n_evals - before
             if self._settle(pilots, ref_pilot, screen=r == 0):
                 break
