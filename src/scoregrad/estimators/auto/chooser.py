@@ -189,7 +189,8 @@ class Auto(Estimator):
             when f is the expensive part, and for a choice that depends on the seed only).
         pilot_share: the largest share of the run's evaluations the pilot may spend (≤ 0.5).
         differentiable: whether f is differentiable torch code (pathwise candidates); None probes
-            it on two samples: f's output must require grad with respect to an rsample.
+            it on two samples: f's output must require grad with respect to an rsample (not
+            when n leaves no room for a pilot: the default then runs on all of n).
         candidates: estimator objects to choose from instead of the registry's.
         revisit_every: pilot again after this many calls (the expectation door; and
             the calls of a prepared estimate_grad, see the module docstring).
@@ -379,9 +380,17 @@ class Auto(Estimator):
             # a row: a block of units; each member's own seconds beyond the shared draw
             return [(flat_rows(c), c.block, s) for c, s in zip(out, own, strict=True)]
 
-        cands, skipped = self._options(
-            dist, "estimate_grad", self._f_differentiable(evaluator, dist), evaluator.executor
+        # a budget too small for any pilot (two candidates' fewest rows) runs the default on all
+        # of n: no probe of f either, whose two evaluations would leave it less than n
+        room = int(self.pilot_share * 0.98 * n) >= 2 * MIN_ROWS
+        differentiable = (
+            self._f_differentiable(evaluator, dist) if room else bool(self.differentiable)
         )
+        cands, skipped = self._options(dist, "estimate_grad", differentiable, evaluator.executor)
+        if not room and self.differentiable is None:
+            for est in self._pool()[0]:
+                if est.needs_differentiable_f and repr(est) in skipped:
+                    skipped[repr(est)] = "n leaves no room for a pilot (f was not probed)"
         budget = int(self.pilot_share * 0.98 * n) - (evaluator.n_evals - start)
         report, pilots, ref_pilot = self._choose(
             cands, skipped, dist, budget,
