@@ -21,6 +21,8 @@ ArgumentError              an argument of the wrong kind (its subclasses say whi
   DistributionError        ``expectation`` given something that is not a Distribution
 ExecutorError              an executor cannot run what was asked (a gradient through f)
 ControlVariateError        a control variate is malformed (e.g. its mean has the wrong shape)
+StateError                 a saved state does not fit the object it is loaded into, or a learned
+                           state (RELAX's control network) does not fit a new problem's shapes
 =========================  ==========================================================================
 """
 
@@ -85,4 +87,5 @@ class RemoteEvaluationError(ScoregradError):
 
 
 class StateError(ScoregradError):
-    """A saved state does not fit the object it is loaded into (e.g. a different network)."""
+    """A saved state does not fit the object it is loaded into (e.g. a different network), or an
+    estimator's learned state does not fit a new problem (RELAX's network, another width)."""

@@ -242,3 +242,30 @@ def test_bernoulli_pullback_is_autograds():
     g_z, g_zt = (torch.randn(50, 3, dtype=torch.float64, generator=gen) for _ in range(2))
     (ref,) = torch.autograd.grad([fam.z(L, u), fam.z_tilde(L, b, v)], L, [g_z, g_zt])
     assert torch.allclose(fam.pullback(L.detach(), b, v, g_z, g_zt), ref, rtol=1e-12)
+
+
+@pytest.mark.parametrize("name", list(_estimators()))
+def test_trained_in_float64_then_called_in_float32(name):
+    """η, log λ and the network keep the dtype they were trained in (the optimiser's moments are
+    in it) and are cast where used: a float32 call after float64 training runs, trains, returns
+    float32 gradients, and stays unbiased (|z| < 4.42)."""
+    prob = bernoulli_toy(logits=(0.0, 0.8, -1.5))
+    est_obj = _estimators()[name]()
+    for step in range(5):
+        sg.estimate_grad(prob.f, prob.dist_fn, prob.params(torch.float64), n=64,
+                         estimator=est_obj, seed=step)  # fmt: skip
+    params = prob.params(torch.float32)
+    est = sg.estimate_grad(prob.f, prob.dist_fn, params, n=20_000, estimator=est_obj, seed=13)
+    assert all(g.dtype == torch.float32 for g in est.grad.values())
+    assert_grad_unbiased(est, prob.exact(params)[1])
+
+
+def test_relax_network_refuses_a_problem_of_another_width():
+    """The default network is built for the first problem's latent width: another problem's
+    latents get a StateError naming the fix, not a matrix-product failure inside the network."""
+    relax = sg.RELAX()
+    toy = bernoulli_toy()
+    sg.estimate_grad(toy.f, toy.dist_fn, toy.params(), n=16, estimator=relax, seed=0)
+    table = sg.problems.get("categorical_table")
+    with pytest.raises(sg.errors.StateError, match="width 1 per item.*a new RELAX"):
+        sg.estimate_grad(table.f, table.dist_fn, table.params(), n=16, estimator=relax, seed=0)

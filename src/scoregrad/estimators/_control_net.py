@@ -16,6 +16,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..errors import StateError
+
 
 def _tanh(x: torch.Tensor) -> torch.Tensor:
     """tanh(x) = 2σ(2x) - 1: the same function, written through the sigmoid, which torch's CPU
@@ -97,12 +99,29 @@ class ItemMLP(nn.Module):
 
     def forward(self, z: torch.Tensor, item_dims: int) -> torch.Tensor:
         lead = z.shape[: 1 + item_dims]
-        return self.net(z.reshape(*lead, -1)).squeeze(-1)
+        x = z.reshape(*lead, -1)
+        self._check_width(x.shape[-1])
+        return self.net(x).squeeze(-1)
+
+    def _check_width(self, width: int) -> None:
+        """Refuse latent vectors of another width than the network was built for (its first
+        problem's), which would otherwise fail inside a matrix product."""
+        first = self.net[0]
+        if isinstance(first.weight, nn.parameter.UninitializedParameter):
+            return
+        if first.in_features != width:
+            raise StateError(
+                f"RELAX's control network was built for latent vectors of width "
+                f"{first.in_features} per item (the problem it first ran on); this problem's "
+                f"have width {width}. Fix: a new RELAX() for each problem (its network learns "
+                "that problem), or pass control= a network for this width."
+            )
 
     def value_and_input_grad(self, z: torch.Tensor, item_dims: int):
         """(r(z), ∂r/∂z), differentiable in ρ (not in z)."""
         lead = z.shape[: 1 + item_dims]
         x = z.detach().reshape(lead.numel(), -1)
+        self._check_width(x.shape[-1])
         first, _, second, _, last = self.net
         if isinstance(first.weight, nn.parameter.UninitializedParameter):
             with torch.no_grad():

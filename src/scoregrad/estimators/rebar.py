@@ -224,10 +224,13 @@ class RELAX(Estimator):
         return float(self.log_temperature.detach().exp())
 
     def prepare_control(self, like: torch.Tensor) -> None:
-        """Move η and log λ to ``like``'s dtype and device (before an estimate)."""
+        """Move η and log λ to ``like``'s device, and to its dtype until the optimiser holds
+        state for them (later they keep their dtype and are cast where used, as the network runs
+        in its own: an optimiser's moments cannot change dtype under it)."""
         for p in (self.eta, self.log_temperature):
-            if p.dtype != like.dtype or p.device != like.device:
-                p.data = p.data.to(like)
+            dtype = like.dtype if self.optimizer is None else p.dtype
+            if p.dtype != dtype or p.device != like.device:
+                p.data = p.data.to(device=like.device, dtype=dtype)
         if self.control is not None and getattr(self, "_control_device", None) != like.device:
             self.control.to(device=like.device)  # walks every module: only when the device moves
             self._control_device = like.device
@@ -243,7 +246,7 @@ class RELAX(Estimator):
 
     def _relaxed_f(self, fam, z, evaluator, draw_shape):
         """f(σ(z/λ)) at relaxed inputs, differentiable, or the error saying why it cannot be."""
-        relaxed = fam.relaxed_input(z, self.log_temperature.exp(), draw_shape)
+        relaxed = fam.relaxed_input(z, self.log_temperature.to(z.dtype).exp(), draw_shape)
         try:
             fr = evaluator(relaxed, differentiable=True)
         except (RuntimeError, TypeError, IndexError) as e:
@@ -284,7 +287,9 @@ class RELAX(Estimator):
             outputs.append(r.sum())
             c = c + r.to(z.dtype)
         if self.relaxed_f:
-            cf = self.eta * self._relaxed_f(fam, both, evaluator, (2 * n, *draw_shape[1:]))
+            cf = self.eta.to(z.dtype) * self._relaxed_f(
+                fam, both, evaluator, (2 * n, *draw_shape[1:])
+            )
             outputs.append(cf.sum())
             c = c + cf
         outputs = [o for o in outputs if o.requires_grad]
