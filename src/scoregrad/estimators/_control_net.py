@@ -109,12 +109,13 @@ class ItemMLP(nn.Module):
         first = self.net[0]
         if isinstance(first.weight, nn.parameter.UninitializedParameter):
             return
-        if first.in_features != width:
+        built = first.weight.shape[1]  # (in_features stays 0 when load_state_dict fills it)
+        if built != width:
             raise StateError(
-                f"RELAX's control network was built for latent vectors of width "
-                f"{first.in_features} per item (the problem it first ran on); this problem's "
-                f"have width {width}. Fix: a new RELAX() for each problem (its network learns "
-                "that problem), or pass control= a network for this width."
+                f"RELAX's control network was built for latent vectors of width {built} per "
+                f"item (the problem it first ran on); this problem's have width {width}. Fix: a "
+                "new RELAX() for each problem (its network learns that problem), or pass "
+                "control= a network for this width."
             )
 
     def value_and_input_grad(self, z: torch.Tensor, item_dims: int):
