@@ -40,3 +40,23 @@ def test_cli_compare(tmp_path):
     assert (tmp_path / "bernoulli_toy_trajectory.png").exists()
     res = runner.invoke(_app(), ["compare", "normal_square", "-e", "nope"])
     assert res.exit_code != 0 and "unknown estimator" in res.output
+
+
+def test_cli_compare_refuses_bad_problem_arguments_before_running(tmp_path):
+    """A non-numeric --set value, or a --sweep argument the problem does not take, a fractional
+    value for a whole-number one or one that changes the parameters' shapes (per-component
+    variances would not line up), is a usage error (exit 2, one message) before any estimate
+    runs: nothing is written to --out."""
+    runner = CliRunner()
+    cases = [
+        (["normal_square", "--set", "k=abc"], "'abc' is not a number"),
+        (["normal_square", "--sweep", "t=0.1:0.9:3"], "does not take 't'"),
+        (["mvn_quadratic", "--sweep", "dim=2:3:3"], "takes whole numbers"),
+        (["mvn_quadratic", "--sweep", "dim=2:3:2"], "changes the parameters' shapes"),
+    ]
+    for args, message in cases:
+        out = tmp_path / args[0]
+        res = runner.invoke(_app(), ["compare", *args, "--n", "64", "--out", str(out)])
+        assert res.exit_code == 2, res.output
+        assert message in " ".join(res.output.split()), res.output
+        assert not out.exists() or not any(out.iterdir())

@@ -70,6 +70,10 @@ def test_sweep_and_trajectory(tmp_path):
     )
     assert set(sw["variance"]) == {"score_function", "pathwise"}
     assert len(sw["variance"]["pathwise"]["mu"]) == 2
+    # a swept dimension changes what a component index means: refused
+    with pytest.raises(sg.errors.ArgumentError, match="changes the parameters' shapes"):
+        dg.variance_sweep(lambda d: sg.problems.get("mvn_quadratic", dim=d), [1, 2],
+                          ["score_function"], n=500)  # fmt: skip
     assert dg.plot_variance_sweep(sw, tmp_path / "s.png").exists()
     prob = sg.problems.bernoulli_toy()
     tr = dg.trajectory(

@@ -100,3 +100,21 @@ def test_components_exact_for_every_estimator_are_named_not_drawn():
     fig = comparison_figure(Comparison("zero", 10, 2, only_zero))
     assert len(_panels(fig)) == 2 and "not drawn" not in fig.get_suptitle()
     assert [t.get_text() for t in _panels(fig)[0].texts] == ["0 (exact)"] * 2
+
+
+def test_variance_sweep_plot_with_zero_variance_components(tmp_path):
+    """A component whose variance is 0 at every value (an exact estimator, an element f never
+    reaches) gets a labelled empty panel, not a log-scale warning; zeros beside positive values
+    are left out of the log axis."""
+    import warnings
+
+    sweep = {
+        "values": [1.0, 2.0],
+        "variance": {
+            "a": {"x": [0.0, 0.0], "y": [1.0, 2.0]},
+            "b": {"x": [0.0, 0.0], "y": [0.5, 0.0]},
+        },
+    }
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert plot_variance_sweep(sweep, tmp_path / "zero.png").exists()

@@ -12,6 +12,7 @@ comparison would write are checked before it runs (``--force`` moves old ones as
 
 from __future__ import annotations
 
+import inspect
 from pathlib import Path
 
 import typer
@@ -40,13 +41,63 @@ def _parse_value(v: str):
     return v
 
 
+def _numeric(v) -> bool:
+    return isinstance(v, int | float) or (isinstance(v, tuple) and all(map(_numeric, v)))
+
+
 def _parse_sets(items: list[str]) -> dict:
     out = {}
     for item in items:
         if "=" not in item:
             raise typer.BadParameter(f"--set takes name=value, got {item!r} (e.g. --set k=3).")
         k, v = item.split("=", 1)
-        out[k.strip()] = _parse_value(v.strip())
+        value = _parse_value(v.strip())
+        if not _numeric(value):  # every catalogue argument is a number or a tuple of numbers
+            raise typer.BadParameter(
+                f"--set {item}: {v.strip()!r} is not a number (problem arguments are numbers, "
+                "or comma-separated numbers: e.g. --set k=3 or --set logits=0.1,-0.3).",
+                param_hint="--set",
+            )
+        out[k.strip()] = value
+    return out
+
+
+def _sweep_problems(problem: str, kwargs: dict, name: str, values: list[float]) -> list:
+    """The problem at each value of the swept argument, built before anything runs (an argument
+    it does not take, or a value it refuses, is a usage error, not a failure after the
+    comparison); integral values for an argument whose default is an integer (a dimension)."""
+    from ..errors import ScoregradError
+    from . import problems
+    from .comparison import check_sweep_shapes
+
+    default = inspect.signature(problems.CATALOGUE[problem]).parameters.get(name)
+    if (
+        default is not None
+        and isinstance(default.default, int)
+        and not isinstance(default.default, bool)
+    ):
+        if any(v != int(v) for v in values):
+            raise typer.BadParameter(
+                f"--sweep {name} takes whole numbers (its default is {default.default}), got "
+                f"{values}.", param_hint="--sweep",
+            )  # fmt: skip
+        values = [int(v) for v in values]
+    out = []
+    for v in values:
+        try:
+            out.append(problems.get(problem, **{**kwargs, name: v}))
+        except TypeError as e:
+            raise typer.BadParameter(
+                f"{problem} does not take {name!r}: {e}", param_hint="--sweep"
+            ) from e
+        except (ValueError, ScoregradError) as e:
+            raise typer.BadParameter(
+                f"{problem} refuses {name}={v}: {e}", param_hint="--sweep"
+            ) from e
+    try:
+        check_sweep_shapes(out, values, name)
+    except ScoregradError as e:
+        raise typer.BadParameter(str(e), param_hint="--sweep") from e
     return out
 
 
@@ -141,6 +192,8 @@ def register(app: typer.Typer) -> None:
         except TypeError as e:
             raise typer.BadParameter(f"{problem} does not take these arguments: {e}") from e
         sweep_spec = _parse_sweep(sweep) if sweep else None
+        if sweep_spec:
+            swept = _sweep_problems(problem, kwargs, *sweep_spec)
         stem = problem + "".join(f"_{k}{v}" for k, v in kwargs.items())
         targets = []  # every file this command will write, checked before the comparison runs
         if out is not None:
@@ -183,10 +236,8 @@ def register(app: typer.Typer) -> None:
             name, values = sweep_spec
             applicable = [r["estimator"] for r in result.rows if r["estimator"] in names]
             applicable = list(dict.fromkeys(applicable))
-            sw = dg.variance_sweep(
-                lambda v: problems.get(problem, **{**kwargs, name: v}), values, applicable,
-                n=n, seed=seed,
-            )  # fmt: skip
+            by_value = dict(zip(values, swept, strict=True))
+            sw = dg.variance_sweep(by_value.__getitem__, values, applicable, n=n, seed=seed)
             target = (out or Path(".")) / f"{problem}_sweep_{name}.png"
             dg.plot_variance_sweep(sw, target, xlabel=name, title=prob.description)
             console.print(f"wrote {target}")

@@ -44,7 +44,7 @@ import torch
 from .. import estimators as E
 from ..control_variates import ScoreControlVariate
 from ..core.result import TooFewUnitsWarning
-from ..errors import EstimatorNotApplicable, ScoregradError
+from ..errors import ArgumentError, EstimatorNotApplicable, ScoregradError
 from ..estimate import estimate_grad
 from ..estimators.registry import registered
 from .plots import plot_trajectory, plot_variance_sweep
@@ -59,6 +59,7 @@ __all__ = [
     "Comparison",
     "normal_estimator_variances",
     "variance_sweep",
+    "check_sweep_shapes",
     "plot_variance_sweep",
     "trajectory",
     "plot_trajectory",
@@ -378,6 +379,23 @@ def _normal_variances(integrate, norm, f, df, mu, sigma):
 # --- variance against a problem parameter -------------------------------------------------------
 
 
+def check_sweep_shapes(
+    swept: Sequence[Problem], values: Sequence[float], name: str = "the argument"
+):
+    """Refuse a sweep whose problems have parameters of different shapes (a swept dimension):
+    a component's index then means another element at each value, so per-component variances
+    cannot be lined up."""
+    shapes = [{k: tuple(p.shape) for k, p in prob.params().items()} for prob in swept]
+    for v, s in zip(values[1:], shapes[1:], strict=True):
+        if s != shapes[0]:
+            raise ArgumentError(
+                f"sweeping {name} changes the parameters' shapes ({shapes[0]} at {values[0]}, "
+                f"{s} at {v}), so per-component variances cannot be compared across values. Fix: "
+                "sweep an argument that keeps the shapes (e.g. k), or compare each value on its "
+                "own (--set)."
+            )
+
+
 def variance_sweep(
     make_problem: Callable[[float], Problem],
     values: Sequence[float],
@@ -389,13 +407,17 @@ def variance_sweep(
 ) -> dict:
     """Single-sample variance of each estimator (per parameter component) at each value.
 
-    Returns {"values": [...], "variance": {estimator: {param[index]: [v per value]}}}; estimators
-    that do not apply are left out.
+    Returns {"values": [...], "variance": {estimator: {param[index]: [v per value]}}}, every list
+    one entry per value (NaN where the estimator does not apply at that value); estimators that
+    never apply are left out. The parameters must keep their shapes across the values
+    (``check_sweep_shapes``).
     """
     est = _resolve(estimators)
     res: dict = {"values": list(values), "variance": {}}
-    for j, val in enumerate(values):
-        prob = make_problem(val)
+    swept = [make_problem(val) for val in values]
+    if params_fn is None:
+        check_sweep_shapes(swept, values)
+    for j, prob in enumerate(swept):
         params = params_fn(prob) if params_fn is not None else prob.params()
         for label, estimator in est.items():
             try:
@@ -405,7 +427,8 @@ def variance_sweep(
             for k, v in e.variance_per_sample.items():
                 for i, vi in enumerate(v.reshape(-1).tolist()):
                     key = k if v.numel() == 1 else f"{k}[{i}]"
-                    res["variance"].setdefault(label, {}).setdefault(key, []).append(vi)
+                    series = res["variance"].setdefault(label, {})
+                    series.setdefault(key, [math.nan] * len(values))[j] = vi
     return res
 
 

@@ -157,12 +157,26 @@ def plot_variance_sweep(
     fig = _figure(4.5 * len(keys) + 1.8, 3.6)
     axes = fig.subplots(1, len(keys), squeeze=False)[0]
     xs = sweep["values"]
+
+    def positive(ys):  # a zero variance (an exact estimator, an unused element) has no log
+        return [y if y > 0 else math.nan for y in ys]
+
     for ax, key in zip(axes, keys, strict=True):
+        drawn = False
         for label, d in sweep["variance"].items():
             if key in d:
-                ax.semilogy(xs, d[key], "o-", ms=3, color=colours[label], label=label)
+                ys = positive(d[key])
+                drawn = drawn or any(math.isfinite(y) for y in ys)
+                ax.plot(xs, ys, "o-", ms=3, color=colours[label], label=label)
             if exact and label in exact and key in exact[label]:
-                ax.semilogy(xs, exact[label][key], "--", color=colours[label], lw=1)
+                ax.plot(xs, positive(exact[label][key]), "--", color=colours[label], lw=1)
+        if drawn:
+            ax.set_yscale("log")
+        else:
+            ax.text(0.5, 0.5, "variance 0 at every value", ha="center", transform=ax.transAxes)
+            ax.set_yticks([])
+            if len(xs) > 1 and min(xs) < max(xs):
+                ax.set_xlim(min(xs), max(xs))
         ax.set_xlabel(xlabel)
         ax.set_ylabel(f"variance of ∂/∂{key} (one sample)")
         ax.grid(alpha=0.3)
