@@ -5,6 +5,7 @@ round-trips, a bounded pilot share in training loops, and ``scoregrad compare --
 from __future__ import annotations
 
 import math
+import re
 
 import pytest
 import torch
@@ -95,6 +96,23 @@ def test_no_candidate_is_refused_naming_alternatives():
         sg.Auto(cost="seconds")
     with pytest.raises(sg.ScoregradError):
         sg.Auto(pilot_share=0.9)
+    # the user's own candidates, none of which applies: each named with its reason
+    with pytest.raises(sg.EstimatorNotApplicable, match=r"none of its candidates.*Pathwise\(\)"):
+        sg.estimate_grad(lambda b: b, lambda t: D.Bernoulli(logits=t), {"t": theta}, n=1000,
+                         estimator=sg.Auto(candidates=[sg.Pathwise()]), seed=0)  # fmt: skip
+
+
+@pytest.mark.parametrize("kwargs, words", [
+    ({"z": -1.0}, "positive number"), ({"z": float("nan")}, "positive number"),
+    ({"tolerance": 0.5}, "at least 1"), ({"pilot_share": "0.1"}, "(0, 0.5]"),
+    ({"differentiable": "no"}, "True or False"), ({"allow_biased": 1}, "True or False"),
+    ({"candidates": [sg.Auto(), sg.ScoreFunction()]}, "cannot be one of its own"),
+])  # fmt: skip
+def test_options_are_checked_where_auto_is_built(kwargs, words):
+    """Options that would silently change the choice (a negative z makes every candidate
+    "clearly better"; differentiable="no" is truthy) are refused with the option's name."""
+    with pytest.raises(sg.errors.ArgumentError, match=re.escape(words)):
+        sg.Auto(**kwargs)
 
 
 def test_report_contents():

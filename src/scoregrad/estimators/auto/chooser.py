@@ -71,6 +71,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import numbers
 import time
 import weakref
 
@@ -179,6 +180,11 @@ class _Problem:
         )  # fmt: skip
 
 
+def _real(x) -> bool:
+    """A real number (not a bool), finite or not: what a numeric option takes."""
+    return isinstance(x, numbers.Real) and not isinstance(x, bool) and not math.isnan(x)
+
+
 class Auto(Estimator):
     """The estimator chosen by a pilot (see the module docstring). ``"auto"`` in either door is
     ``Auto()``.
@@ -215,9 +221,24 @@ class Auto(Estimator):
     ):
         if cost not in ("time", "evals"):
             raise ArgumentError(f"Auto(cost=...) is 'time' or 'evals', got {cost!r}.")
-        if not 0.0 < float(pilot_share) <= 0.5:
+        for name, value in (("allow_biased", allow_biased), ("differentiable", differentiable)):
+            if not isinstance(value, bool) and not (name == "differentiable" and value is None):
+                raise ArgumentError(
+                    f"Auto({name}=...) is True or False"
+                    + (" (or None: probe f)" if name == "differentiable" else "")
+                    + f", got {value!r}."
+                )
+        if not (_real(pilot_share) and 0.0 < pilot_share <= 0.5):
             raise ArgumentError(
                 f"Auto(pilot_share=...) must be in (0, 0.5], got {pilot_share!r}; e.g. 0.1."
+            )
+        if not (_real(z) and 0.0 < z < math.inf):
+            raise ArgumentError(
+                f"Auto(z=...) is a positive number of standard errors, got {z!r}; e.g. 2."
+            )
+        if not (_real(tolerance) and 1.0 <= tolerance < math.inf):
+            raise ArgumentError(
+                f"Auto(tolerance=...) is a factor of at least 1, got {tolerance!r}; e.g. 1.5."
             )
         if (
             isinstance(revisit_every, bool)
@@ -232,6 +253,11 @@ class Auto(Estimator):
             if bad or not candidates:
                 raise ArgumentError(
                     f"Auto(candidates=...) takes a non-empty list of estimator objects, got {bad!r}."
+                )
+            if any(isinstance(c, Auto) for c in candidates):
+                raise ArgumentError(
+                    "Auto(candidates=...) holds an Auto: Auto chooses among estimators and cannot "
+                    "be one of its own candidates. Fix: list the estimators themselves."
                 )
         self.allow_biased = bool(allow_biased)
         self.cost = cost
@@ -269,6 +295,10 @@ class Auto(Estimator):
         pool, _ = self._pool()  # (the first candidate that fits answers: no full pass)
         if any(unfit(e, dist, None, True, None, self.allow_biased) is None for e in pool):
             return None
+        if self.candidates is not None:
+            return "none of its candidates applies to it: " + "; ".join(
+                f"{e!r}: {unfit(e, dist, None, True, None, self.allow_biased)}" for e in pool
+            )
         return "no registered estimator of E[f] applies to it" + (
             "" if self.allow_biased else " (biased ones are excluded: Auto(allow_biased=True))"
         )
