@@ -262,7 +262,10 @@ def _bernoulli_score(d, x):
     if d._param is d.__dict__.get("logits"):
         return [(d.logits, stopped(x - torch.sigmoid(d.logits)))]
     p = d.probs
-    return [(p, stopped(x / p - (1.0 - x) / (1.0 - p)))]
+    # x / p - (1 - x) / (1 - p) with no 0/0 at a certain outcome (p = 0 or 1: a mask, a saturated
+    # sigmoid): only the outcome drawn contributes (a p at 0 or 1 that moves is refused instead,
+    # ``SampleModel.refuse_moving_boundary``)
+    return [(p, stopped(torch.where(x > 0.5, 1.0 / p, -1.0 / (1.0 - p))))]
 
 
 @register_score(D.Categorical)
@@ -270,7 +273,8 @@ def _categorical_score(d, x):
     onehot = torch.nn.functional.one_hot(x.long(), d._num_events).to(d._param.dtype)
     if d._param is d.__dict__.get("logits"):  # normalised logits: log p(x) = logits[x]
         return [(d.logits, onehot)]
-    return [(d.probs, stopped(onehot / d.probs))]
+    # onehot / probs with no 0/0 at a zero-probability (masked) category, which is never drawn
+    return [(d.probs, stopped(torch.where(onehot > 0, 1.0 / d.probs, 0.0)))]
 
 
 @register_score(D.Poisson, as_given=("rate",))
@@ -323,6 +327,96 @@ def sum_trailing(t: torch.Tensor, keep: int = 1) -> torch.Tensor:
     return t.reshape(*t.shape[:keep], -1).sum(-1) if t.dim() > keep else t
 
 
+#: families whose declared arguments have no ``probs`` (looked up by exact type: the check below
+#: then costs one dict lookup on the hot path of a Normal)
+_NO_PROBS: set[type] = set()
+
+
+def _given_probs(dist: D.Distribution) -> list[D.Distribution]:
+    """The distributions in ``dist`` (through Independent and the ones it holds) that were given
+    ``probs`` (torch derives their logits as log(clamp(p, eps, 1 - eps)))."""
+    if type(dist) in _NO_PROBS:
+        return []
+    while isinstance(dist, D.Independent):
+        dist = dist.base_dist
+    declared = getattr(dist, "arg_constraints", None)
+    if isinstance(declared, dict) and "probs" not in declared:
+        if isinstance(type(dist).__dict__.get("arg_constraints"), dict):  # a class-level fact
+            _NO_PROBS.add(type(dist))
+        return []
+    param = dist.__dict__.get("_param")  # the argument torch was given (Bernoulli, Categorical)
+    if param is not None:
+        return [dist] if param is dist.__dict__.get("probs") else []
+    inner = [v for v in vars(dist).values() if isinstance(v, D.Distribution)]  # (OneHot...)
+    return [d for d in inner
+            if "probs" in d.__dict__ and d.__dict__.get("_param") is d.__dict__["probs"]]  # fmt: skip
+
+
+def moving_boundary(dist_fn, params: Mapping[str, torch.Tensor]) -> str | None:
+    """Why an estimate through scores or logits cannot be right here: a probability given as
+    exactly 0 or 1 that moves with the parameters (its derivative in them is not 0), where the
+    outcome entering the support is never drawn, so its value of f is never seen (the score
+    identity E[∇ log p] = 0 fails there, and torch's clamped logits have derivative 0). None when
+    no such probability (a fixed mask, a saturated sigmoid, a family given logits)."""
+    leaves = {k: p.detach().requires_grad_() for k, p in params.items()}
+    with torch.enable_grad():
+        built = [d.probs for d in _given_probs(dist_fn(**leaves)) if d.probs.requires_grad]
+    if built and _boundary_moves(built, list(leaves.values())):
+        return _MOVING_BOUNDARY
+    return None
+
+
+def _graph_leaves(tensors: list[torch.Tensor]) -> list[torch.Tensor]:
+    """The leaf tensors (those that require grad and accumulate it) the graphs of ``tensors``
+    start from, found by walking their ``grad_fn`` nodes."""
+    leaves, seen, todo = {}, set(), []
+    for t in tensors:
+        if t.grad_fn is None:
+            leaves[id(t)] = t
+        else:
+            todo.append(t.grad_fn)
+    while todo:
+        node = todo.pop()
+        if node is None or id(node) in seen:
+            continue
+        seen.add(id(node))
+        variable = getattr(node, "variable", None)  # an AccumulateGrad node: a leaf
+        if variable is not None:
+            leaves[id(variable)] = variable
+        todo += [nxt for nxt, _ in node.next_functions]
+    return list(leaves.values())
+
+
+def _boundary_moves(probs: list[torch.Tensor], inputs: list[torch.Tensor]) -> bool:
+    """Whether the entries of ``probs`` at exactly 0 or 1 have a non-zero derivative in
+    ``inputs`` (the callers' graphs are kept)."""
+    edges = [((p == 0) | (p == 1)).to(p.dtype) for p in probs]
+    with torch.enable_grad():
+        total = sum((p * e).sum() for p, e in zip(probs, edges, strict=True))
+        moved = torch.autograd.grad(total, inputs, allow_unused=True, retain_graph=True)
+    return any(g is not None and bool((g != 0).any()) for g in moved)
+
+
+def refuse_moving_boundary_of(dist: D.Distribution, estimator: str) -> None:
+    """``moving_boundary``'s refusal for a ready distribution (the ``expectation`` door): the
+    moving is judged through the caller's own graph, from the leaves it starts from. No cost
+    for families given logits, one host sync for those given probabilities."""
+    probs = [d.probs for d in _given_probs(dist) if d.probs.requires_grad]
+    if not probs or not any(bool(((p == 0) | (p == 1)).any()) for p in probs):
+        return
+    if _boundary_moves(probs, _graph_leaves(probs)):
+        raise EstimatorNotApplicable(f"{estimator} cannot be used here: {_MOVING_BOUNDARY}.")
+
+
+#: why an estimate through scores or logits cannot be right at a moving probability of 0 or 1
+_MOVING_BOUNDARY = (
+    "a probability of exactly 0 or 1 moves with the parameters: the outcome it lets into the "
+    "support is never drawn, so f's value there is never seen and the gradient in that direction "
+    "would be silently lost (measure_valued evaluates f at every outcome; or keep the "
+    "probabilities off 0 and 1, or parametrise by logits; a fixed mask is fine)"
+)
+
+
 class SampleModel:
     """A distribution set up to draw n samples and score them per sample (see module docstring)."""
 
@@ -338,6 +432,7 @@ class SampleModel:
         self.leaves = leaves  # expanded parameter leaves, when expanded
         self.dist_fn = dist_fn
         self.params = params
+        self._boundary_checked = False
 
     # -- construction -------------------------------------------------------------------------
     @classmethod
@@ -434,6 +529,22 @@ class SampleModel:
         ``item_dims`` = k the first k batch dimensions are kept, shape (n, *items)."""
         return sum_trailing(self.dist.log_prob(x), keep=1 + item_dims)
 
+    def refuse_moving_boundary(self, estimator: str) -> None:
+        """``moving_boundary``'s refusal, checked once per model and only for families given
+        probabilities that sit at 0 or 1 (one host sync for those; none for logits)."""
+        if self._boundary_checked:
+            return
+        self._boundary_checked = True
+        given = _given_probs(self.dist)
+        if not given or not any(bool(((d.probs == 0) | (d.probs == 1)).any()) for d in given):
+            return
+        if self.dist_fn is None:  # a ready distribution (the expectation door)
+            refuse_moving_boundary_of(self.dist, estimator)
+            return
+        why = moving_boundary(self.dist_fn, self.params)
+        if why is not None:
+            raise EstimatorNotApplicable(f"{estimator} cannot be used here: {why}.")
+
     def score(
         self, x: torch.Tensor, create_graph: bool = False, check_support: bool = False
     ) -> dict[str, torch.Tensor]:
@@ -451,6 +562,7 @@ class SampleModel:
             from .support import check_in_support
 
             check_in_support(self.dist, x)
+        self.refuse_moving_boundary("the score function")
         if self.expanded:
             natural = None if create_graph else _natural_scores(self.dist, x)
             leaves = list(self.leaves.values())

@@ -25,7 +25,7 @@ import torch.distributions as D
 import torch.nn.functional as F
 
 from ..core.chunks import CHUNK_ELEMENTS
-from ..core.model import SampleModel
+from ..core.model import SampleModel, refuse_moving_boundary_of
 from ..errors import SampleSizeError
 from ._common import NaturalParams, linear_term, not_applicable, unwrap
 from .base import Contributions, Estimator
@@ -159,7 +159,7 @@ class LogitEstimator(Estimator):
         self.check(n)
         model = SampleModel.expand(dist_fn, params, n)
         encode = self._require(model.dist)
-        nat = NaturalParams(model, _logits)
+        nat = NaturalParams(model, _logits, type(self).__name__)
         logits = nat.value[0]
         draw = model.draw_shape[1:]
         K = logits.shape[-1]
@@ -173,6 +173,7 @@ class LogitEstimator(Estimator):
     def surrogate(self, evaluator, dist, n, context=None):
         self.check(n)
         encode = self._require(dist)
+        refuse_moving_boundary_of(dist, type(self).__name__)
         with torch.enable_grad():
             logits_t = unwrap(dist).logits
         logits = logits_t.detach().unsqueeze(0).expand(n, *logits_t.shape)

@@ -47,7 +47,7 @@ from __future__ import annotations
 import torch
 import torch.distributions as D
 
-from ..core.model import SampleModel
+from ..core.model import SampleModel, refuse_moving_boundary_of
 from ..core.shapes import broadcast_rows
 from ..errors import SampleSizeError
 from .applicability import not_applicable, unwrap
@@ -149,7 +149,7 @@ class _BernoulliPair(Estimator):
         self.check(n)
         model = SampleModel.expand(dist_fn, params, n)
         _, getter, decode = self._family(model.dist)
-        nat = NaturalParams(model, getter)
+        nat = NaturalParams(model, getter, type(self).__name__)
         logits = nat.value[0]
         u, b, bt = self._pair(logits)
         shape = model.draw_shape
@@ -161,6 +161,7 @@ class _BernoulliPair(Estimator):
     def surrogate(self, evaluator, dist, n, context=None):
         self.check(n)
         base, getter, decode = self._family(dist)
+        refuse_moving_boundary_of(dist, type(self).__name__)
         with torch.enable_grad():
             (logits_t,) = getter(base)
         logits = logits_t.detach().unsqueeze(0).expand(n, *logits_t.shape)

@@ -136,6 +136,7 @@ class VIMCO(Estimator):
     def surrogate(self, evaluator, dist, n, context=None):
         self.check(n)
         model = SampleModel.of(dist, n)
+        model.refuse_moving_boundary(type(self).__name__)
         x = model.sample()
         fx = evaluator(x, keep_graph=True)  # log-weights (K, *items), may carry f's own graph
         L_graph = torch.logsumexp(fx, 0) - math.log(n)  # pathwise part: Σ w̃_k ∇ l_k

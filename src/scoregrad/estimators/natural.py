@@ -28,8 +28,18 @@ class NaturalParams:
     to per-sample gradients with respect to the user's parameters, {name: (n, *param.shape)}.
     """
 
-    def __init__(self, model, getter: Callable[[D.Distribution], tuple[torch.Tensor, ...]]):
+    def __init__(
+        self,
+        model,
+        getter: Callable[[D.Distribution], tuple[torch.Tensor, ...]],
+        estimator: str | None = None,
+    ):
+        """``estimator``, the caller's name, when its gradient goes through logits or scores
+        (blind to an outcome entering the support: ``SampleModel.refuse_moving_boundary``);
+        None for one that evaluates f at every outcome (measure-valued)."""
         self.model = model
+        if estimator is not None:
+            model.refuse_moving_boundary(estimator)
         n = model.n
         if model.expanded:
             with torch.enable_grad():

@@ -48,7 +48,7 @@ import torch
 import torch.distributions as D
 from torch import nn
 
-from ..core.model import SampleModel
+from ..core.model import SampleModel, refuse_moving_boundary_of
 from ..core.shapes import broadcast_rows
 from ..core.state import snapshot
 from ..errors import ArgumentError, EstimatorNotApplicable, SampleSizeError, StateError
@@ -395,13 +395,14 @@ class RELAX(Estimator):
         self.check(n)
         model = SampleModel.expand(dist_fn, params, n)
         fam = self._family(model.dist)
-        nat = NaturalParams(model, _logits)
+        nat = NaturalParams(model, _logits, type(self).__name__)
         g, f_b = self._core(evaluator, fam, nat.value[0], model.draw_shape, 0, keep_graph=False)
         return Contributions(values=f_b, grads=nat.pullback((g,)), block=1)
 
     def surrogate(self, evaluator, dist, n, context=None):
         self.check(n)
         fam = self._family(dist)
+        refuse_moving_boundary_of(dist, type(self).__name__)
         base = unwrap(dist)
         with torch.enable_grad():
             logits_t = base.logits

@@ -163,6 +163,7 @@ class ScoreFunction(Estimator):
     def _draw(self, evaluator, dist_fn, params, n):
         """(samples, units' block size, f's values, per-sample scores) of n samples."""
         model = SampleModel.expand(dist_fn, params, n)
+        model.refuse_moving_boundary(type(self).__name__)  # before f runs (score() would, after)
         x, block = self.sampler.draw(model)
         fx = evaluator(x)
         return x, block, fx, model.score(x)
@@ -259,6 +260,7 @@ class ScoreFunction(Estimator):
     def surrogate(self, evaluator, dist, n, context=None):
         self.check(n)
         model = SampleModel.of(dist, n)
+        model.refuse_moving_boundary(type(self).__name__)
         x, block = self.sampler.draw(model)
         if evaluator.takes_log_prob:  # f reuses log p(x) (an ELBO's log q): computed once
             log_prob = model.log_prob(x, item_dims=len(evaluator.item_shape))
