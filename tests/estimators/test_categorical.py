@@ -287,3 +287,18 @@ def test_coordinatewise_points_are_built_in_bounded_blocks(monkeypatch):
     blocks = sg.estimate_grad(f, prob.dist_fn, prob.params(), 300, sg.UnorderedSet(2), seed=0)
     assert torch.equal(whole.grad["logits"], blocks.grad["logits"])
     assert max(calls) == 3 * 2 and blocks.n_evals == 1800  # one draw: V·k points per block
+
+
+def test_gumbel_rao_with_a_zero_probability_category():
+    """A -inf logit (a category of probability 0, e.g. a mask): its conditional Gumbel is -inf
+    and its relaxed weight 0, not NaN (-inf - (-inf)) handed to f; the estimate is that of a
+    logit of -50 (same seed) up to e^-50."""
+    c = torch.tensor([1.0, 2.0, 3.0], dtype=torch.float64)
+    out = {}
+    for low in (-math.inf, -50.0):
+        th = torch.tensor([low, 0.3, -0.2], dtype=torch.float64, requires_grad=True)
+        est = sg.estimate_grad(lambda x: (x * c).sum(-1), lambda th: D.OneHotCategorical(logits=th),
+                               {"th": th}, n=2000, estimator=sg.GumbelRao(), seed=0)  # fmt: skip
+        out[low] = est.grad["th"]
+    assert torch.isfinite(out[-math.inf]).all()
+    assert torch.allclose(out[-math.inf], out[-50.0], atol=1e-15)

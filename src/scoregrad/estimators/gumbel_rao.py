@@ -78,7 +78,10 @@ class GumbelRao(Estimator):
             L = logits.detach()
             b = (L + gumbel(L)).argmax(-1)
             E = torch.empty(self.num_gumbels, *L.shape, dtype=L.dtype, device=L.device)
-            noise = conditional_gumbel(L, b, E.exponential_()) - L
+            z = conditional_gumbel(L, b, E.exponential_())
+            # a -inf logit (a category of probability 0) has z = -inf: its noise is 0, not
+            # -inf - (-inf) = NaN, so its relaxed weight is exactly 0
+            noise = torch.where(torch.isneginf(L), 0.0, z - L)
         soft = torch.softmax((logits + noise) / self.temperature, -1).mean(0)
         hard = F.one_hot(b, L.shape[-1]).to(L.dtype)
         return hard + (soft - soft.detach())  # value exactly hard, gradient through soft
