@@ -703,3 +703,17 @@ def test_fixed_coefficient_score_control_variate_in_expectation_is_right():
 
 def test_the_list_of_refusals_is_z_crit_consistent():
     assert Z_CRIT == 4.42 and len({c[0] for c in REFUSED}) == len(REFUSED)
+
+
+def test_score_refuses_points_of_another_shape():
+    """sg.score takes points shaped (m, *batch, *event): another trailing shape was a bare
+    broadcasting RuntimeError (or, for (m, 1) against a scalar family, silently an (m, m) table);
+    a shape that broadcasts to a point still works."""
+    mu = leaf([0.5, -0.2])
+    dist_fn = lambda mu: D.Normal(mu, 1.0)  # noqa: E731
+    with pytest.raises(sg.errors.SupportError, match=r"x has shape \(5, 3\).*\(m, 2\)"):
+        sg.score(dist_fn, {"mu": mu}, torch.zeros(5, 3))
+    assert sg.score(dist_fn, {"mu": mu}, torch.zeros(4, 1))["mu"].shape == (4, 2)
+    lam = leaf(2.0)
+    with pytest.raises(sg.errors.SupportError, match=r"numbers, so x must be \(m,\)"):
+        sg.score(lambda lam: D.Poisson(lam), {"lam": lam}, torch.ones(3, 1))

@@ -131,7 +131,7 @@ def score(
     tensor([ 0.5000, -1.0000])
     """
     check_params(params)
-    args.build_checked(dist_fn, params)
-    x = args.as_points(x, params)
+    dist = args.build_checked(dist_fn, params)
+    x = args.as_points(x, params, tuple(dist.batch_shape) + tuple(dist.event_shape))
     model = SampleModel.expand(dist_fn, params, x.shape[0])
     return model.score(x, create_graph=create_graph, check_support=True)

@@ -180,9 +180,12 @@ def build_checked(dist_fn, params: Mapping[str, torch.Tensor]) -> D.Distribution
         ) from e
 
 
-def as_points(x, params: Mapping[str, torch.Tensor]) -> torch.Tensor:
+def as_points(
+    x, params: Mapping[str, torch.Tensor], point_shape: tuple | None = None
+) -> torch.Tensor:
     """Points to score as a tensor with a leading sample axis (lists and arrays are converted to
-    the parameters' dtype and device)."""
+    the parameters' dtype and device); with ``point_shape`` (the distribution's batch and event
+    shape) each point must broadcast to it."""
     ref = next(iter(params.values()))
     if not isinstance(x, torch.Tensor):
         try:
@@ -197,6 +200,20 @@ def as_points(x, params: Mapping[str, torch.Tensor]) -> torch.Tensor:
             "x is a single number; score takes points with a leading sample axis. Fix: pass "
             "x.reshape(1) (or a 1-element list)."
         )
+    if point_shape is not None:
+        try:
+            fits = torch.broadcast_shapes(tuple(x.shape[1:]), point_shape) == point_shape
+        except RuntimeError:
+            fits = False
+        if not fits:
+            raise SupportError(
+                f"x has shape {tuple(x.shape)}: each point of this distribution has shape "
+                f"{point_shape} (its batch and event shape), so x must be (m, "
+                f"{', '.join(map(str, point_shape))}) with the sample axis first."
+                if point_shape
+                else f"x has shape {tuple(x.shape)}: the points of this distribution are numbers, "
+                "so x must be (m,) with the sample axis first."
+            )
     return x
 
 
