@@ -39,7 +39,7 @@ from . import door_arguments as doors
 from .core import arguments as args
 from .core.chunks import chunk_sizes, unit_means
 from .core.evaluate import Evaluator
-from .core.model import build_distribution
+from .core.model import build_distribution, unchecked
 from .core.result import GradientEstimate, Layout, Moments, chunk_moments, gradient_estimate
 from .core.seeding import seeded
 from .core.stats import RunningMoments
@@ -409,8 +409,12 @@ class PreparedExpectation:
             dtype=None if ref is None else ref.dtype, device=None if ref is None else ref.device,
             defer_checks=not self.estimator.stateful,
         )  # fmt: skip
+        # estimators read lazily computed tensors (a Bernoulli's probs, a Categorical's logits):
+        # on a copy, so the caller's object caches none whose graph their backward pass frees
+        # (reusing the object for another call and backward pass would then fail)
+        private = unchecked(dist)
         with seeded(seed, None if ref is None else ref.device):
-            _, surrogate = self.estimator.surrogate(evaluator, dist, self.n, context=context)
+            _, surrogate = self.estimator.surrogate(evaluator, private, self.n, context=context)
         evaluator.finish()
         return surrogate
 

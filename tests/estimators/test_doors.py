@@ -67,3 +67,20 @@ def test_the_two_doors_agree_in_mean(name):
     z = (mean - est.grad["p"]) / (se**2 + est.stderr["p"] ** 2).sqrt()
     exact_both = (se == 0) & (est.stderr["p"] == 0) & torch.isclose(mean, est.grad["p"])
     assert bool(((z.abs() < Z_CRIT) | exact_both).all()), (name, mean, est.grad["p"], z)
+
+
+@pytest.mark.parametrize("est", [sg.MeasureValued(), sg.ARM(), sg.ScoreFunction()], ids=repr)
+def test_the_expectation_door_leaves_the_callers_distribution_untouched(est):
+    """A distribution object reused across calls and backward passes: the estimators' lazily
+    computed tensors (a Bernoulli's probs, read by measure-valued) are cached on a private copy,
+    not on the caller's object, whose second backward pass would otherwise run through a graph
+    the first freed. Each call's gradient equals a fresh object's at the same seed."""
+    theta = torch.tensor([0.2, -0.4, 0.6], requires_grad=True)
+    reused = D.Bernoulli(logits=theta)
+    for seed in range(3):
+        loss = sg.expectation(lambda b: b.sum(-1), reused, n=16, estimator=est, seed=seed)
+        (g,) = torch.autograd.grad(loss, theta)
+        fresh = sg.expectation(lambda b: b.sum(-1), D.Bernoulli(logits=theta), n=16,
+                               estimator=est, seed=seed)  # fmt: skip
+        assert torch.equal(g, torch.autograd.grad(fresh, theta)[0])
+    assert "probs" not in reused.__dict__
