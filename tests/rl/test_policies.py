@@ -92,3 +92,19 @@ def test_bad_policy_options():
         _policy(squash="sigmoid")
     with pytest.raises(ScoregradError, match="noise_corr"):
         _policy(noise_corr=1.0)
+
+
+def test_gaussian_options_on_discrete_actions_are_named_as_ignored():
+    """A Categorical policy has no squash, state-dependent std or noise correlation: options set
+    away from the Gaussian policy's defaults are named in a warning, the defaults pass silently."""
+    import warnings
+
+    from scoregrad.rl.policies import CategoricalPolicy, IgnoredOptionWarning, make_policy
+
+    obs, act = spaces.Box(-1.0, 1.0, (4,)), spaces.Discrete(2)
+    with pytest.warns(IgnoredOptionWarning, match=r"squash, state_std configure a Gaussian"):
+        policy = make_policy(obs, act, (8,), squash="tanh", state_std=True)
+    assert isinstance(policy, CategoricalPolicy)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        make_policy(obs, act, (8,), 0.0, squash="clip", state_std=False, noise_corr=0.0)

@@ -24,7 +24,9 @@ and a checkpoint can hold the generator's state (exact resume).
 
 from __future__ import annotations
 
+import inspect
 import math
+import warnings
 from collections.abc import Sequence
 
 import numpy as np
@@ -35,7 +37,13 @@ from torch import nn
 
 from ..errors import ScoregradError
 
+
+class IgnoredOptionWarning(UserWarning):
+    """An option that does not apply to this environment's actions, and so has no effect."""
+
+
 __all__ = [
+    "IgnoredOptionWarning",
     "UnsupportedSpaceError",
     "ObservationEncoder",
     "CategoricalPolicy",
@@ -270,9 +278,21 @@ def make_policy(
 ) -> CategoricalPolicy | GaussianPolicy:
     """The policy that fits ``action_space``: Categorical for Discrete, Gaussian for Box.
 
-    ``gaussian`` (``state_std``, ``squash``, ``noise_corr``) configures the Gaussian policy and
-    is ignored for Discrete actions (a Categorical policy has no such choices)."""
+    ``gaussian`` (``state_std``, ``squash``, ``noise_corr``) configures the Gaussian policy; for
+    Discrete actions a Categorical policy has no such choices, and any set away from the
+    Gaussian policy's defaults (``log_std`` too) is named in an ``IgnoredOptionWarning``."""
     if isinstance(action_space, spaces.Discrete):
+        defaults = inspect.signature(GaussianPolicy.__init__).parameters
+        given = {"log_std": log_std, **gaussian}
+        ignored = [k for k, v in given.items() if k in defaults and v != defaults[k].default]
+        if ignored:
+            warnings.warn(
+                f"{', '.join(ignored)} {'configures' if len(ignored) == 1 else 'configure'} a "
+                f"Gaussian policy; the actions here are "
+                f"{action_space} (a Categorical policy), so they are ignored.",
+                IgnoredOptionWarning,
+                stacklevel=2,
+            )
         return CategoricalPolicy(observation_space, action_space, hidden)
     if isinstance(action_space, spaces.Box):
         return GaussianPolicy(observation_space, action_space, hidden, log_std, **gaussian)
