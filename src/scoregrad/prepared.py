@@ -253,6 +253,8 @@ def _estimate(plan: _Plan, f, dist_fn, params, seed, context, keep) -> GradientE
         defer_checks=not estimator.stateful,  # state updated from NaNs would outlive the error
     )  # fmt: skip
     evaluator.iid_rows = keep or len(plan.sizes) > 1
+    if len(plan.sizes) > 1:
+        evaluator.planned = plan.n
     start = time.perf_counter()
     try:
         if seed is None:  # (seeded(None) is a no-op: skip the context manager)

@@ -568,3 +568,19 @@ def test_state_round_trip_in_an_estimate_grad_loop():
         assert torch.equal(x.grad["logits"], y.grad["logits"])
         assert x.auto.as_dict() == {**y.auto.as_dict(), "pilot_seconds": x.auto.pilot_seconds,
                                     "rows": x.auto.as_dict()["rows"]}  # fmt: skip
+
+
+def test_a_streamed_estimate_pilots_on_the_whole_budget():
+    """chunk_size=10⁴ for n=2·10⁵: the pilot takes pilot_share of the whole n, at most half the
+    first chunk; it took 10% of the chunk, too little to tell pathwise from the default on
+    (x - 1)² (the default in 3 of 10 seeds there, against 0 of 10 now; at chunk_size=2000, 10 of
+    10 against 4 of 10). At this seed it picks pathwise, stays within its share of the
+    estimate, and the streamed estimate is unbiased (|z| < 4.42)."""
+    prob = problems.get("normal_square", k=0.0)
+    params = prob.params()
+    est = sg.estimate_grad(prob.f, prob.dist_fn, params, n=200_000, chunk_size=10_000,
+                           estimator=sg.Auto(cost="evals"), seed=3)  # fmt: skip
+    rep = est.auto
+    assert rep.choice == "Pathwise()", rep.table()
+    assert 2_000 < rep.pilot_evals <= 5_000 and rep.pilot_share <= 0.1
+    assert_grad_unbiased(est, prob.exact(params)[1])

@@ -65,6 +65,9 @@ class Evaluator:
         # set by a door that streams chunks or keeps per-sample rows: an estimator's
         # contributions must then be i.i.d. unit rows, not rows made to carry a weighted mean
         self.iid_rows = False
+        # set by a door that streams an estimate in chunks: its whole n (the estimator's units),
+        # of which each call of contributions sees one chunk (Auto sizes its pilot on it)
+        self.planned: int | None = None
         self._probed = False
         # with defer_checks, finiteness is recorded as device totals (the sum of the values) and
         # checked once in finish() (one host sync per call instead of one per evaluation); only

@@ -412,7 +412,8 @@ class Auto(Estimator):
 
         # a budget too small for any pilot (two candidates' fewest rows) runs the default on all
         # of n: no probe of f either, whose two evaluations would leave it less than n
-        room = int(self.pilot_share * 0.98 * n) >= 2 * MIN_ROWS
+        allowance = self._pilot_allowance(evaluator, n)
+        room = allowance >= 2 * MIN_ROWS
         differentiable = (
             self._f_differentiable(evaluator, dist) if room else bool(self.differentiable)
         )
@@ -421,7 +422,7 @@ class Auto(Estimator):
             for est in self._pool()[0]:
                 if est.needs_differentiable_f and repr(est) in skipped:
                     skipped[repr(est)] = "n leaves no room for a pilot (f was not probed)"
-        budget = int(self.pilot_share * 0.98 * n) - (evaluator.n_evals - start)
+        budget = allowance - (evaluator.n_evals - start)
         report, pilots, ref_pilot = self._choose(
             cands, skipped, dist, budget,
             lambda est: whole_units(est, (n - budget) / self._evals(est, dist)), run, evaluator,
@@ -459,6 +460,18 @@ class Auto(Estimator):
         return combine_strata(
             [s.contributions for s in strata] + [final], weights + [1 - sum(weights)]
         )
+
+    def _pilot_allowance(self, evaluator, n: int) -> int:
+        """Evaluations the estimate_grad pilot may spend: ``pilot_share`` of the estimate's n, or,
+        when the door streams it in chunks of which this call is the first, of the whole n
+        (``Evaluator.planned``) but at most half of this chunk, whose rest is the estimate's
+        first part (a chunk of 1000 would otherwise leave a pilot of 98 evaluations, too few to
+        screen anything, whatever the whole n)."""
+        own = int(self.pilot_share * 0.98 * n)
+        whole = evaluator.planned
+        if whole is None or whole <= n:
+            return own
+        return max(own, min(int(self.pilot_share * 0.98 * whole), n // 2))
 
     def _reuses(self, problem) -> bool:
         """Whether this estimate_grad call runs the last pilot's choice without a pilot: the same
