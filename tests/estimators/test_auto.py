@@ -584,3 +584,13 @@ def test_a_streamed_estimate_pilots_on_the_whole_budget():
     assert rep.choice == "Pathwise()", rep.table()
     assert 2_000 < rep.pilot_evals <= 5_000 and rep.pilot_share <= 0.1
     assert_grad_unbiased(est, prob.exact(params)[1])
+
+
+def test_a_skipped_candidate_is_given_the_distributions_reason_first():
+    """Pathwise on a Bernoulli fails twice (no rsample, and the probe of f, which needs one,
+    cannot show f differentiable): the report names the distribution's reason, the one that
+    holds whatever f is."""
+    prob = problems.get("bernoulli_toy")
+    est = sg.estimate_grad(prob.f, prob.dist_fn, prob.params(), n=2000,
+                           estimator=sg.Auto(cost="evals"), seed=0)  # fmt: skip
+    assert "no reparameterised sampler" in est.auto.skipped["Pathwise()"]

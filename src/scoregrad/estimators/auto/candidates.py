@@ -18,11 +18,14 @@ def unfit(est, dist, door, differentiable, executor, allow_biased) -> str | None
         return "biased (Auto(allow_biased=True) admits it)"
     if door is not None and door not in est.doors:
         return f"it does not run through {door}"
+    why = est.supports(dist)  # the distribution first: it is the reason when both fail
+    if why is not None:
+        return why
     if est.needs_differentiable_f and executor is not None:
         return "it differentiates f, which runs on an executor"
     if est.needs_differentiable_f and not differentiable:
         return "it differentiates f, which is not differentiable torch code (differentiable=True if it is)"
-    return est.supports(dist)
+    return None
 
 
 def by_label(pool, label):
