@@ -387,6 +387,11 @@ def _graph_leaves(tensors: list[torch.Tensor]) -> list[torch.Tensor]:
     return list(leaves.values())
 
 
+def _at_edge(probs: list[torch.Tensor]) -> bool:
+    """Whether any of ``probs`` is exactly 0 or 1 (one host sync per tensor; none for [])."""
+    return any(bool(((p == 0) | (p == 1)).any()) for p in probs)
+
+
 def _boundary_moves(probs: list[torch.Tensor], inputs: list[torch.Tensor]) -> bool:
     """Whether the entries of ``probs`` at exactly 0 or 1 have a non-zero derivative in
     ``inputs`` (the callers' graphs are kept)."""
@@ -402,9 +407,7 @@ def refuse_moving_boundary_of(dist: D.Distribution, estimator: str) -> None:
     moving is judged through the caller's own graph, from the leaves it starts from. No cost
     for families given logits, one host sync for those given probabilities."""
     probs = [d.probs for d in _given_probs(dist) if d.probs.requires_grad]
-    if not probs or not any(bool(((p == 0) | (p == 1)).any()) for p in probs):
-        return
-    if _boundary_moves(probs, _graph_leaves(probs)):
+    if _at_edge(probs) and _boundary_moves(probs, _graph_leaves(probs)):
         raise EstimatorNotApplicable(f"{estimator} cannot be used here: {_MOVING_BOUNDARY}.")
 
 
@@ -535,11 +538,10 @@ class SampleModel:
         if self._boundary_checked:
             return
         self._boundary_checked = True
-        given = _given_probs(self.dist)
-        if not given or not any(bool(((d.probs == 0) | (d.probs == 1)).any()) for d in given):
-            return
         if self.dist_fn is None:  # a ready distribution (the expectation door)
             refuse_moving_boundary_of(self.dist, estimator)
+            return
+        if not _at_edge([d.probs for d in _given_probs(self.dist)]):
             return
         why = moving_boundary(self.dist_fn, self.params)
         if why is not None:

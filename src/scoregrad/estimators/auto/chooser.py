@@ -419,8 +419,8 @@ class Auto(Estimator):
         )
         cands, skipped = self._options(dist, "estimate_grad", differentiable, evaluator.executor)
         if not room and self.differentiable is None:
-            for est in self._pool()[0]:
-                if est.needs_differentiable_f and repr(est) in skipped:
+            for est in self._pool()[0]:  # (those the distribution refuses keep its reason)
+                if est.needs_differentiable_f and repr(est) in skipped and not est.supports(dist):
                     skipped[repr(est)] = "n leaves no room for a pilot (f was not probed)"
         budget = allowance - (evaluator.n_evals - start)
         report, pilots, ref_pilot = self._choose(
